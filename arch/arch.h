@@ -1,0 +1,52 @@
+/*
+ * arch/arch.h — what every architecture provides, and the dispatcher.
+ *
+ * Each arch/<cpu>/ folder supplies:
+ *   context.h   the suspended-context frame layout (offsets shared with asm)
+ *   switch.S    urg__ctx_switch and urg__task_start
+ *   preempt.S   urg__async_preempt, the injected-call trampoline (async build)
+ *   sigctx.h    reading and rewriting a signal's ucontext (pc, sp, regs)
+ * and the inline helpers declared below.
+ */
+#ifndef URG_ARCH_H
+#define URG_ARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__x86_64__)
+#include "x86_64/context.h"
+#else
+#error "urgent: unsupported architecture (x86_64 only for now; aarch64 is planned)"
+#endif
+
+/* void urg__ctx_switch(void **save_sp, void *load_sp): suspend the current
+ * context (saving its stack pointer in *save_sp) and resume the one whose
+ * stack pointer is load_sp. Context: task or g0; never a signal handler. */
+void urg__ctx_switch(void **save_sp, void *load_sp);
+
+/* First instruction of every task (asm); calls urg__task_main(g). */
+void urg__task_start(void);
+
+/* Builds the initial frame of a fresh task at the top of [lo, hi) so that
+ * the first switch to it enters urg__task_start with `g` in hand.
+ * Returns the stack pointer to store in the task. */
+static inline void *urg__arch_init_frame(void *hi, void *g)
+{
+    uintptr_t top = (uintptr_t)hi & ~(uintptr_t)15;
+    /* rsp after the switch's `ret` is top - 16 (16-byte aligned); below it
+     * the frame. The 16 bytes above hold nothing: they keep unwinders that
+     * read one word past the last frame inside the stack. */
+    struct urg__ctx_frame *f = (struct urg__ctx_frame *)(top - 16 - sizeof(*f));
+    f->mxcsr = URG_MXCSR_DEFAULT;
+    f->fpucw = URG_FPUCW_DEFAULT;
+    f->pad = 0;
+    f->r15 = f->r14 = f->r13 = 0;
+    f->r12 = (uint64_t)(uintptr_t)g;
+    f->rbx = 0;
+    f->rbp = 0;
+    f->rip = (uint64_t)(uintptr_t)urg__task_start;
+    return f;
+}
+
+#endif /* URG_ARCH_H */

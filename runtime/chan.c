@@ -1,0 +1,647 @@
+/*
+ * chan.c — channels: buffered and unbuffered, close, zero-size elements,
+ * and select with a timeout.
+ *
+ * Model (Go's chan.go and select.go, redone): a channel is a lock, a ring
+ * buffer of `cap` elements and two FIFO queues of waiters (sudogs), one of
+ * blocked senders, one of blocked receivers. A waiter lives on the waiting
+ * task's stack and points at its data: a sender's value is copied
+ * straight into a waiting receiver's destination (and the other way
+ * round), so an unbuffered hand-off copies once and never touches the
+ * buffer. The waiter is readied with runnext: it runs as soon as the
+ * current task blocks, which is what makes ping-pong cheap.
+ *
+ * Waking protocol: whoever dequeues a waiter completes its operation, sets
+ * sg->success and readies the task. A select enqueues a waiter on every
+ * channel; the first party to CAS the task's selectdone from 0 to 1 (a
+ * channel operation, a close, or the timer) wins, the others skip that
+ * waiter. After waking, the select removes its remaining waiters.
+ *
+ * Lifetime: Go has a garbage collector; we count references. The creator
+ * holds one; each enqueued waiter holds one until its task has finished
+ * with the channel. urg_chan_free closes the channel (waking blocked tasks
+ * with -EPIPE) and drops the creator's reference; memory goes when the
+ * last waiter lets go. Using a channel after freeing it is still a bug, as
+ * with free(3).
+ *
+ * Lock order: a select locks its channels in address order (each once).
+ */
+#include "sched.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ELEM_MAX 65536
+#define SELECT_STACK_CASES 8
+
+struct waitq;
+
+struct sudog {
+    g_t *gp;
+    struct sudog *next, *prev;
+    struct waitq *q;   /* the queue it is (or was last) linked in */
+    void *elem;        /* send: source; recv: destination (may be NULL) */
+    urg_chan *c;
+    int case_index;
+    bool is_select;
+    bool queued;       /* still linked in c's queue (c.lock) */
+    bool success;      /* completed by an operation (false: by close) */
+};
+
+struct waitq {
+    struct sudog *first, *last;
+};
+
+struct urg_chan {
+    urg__lock_t lock;
+    uint32_t closed;   /* c.lock; also read atomically */
+    uint32_t refs;     /* atomic */
+    size_t elemsize;
+    size_t cap;
+    size_t count;      /* c.lock */
+    size_t sendx, recvx;
+    struct waitq sendq, recvq;
+    char *buf;
+};
+
+static void chan_unref(urg_chan *c)
+{
+    if (fetch_sub(&c->refs, 1u) == 1)
+        free(c);
+}
+
+urg_chan *urg_chan_new(size_t elem_size, size_t capacity)
+{
+    if (elem_size > ELEM_MAX || capacity > INT32_MAX)
+        return NULL;
+    size_t bytes = elem_size * capacity;
+    if (capacity && bytes / capacity != elem_size)
+        return NULL;
+    urg_chan *c = calloc(1, sizeof(*c) + bytes);
+    if (!c)
+        return NULL;
+    urg__lock_init(&c->lock, URG_RANK_CHAN);
+    c->elemsize = elem_size;
+    c->cap = capacity;
+    c->buf = (char *)(c + 1);
+    c->refs = 1;
+    return c;
+}
+
+static void enqueue(struct waitq *q, struct sudog *sg)
+{
+    sg->q = q;
+    sg->next = NULL;
+    sg->prev = q->last;
+    if (q->last)
+        q->last->next = sg;
+    else
+        q->first = sg;
+    q->last = sg;
+    sg->queued = true;
+}
+
+static void unlink_sg(struct sudog *sg)
+{
+    struct waitq *q = sg->q;
+    if (sg->prev)
+        sg->prev->next = sg->next;
+    else
+        q->first = sg->next;
+    if (sg->next)
+        sg->next->prev = sg->prev;
+    else
+        q->last = sg->prev;
+    sg->next = sg->prev = NULL;
+    sg->queued = false;
+}
+
+/* dequeue: the first waiter that can still be completed. A select waiter
+ * whose task was already won by someone else is dropped.
+ * Locks: c.lock. */
+static struct sudog *dequeue(struct waitq *q)
+{
+    for (;;) {
+        struct sudog *sg = q->first;
+        if (!sg)
+            return NULL;
+        unlink_sg(sg);
+        if (sg->is_select && !cas(&sg->gp->selectdone, 0u, 1u))
+            continue;
+        return sg;
+    }
+}
+
+static inline void *slot(urg_chan *c, size_t i) { return c->buf + i * c->elemsize; }
+
+static inline void copy_elem(void *dst, const void *src, size_t n)
+{
+    if (n && dst)
+        memcpy(dst, src, n);
+}
+
+/* complete: hand sg back to its task. Locks: none (after c.lock). */
+static void complete(struct sudog *sg, bool success)
+{
+    g_t *gp = sg->gp;
+    bool guarded;
+    if (!urg__waker_enter(gp, &guarded))
+        return; /* the run ended; the task is abandoned */
+    sg->success = success;
+    st_release(&gp->param, (void *)sg);
+    urg__ready(gp, true);
+    urg__waker_exit(guarded);
+}
+
+/* enter: the caller's g (a task, or the external thread's stand-in),
+ * after honouring a pending preemption request. */
+static inline g_t *enter(void)
+{
+    g_t *gp = urg__curg();
+    if (!gp)
+        return urg__getg_ext(); /* marks external_seen */
+    if (unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
+        urg__gopreempt(gp);
+    return gp;
+}
+
+/* note_external: a thread outside the runtime touched a channel; it may
+ * wake tasks, so an all-idle runtime is not necessarily deadlocked. */
+static inline void note_external(void)
+{
+    if (!urg__tls_m)
+        st_relaxed(&sched.external_seen, 1u);
+}
+
+/* The run ended while a task waited here: unlink its waiter. Context:
+ * urg_run's teardown, all Ms stopped. */
+static void chan_abandon(g_t *gp, void *arg)
+{
+    (void)gp;
+    struct sudog *sg = arg;
+    urg_chan *c = sg->c;
+    urg__lock(&c->lock);
+    if (sg->queued)
+        unlink_sg(sg);
+    urg__unlock(&c->lock);
+    chan_unref(c);
+}
+
+struct select_waiters {
+    struct sudog *sgs;
+    int n;
+};
+
+static void select_abandon(g_t *gp, void *arg)
+{
+    struct select_waiters *w = arg;
+    for (int i = 0; i < w->n; i++)
+        chan_abandon(gp, &w->sgs[i]);
+}
+
+/* Context: g0 after the waiter switched out. */
+static bool unlock_chan(m_t *mp, g_t *gp, void *arg)
+{
+    (void)mp;
+    (void)gp;
+    urg__unlock(&((urg_chan *)arg)->lock);
+    return true;
+}
+
+/* try_send: the non-blocking part of a send. Returns 1 (done), 0 (would
+ * block), -EPIPE. Locks: c.lock held; released unless 0 is returned. */
+static int try_send_locked(urg_chan *c, const void *elem)
+{
+    if (c->closed) {
+        urg__unlock(&c->lock);
+        return -EPIPE;
+    }
+    struct sudog *sg = dequeue(&c->recvq);
+    if (sg) {
+        copy_elem(sg->elem, elem, c->elemsize);
+        urg__unlock(&c->lock);
+        complete(sg, true);
+        return 1;
+    }
+    if (c->count < c->cap) {
+        copy_elem(slot(c, c->sendx), elem, c->elemsize);
+        if (++c->sendx == c->cap)
+            c->sendx = 0;
+        c->count++;
+        urg__unlock(&c->lock);
+        return 1;
+    }
+    return 0;
+}
+
+/* try_recv: the non-blocking part of a receive; same contract. */
+static int try_recv_locked(urg_chan *c, void *elem)
+{
+    struct sudog *sg = dequeue(&c->sendq);
+    if (sg) {
+        if (c->cap == 0) {
+            copy_elem(elem, sg->elem, c->elemsize);
+        } else {
+            /* Full buffer: take the head, put the sender's value at the
+             * tail (which is the same slot). */
+            copy_elem(elem, slot(c, c->recvx), c->elemsize);
+            copy_elem(slot(c, c->recvx), sg->elem, c->elemsize);
+            if (++c->recvx == c->cap)
+                c->recvx = 0;
+            c->sendx = c->recvx;
+        }
+        urg__unlock(&c->lock);
+        complete(sg, true);
+        return 1;
+    }
+    if (c->count > 0) {
+        copy_elem(elem, slot(c, c->recvx), c->elemsize);
+        if (++c->recvx == c->cap)
+            c->recvx = 0;
+        c->count--;
+        urg__unlock(&c->lock);
+        return 1;
+    }
+    if (c->closed) {
+        urg__unlock(&c->lock);
+        if (elem && c->elemsize)
+            memset(elem, 0, c->elemsize);
+        return -EPIPE;
+    }
+    return 0;
+}
+
+/* block: wait on q of c until someone completes sg. Locks: c.lock held;
+ * released by the park. */
+static int block_on(urg_chan *c, struct waitq *q, g_t *gp, void *elem, int reason)
+{
+    struct sudog sg = {.gp = gp, .elem = elem, .c = c};
+    fetch_add(&c->refs, 1u);
+    enqueue(q, &sg);
+    st_relaxed(&gp->param, (void *)NULL);
+    gp->abandon = chan_abandon;
+    gp->abandon_arg = &sg;
+    urg__park_g(gp, unlock_chan, c, reason);
+    gp->abandon = NULL;
+    bool ok = sg.success; /* a receiver woken by close got a zeroed value */
+    chan_unref(c);
+    return ok ? 0 : -EPIPE;
+}
+
+int urg_chan_send(urg_chan *c, const void *elem)
+{
+    if (!c || (!elem && c->elemsize))
+        return -EINVAL;
+    g_t *gp = enter();
+    urg__lock(&c->lock);
+    int r = try_send_locked(c, elem);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    return block_on(c, &c->sendq, gp, (void *)elem, WAIT_CHAN_SEND);
+}
+
+int urg_chan_recv(urg_chan *c, void *elem_out)
+{
+    if (!c)
+        return -EINVAL;
+    g_t *gp = enter();
+    urg__lock(&c->lock);
+    int r = try_recv_locked(c, elem_out);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    return block_on(c, &c->recvq, gp, elem_out, WAIT_CHAN_RECV);
+}
+
+int urg_chan_try_send(urg_chan *c, const void *elem)
+{
+    if (!c || (!elem && c->elemsize))
+        return -EINVAL;
+    note_external();
+    urg__lock(&c->lock);
+    int r = try_send_locked(c, elem);
+    if (r == 0) {
+        urg__unlock(&c->lock);
+        return -EAGAIN;
+    }
+    return r < 0 ? r : 0;
+}
+
+int urg_chan_try_recv(urg_chan *c, void *elem_out)
+{
+    if (!c)
+        return -EINVAL;
+    note_external();
+    urg__lock(&c->lock);
+    int r = try_recv_locked(c, elem_out);
+    if (r == 0) {
+        urg__unlock(&c->lock);
+        return -EAGAIN;
+    }
+    return r < 0 ? r : 0;
+}
+
+int urg_chan_close(urg_chan *c)
+{
+    if (!c)
+        return -EINVAL;
+    note_external();
+    urg__lock(&c->lock);
+    if (c->closed) {
+        urg__unlock(&c->lock);
+        return -EPIPE;
+    }
+    st_release(&c->closed, 1u);
+    /* Collect every waiter; wake them after dropping the lock. */
+    struct sudog *list = NULL, *sg;
+    while ((sg = dequeue(&c->recvq)) != NULL) {
+        if (sg->elem && c->elemsize)
+            memset(sg->elem, 0, c->elemsize);
+        sg->next = list;
+        list = sg;
+    }
+    while ((sg = dequeue(&c->sendq)) != NULL) {
+        sg->next = list;
+        list = sg;
+    }
+    urg__unlock(&c->lock);
+    while (list) {
+        sg = list;
+        list = sg->next;
+        complete(sg, false);
+    }
+    return 0;
+}
+
+void urg_chan_free(urg_chan *c)
+{
+    if (!c)
+        return;
+    urg_chan_close(c);
+    chan_unref(c);
+}
+
+int urg_chan_len(const urg_chan *c)
+{
+    if (!c)
+        return -EINVAL;
+    return (int)__atomic_load_n(&c->count, __ATOMIC_RELAXED);
+}
+
+int urg_chan_cap(const urg_chan *c)
+{
+    if (!c)
+        return -EINVAL;
+    return (int)c->cap;
+}
+
+/* ---- select ------------------------------------------------------------- */
+
+struct select_park {
+    urg_chan **locked; /* distinct channels, address order */
+    int nlocked;
+    uint64_t when;     /* 0: no timer */
+};
+
+static void lock_all(urg_chan **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        urg__lock(&v[i]->lock);
+}
+
+static void unlock_all(urg_chan **v, int n)
+{
+    for (int i = n; i-- > 0;)
+        urg__unlock(&v[i]->lock);
+}
+
+/* Context: g0 after the selecting task switched out. */
+static bool select_unlock(m_t *mp, g_t *gp, void *arg)
+{
+    struct select_park *sp = arg;
+    if (sp->when && mp)
+        urg__timer_add(mp->p, gp, sp->when);
+    unlock_all(sp->locked, sp->nlocked);
+    return true;
+}
+
+static int cmp_chan(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (urg_chan *const *)a, y = (uintptr_t) * (urg_chan *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* select_forever: a select with no usable case and no timeout blocks for
+ * good, as Go's empty select does. */
+static bool never_unlock(m_t *mp, g_t *gp, void *arg)
+{
+    (void)mp;
+    (void)gp;
+    (void)arg;
+    return true;
+}
+
+static int select_sleep(g_t *gp, uint64_t timeout_ns)
+{
+    if (timeout_ns == 0)
+        return -EAGAIN;
+    if (timeout_ns == URG_FOREVER) {
+        urg__park_g(gp, never_unlock, NULL, WAIT_SELECT_FOREVER);
+        return -ETIMEDOUT; /* not reached */
+    }
+    urg_sleep(timeout_ns);
+    return -ETIMEDOUT;
+}
+
+int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns)
+{
+    if (n > 0 && !cases)
+        return -EINVAL;
+    if (n > 65536)
+        return -EINVAL;
+    int active = 0;
+    for (size_t i = 0; i < n; i++) {
+        urg_select_case *k = &cases[i];
+        if (k->op != URG_SELECT_SEND && k->op != URG_SELECT_RECV)
+            return -EINVAL;
+        if (k->chan && k->op == URG_SELECT_SEND && !k->elem && k->chan->elemsize)
+            return -EINVAL;
+        k->result = 0;
+        if (k->chan)
+            active++;
+    }
+    g_t *gp = enter();
+    if (active == 0)
+        return select_sleep(gp, timeout_ns);
+
+    /* Scratch: poll order (random) and lock order (by address). */
+    int order_small[SELECT_STACK_CASES];
+    urg_chan *locks_small[SELECT_STACK_CASES];
+    struct sudog sgs_small[SELECT_STACK_CASES];
+    int *order = order_small;
+    urg_chan **locks = locks_small;
+    struct sudog *sgs = sgs_small;
+    void *heap = NULL;
+    if (active > SELECT_STACK_CASES) {
+        heap = malloc((size_t)active * (sizeof(int) + sizeof(urg_chan *) + sizeof(struct sudog)));
+        if (!heap)
+            return -ENOMEM;
+        sgs = heap;
+        locks = (urg_chan **)(sgs + active);
+        order = (int *)(locks + active);
+    }
+    int na = 0;
+    for (size_t i = 0; i < n; i++)
+        if (cases[i].chan)
+            order[na++] = (int)i;
+    m_t *mp = gp->m;
+    uint64_t rs = mp ? urg__rand_next(&mp->rand) : urg__nanotime() ^ (uintptr_t)gp;
+    for (int i = na - 1; i > 0; i--) {
+        int j = (int)(urg__rand_next(&rs) % (uint64_t)(i + 1));
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int i = 0; i < na; i++)
+        locks[i] = cases[order[i]].chan;
+    qsort(locks, (size_t)na, sizeof(*locks), cmp_chan);
+    int nl = 0;
+    for (int i = 0; i < na; i++)
+        if (nl == 0 || locks[nl - 1] != locks[i])
+            locks[nl++] = locks[i];
+
+    int ret;
+    lock_all(locks, nl);
+    /* Pass 1: is any case ready now? */
+    for (int i = 0; i < na; i++) {
+        urg_select_case *k = &cases[order[i]];
+        urg_chan *c = k->chan;
+        struct sudog *sg;
+        if (k->op == URG_SELECT_SEND) {
+            if (c->closed) {
+                k->result = -EPIPE;
+                goto chosen;
+            }
+            if ((sg = dequeue(&c->recvq)) != NULL) {
+                copy_elem(sg->elem, k->elem, c->elemsize);
+                unlock_all(locks, nl);
+                complete(sg, true);
+                ret = order[i];
+                goto out;
+            }
+            if (c->count < c->cap) {
+                copy_elem(slot(c, c->sendx), k->elem, c->elemsize);
+                if (++c->sendx == c->cap)
+                    c->sendx = 0;
+                c->count++;
+                goto chosen;
+            }
+        } else {
+            if ((sg = dequeue(&c->sendq)) != NULL) {
+                if (c->cap == 0) {
+                    copy_elem(k->elem, sg->elem, c->elemsize);
+                } else {
+                    copy_elem(k->elem, slot(c, c->recvx), c->elemsize);
+                    copy_elem(slot(c, c->recvx), sg->elem, c->elemsize);
+                    if (++c->recvx == c->cap)
+                        c->recvx = 0;
+                    c->sendx = c->recvx;
+                }
+                unlock_all(locks, nl);
+                complete(sg, true);
+                ret = order[i];
+                goto out;
+            }
+            if (c->count > 0) {
+                copy_elem(k->elem, slot(c, c->recvx), c->elemsize);
+                if (++c->recvx == c->cap)
+                    c->recvx = 0;
+                c->count--;
+                goto chosen;
+            }
+            if (c->closed) {
+                if (k->elem && c->elemsize)
+                    memset(k->elem, 0, c->elemsize);
+                k->result = -EPIPE;
+                goto chosen;
+            }
+        }
+        continue;
+    chosen:
+        unlock_all(locks, nl);
+        ret = order[i];
+        goto out;
+    }
+    if (timeout_ns == 0) {
+        unlock_all(locks, nl);
+        ret = -EAGAIN;
+        goto out;
+    }
+
+    /* Pass 2: wait on every case. */
+    st_relaxed(&gp->selectdone, 0u);
+    st_relaxed(&gp->param, (void *)NULL);
+    for (int i = 0; i < na; i++) {
+        urg_select_case *k = &cases[order[i]];
+        struct sudog *sg = &sgs[i];
+        *sg = (struct sudog){.gp = gp, .elem = k->elem, .c = k->chan, .case_index = order[i],
+                             .is_select = true};
+        fetch_add(&k->chan->refs, 1u);
+        enqueue(k->op == URG_SELECT_SEND ? &k->chan->sendq : &k->chan->recvq, sg);
+    }
+    struct select_park sp = {.locked = locks, .nlocked = nl, .when = 0};
+    bool external = gp->flags & G_FLAG_EXTERNAL;
+    if (timeout_ns != URG_FOREVER) {
+        uint64_t now = urg__nanotime();
+        sp.when = now + timeout_ns < now ? UINT64_MAX : now + timeout_ns;
+    }
+    struct select_waiters sw = {.sgs = sgs, .n = na};
+    if (external && sp.when) {
+        /* No P to hold a timer: wait on the futex with the deadline. */
+        st_relaxed(&gp->ext_futex, 0);
+        unlock_all(locks, nl);
+        for (;;) {
+            if (ld_acquire(&gp->ext_futex))
+                break;
+            uint64_t now = urg__nanotime();
+            if (now >= sp.when) {
+                if (cas(&gp->selectdone, 0u, 1u)) {
+                    st_relaxed(&gp->param, (void *)NULL);
+                    break;
+                }
+                /* A channel won the race: its wakeup is on its way. */
+                while (ld_acquire(&gp->ext_futex) == 0)
+                    urg__futex_wait((uint32_t *)&gp->ext_futex, 0, -1);
+                break;
+            }
+            urg__futex_wait((uint32_t *)&gp->ext_futex, 0, (int64_t)(sp.when - now));
+        }
+    } else {
+        gp->abandon = select_abandon;
+        gp->abandon_arg = &sw;
+        urg__park_g(gp, select_unlock, &sp, WAIT_SELECT);
+        gp->abandon = NULL;
+        if (sp.when)
+            urg__timer_cancel(gp);
+    }
+    struct sudog *won = ld_acquire(&gp->param);
+
+    /* Remove the waiters nobody completed. */
+    lock_all(locks, nl);
+    for (int i = 0; i < na; i++) {
+        struct sudog *sg = &sgs[i];
+        if (sg->queued)
+            unlink_sg(sg);
+    }
+    unlock_all(locks, nl);
+    for (int i = 0; i < na; i++)
+        chan_unref(sgs[i].c);
+    if (!won) {
+        ret = -ETIMEDOUT;
+    } else {
+        ret = won->case_index;
+        cases[ret].result = won->success ? 0 : -EPIPE;
+    }
+out:
+    free(heap);
+    return ret;
+}

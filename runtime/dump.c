@@ -1,0 +1,162 @@
+/*
+ * dump.c — printing every task with its state and a symbolic backtrace
+ * (SIGQUIT, urg_dump, fatal errors), the way Go prints goroutines:
+ *
+ *   task 7 [chan receive]:
+ *     #0  0x55d0c2a41b2f urg__ctx_switch+0x3f (liburgent.so)
+ *     #1  0x55d0c2a3e9a1 urg__switch+0x51 (liburgent.so)
+ *     ...
+ *     #6  0x55d0c2a2f310 consumer+0x40 (program)
+ *
+ * A suspended task is walked from the frame urg__ctx_switch left on its
+ * stack (arch/x86_64/context.h); the task running on the calling thread
+ * from the current registers; a task running on another thread, or in a
+ * syscall, has a live stack that moves under us, so, like Go, we say so
+ * instead of walking it. Every walk reads only inside the task's own
+ * stack and loaded objects (signals/unwind.c), so a dump of tasks that
+ * change state while we print cannot fault. No locks, no malloc:
+ * everything here is Signal-safe.
+ */
+#include "sched.h"
+#include "signals/signals.h"
+
+#define MAX_FRAMES 64
+
+static void print_walk(const uint64_t regs[UR_NREGS], uintptr_t lo, uintptr_t hi)
+{
+    struct urg__modview v;
+    urg__modview_begin(&v);
+    urg__walk_t w;
+    urg__pbuf b = {.len = 0};
+    if (urg__walk_begin(&w, regs, lo, hi, &v) != 0) {
+        urg__write_str("    (no backtrace: unwinder unavailable)\n");
+        return;
+    }
+    for (int i = 0; i < MAX_FRAMES; i++) {
+        uintptr_t ip = urg__walk_ip(&w);
+        urg__pb_str(&b, "    #");
+        urg__pb_u64(&b, (uint64_t)i);
+        urg__pb_str(&b, i < 10 ? "  " : " ");
+        urg__pb_symbol(&b, &v, ip);
+        urg__pb_str(&b, "\n");
+        urg__pb_flush(&b);
+        if (urg__walk_step(&w) <= 0)
+            return;
+    }
+    urg__write_str("    ...\n");
+}
+
+/* urg__print_backtrace_ctx: a backtrace from a signal's ucontext, reading
+ * only [lo, hi) of the stack. Signal-safe. */
+void urg__print_backtrace_ctx(void *uctx, uintptr_t lo, uintptr_t hi)
+{
+    uint64_t regs[UR_NREGS];
+    urg__ucontext_regs(uctx, regs);
+    print_walk(regs, lo, hi);
+}
+
+static void regs_from_switch_frame(const g_t *gp, uint64_t regs[UR_NREGS])
+{
+    const struct urg__ctx_frame *f = gp->sp;
+    for (int i = 0; i < UR_NREGS; i++)
+        regs[i] = 0;
+    regs[UR_RBX] = f->rbx;
+    regs[UR_RBP] = f->rbp;
+    regs[UR_R12] = f->r12;
+    regs[UR_R13] = f->r13;
+    regs[UR_R14] = f->r14;
+    regs[UR_R15] = f->r15;
+    regs[UR_RSP] = (uint64_t)(uintptr_t)gp->sp + URG_CTX_FRAME_SIZE;
+    regs[UR_RIP] = f->rip;
+}
+
+static const char *state_str(const g_t *gp, uint32_t status)
+{
+    switch (status) {
+    case G_RUNNABLE: return gp->stack ? "runnable" : "runnable, not started";
+    case G_RUNNING: return "running";
+    case G_SYSCALL: return "syscall";
+    case G_WAITING: return urg__waitreason_str(gp->waitreason);
+    default: return "?";
+    }
+}
+
+static void dump_one(g_t *gp, void *arg)
+{
+    (void)arg;
+    uint32_t status = ld_acquire(&gp->status);
+    if (status == G_DEAD || status == G_IDLE)
+        return;
+    urg__pbuf b = {.len = 0};
+    urg__pb_str(&b, "task ");
+    urg__pb_u64(&b, gp->id);
+    urg__pb_str(&b, " [");
+    urg__pb_str(&b, state_str(gp, status));
+    if (gp->flags & G_FLAG_MAIN)
+        urg__pb_str(&b, ", main");
+    urg__pb_str(&b, "]:\n");
+    urg__pb_flush(&b);
+
+    m_t *self = urg__tls_m;
+    uintptr_t lo = (uintptr_t)gp->stack_lo, hi = (uintptr_t)gp->stack_hi;
+    if (status == G_RUNNING || status == G_SYSCALL) {
+        if (self && ld_relaxed(&self->curg) == gp) {
+            uint64_t regs[UR_NREGS] = {0};
+            urg__capture_regs(regs);
+            print_walk(regs, lo, hi);
+        } else {
+            urg__write_str("    (running on another thread; stack unavailable)\n");
+        }
+    } else if (!gp->stack) {
+        struct urg__modview v;
+        urg__modview_begin(&v);
+        urg__pb_str(&b, "    created to run ");
+        urg__pb_symbol(&b, &v, (uintptr_t)gp->fn);
+        urg__pb_str(&b, "\n");
+        urg__pb_flush(&b);
+    } else if ((uintptr_t)gp->sp >= lo && (uintptr_t)gp->sp + URG_CTX_FRAME_SIZE <= hi) {
+        uint64_t regs[UR_NREGS];
+        regs_from_switch_frame(gp, regs);
+        print_walk(regs, lo, hi);
+    }
+    urg__write_str("\n");
+}
+
+/* urg__dump_all: every task. Context: any, including signal handlers. */
+void urg__dump_all(bool from_signal)
+{
+    (void)from_signal;
+    if (!ld_acquire(&sched.running)) {
+        urg__write_str("(urgent is not running: no tasks)\n");
+        return;
+    }
+    urg__gslab_foreach(dump_one, NULL);
+}
+
+void urg_dump(void) { urg__dump_all(false); }
+
+static void brief_one(g_t *gp, void *arg)
+{
+    (void)arg;
+    uint32_t status = ld_acquire(&gp->status);
+    if (status == G_DEAD || status == G_IDLE)
+        return;
+    urg__pbuf b = {.len = 0};
+    m_t *mp = status == G_RUNNING || status == G_SYSCALL ? ld_relaxed(&gp->m) : NULL;
+    urg__pb_str(&b, "  G");
+    urg__pb_u64(&b, gp->id);
+    urg__pb_str(&b, ": status=");
+    urg__pb_u64(&b, status);
+    urg__pb_str(&b, "(");
+    urg__pb_str(&b, status == G_WAITING ? urg__waitreason_str(gp->waitreason) : "");
+    urg__pb_str(&b, ") m=");
+    if (mp)
+        urg__pb_i64(&b, mp->id);
+    else
+        urg__pb_str(&b, "nil");
+    urg__pb_str(&b, "\n");
+    urg__pb_flush(&b);
+}
+
+/* urg__dump_tasks_brief: scheddetail's per-task lines. Signal-safe. */
+void urg__dump_tasks_brief(void) { urg__gslab_foreach(brief_one, NULL); }

@@ -1,0 +1,195 @@
+/*
+ * urgent.h — the one public header of liburgent.
+ *
+ * urgent runs many cheap tasks on a few OS threads, the way Go's runtime runs
+ * goroutines (G/M/P scheduler, work stealing, syscall handoff, an epoll
+ * netpoller), and preempts tasks that run past their time slice with SIGURG,
+ * the way Go 1.14+ does (async build), or only at runtime calls and
+ * checkpoints (cooperative build).
+ *
+ * Conventions (docs/api.md has the long form):
+ *   - every public symbol starts with urg_ (macros URG_);
+ *   - functions return 0 or a count on success and a negative errno value on
+ *     failure; errno is never the error channel, because a task may resume on
+ *     another thread between a call and its read of errno;
+ *   - bad arguments never crash: they return -EINVAL (or the error named at
+ *     the function), or, for functions returning void, are ignored with one
+ *     line on stderr;
+ *   - durations and times are uint64_t nanoseconds.
+ */
+#ifndef URGENT_H
+#define URGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(URG_BUILDING_LIBRARY)
+#define URG_API __attribute__((visibility("default")))
+#else
+#define URG_API
+#endif
+
+#define URG_VERSION_MAJOR 0
+#define URG_VERSION_MINOR 1
+#define URG_VERSION_PATCH 0
+
+/* A timeout that never expires (urg_select). */
+#define URG_FOREVER UINT64_MAX
+
+/* ------------------------------------------------------------------------ */
+/* Running                                                                   */
+
+typedef void (*urg_fn)(void *arg);
+
+typedef struct urg_config {
+    int maxprocs;        /* 0: automatic (affinity and cgroup quota); URG_MAXPROCS overrides 0 */
+    uint64_t quantum_ns; /* 0: default 10 ms; URG_QUANTUM (e.g. "2ms", "500us") overrides 0 */
+    size_t stack_size;   /* 0: default (256 KiB); URG_STACK (e.g. "256k") overrides 0 */
+} urg_config;
+
+/* Limits of the configuration (urg_run returns -EINVAL outside them). */
+#define URG_MAXPROCS_MAX 1024
+#define URG_QUANTUM_MIN_NS 100000ULL     /* 100 us */
+#define URG_QUANTUM_MAX_NS 10000000000ULL /* 10 s */
+#define URG_STACK_MIN (16u * 1024u)
+#define URG_STACK_MAX (256u * 1024u * 1024u)
+
+/* urg_run starts the runtime, runs main_fn(arg) as the first task and returns
+ * 0 when main_fn returns. Tasks still alive then are not resumed and their
+ * memory is released. It may be called again afterwards.
+ * Returns: 0; -EINVAL (main_fn NULL, cfg out of range); -EBUSY (nested or
+ * concurrent call); -ENOMEM; -EAGAIN (a thread could not be created). */
+URG_API int urg_run(urg_fn main_fn, void *arg, const urg_config *cfg);
+
+/* ------------------------------------------------------------------------ */
+/* Tasks                                                                     */
+
+/* Spawn a task running fn(arg). Returns 0; -EINVAL (fn NULL); -EPERM (the
+ * runtime is not running); -ENOMEM. May be called from any thread while the
+ * runtime runs. */
+URG_API int urg_go(urg_fn fn, void *arg);
+URG_API void urg_yield(void);           /* runtime.Gosched */
+URG_API void urg_sleep(uint64_t ns);    /* outside a task: nanosleep */
+URG_API uint64_t urg_now(void);         /* monotonic clock, ns */
+URG_API uint64_t urg_task_id(void);     /* 0 when not called from a task */
+URG_API void urg_checkpoint(void);      /* yield if a preemption was requested */
+URG_API void urg_preempt_disable(void); /* nestable; no async preemption inside */
+URG_API void urg_preempt_enable(void);
+URG_API void urg_syscall_enter(void);   /* bracket a blocking call (entersyscall) */
+URG_API void urg_syscall_exit(void);    /* (exitsyscall) */
+
+/* ------------------------------------------------------------------------ */
+/* Procs and modes                                                           */
+
+URG_API int urg_maxprocs(void);            /* 0 when the runtime is not running */
+URG_API int urg_set_maxprocs(int n);       /* stop-the-world resize; -EINVAL for n < 1 or
+                                              n > URG_MAXPROCS_MAX; -EPERM when not running */
+URG_API const char *urg_preempt_mode(void); /* "async" or "cooperative" (the build) */
+
+/* Declare [start, end) as code that must never be interrupted by an async
+ * preemption (for example code that holds a pthread lock or keeps a TLS
+ * address in a register). Up to 64 ranges. Returns 0; -EINVAL (start >= end
+ * or NULL); -ENOSPC (table full). Callable before or during urg_run. */
+URG_API int urg_preempt_unsafe_range(const void *start, const void *end);
+
+/* ------------------------------------------------------------------------ */
+/* Synchronisation (plain structs, pthread style; zero-filled = initialised) */
+
+typedef struct urg_wg {
+    uint64_t urg_opaque[4];
+} urg_wg;
+typedef struct urg_mutex {
+    uint64_t urg_opaque[3];
+} urg_mutex;
+#define URG_WG_INITIALIZER {{0, 0, 0, 0}}
+#define URG_MUTEX_INITIALIZER {{0, 0, 0}}
+
+URG_API void urg_wg_init(urg_wg *wg);
+URG_API void urg_wg_add(urg_wg *wg, int64_t delta); /* a negative total is refused */
+URG_API void urg_wg_done(urg_wg *wg);
+URG_API void urg_wg_wait(urg_wg *wg);
+URG_API void urg_mutex_init(urg_mutex *m);
+URG_API void urg_mutex_lock(urg_mutex *m);
+URG_API int urg_mutex_trylock(urg_mutex *m); /* 0 or -EBUSY; -EINVAL for NULL */
+URG_API void urg_mutex_unlock(urg_mutex *m); /* unlocking an unlocked mutex is refused */
+
+/* ------------------------------------------------------------------------ */
+/* Channels                                                                  */
+
+typedef struct urg_chan urg_chan; /* opaque */
+
+/* elem_size may be 0 (signal-only channels); capacity 0 is unbuffered.
+ * NULL on bad arguments (elem_size > 65536) or no memory. */
+URG_API urg_chan *urg_chan_new(size_t elem_size, size_t capacity);
+URG_API int urg_chan_send(urg_chan *c, const void *elem); /* blocks; -EPIPE if closed */
+URG_API int urg_chan_recv(urg_chan *c, void *elem_out);   /* blocks; -EPIPE once closed and
+                                                              drained; elem_out may be NULL */
+URG_API int urg_chan_close(urg_chan *c);                  /* -EPIPE if already closed */
+/* Frees the channel. Tasks still blocked on it are woken with -EPIPE first. */
+URG_API void urg_chan_free(urg_chan *c);
+
+/* Non-blocking forms: -EAGAIN when the operation would block. */
+URG_API int urg_chan_try_send(urg_chan *c, const void *elem);
+URG_API int urg_chan_try_recv(urg_chan *c, void *elem_out);
+URG_API int urg_chan_len(const urg_chan *c); /* elements buffered now, or -EINVAL */
+URG_API int urg_chan_cap(const urg_chan *c);
+
+/* select over several channels (Go's select statement). */
+enum { URG_SELECT_SEND = 1, URG_SELECT_RECV = 2 };
+typedef struct urg_select_case {
+    urg_chan *chan; /* NULL: the case is never chosen (like a nil channel in Go) */
+    int op;         /* URG_SELECT_SEND or URG_SELECT_RECV */
+    void *elem;     /* send: the value to send; recv: where to store it (may be NULL) */
+    int result;     /* out, for the chosen case: 0, or -EPIPE (closed) */
+} urg_select_case;
+
+/* Waits until one case can proceed, completes it and returns its index.
+ * Among several ready cases one is chosen at random. timeout_ns 0 never
+ * blocks (-EAGAIN when none is ready); URG_FOREVER waits without limit; any
+ * other value returns -ETIMEDOUT once it has elapsed. -EINVAL for bad cases. */
+URG_API int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns);
+
+/* ------------------------------------------------------------------------ */
+/* I/O through the netpoller                                                 */
+
+/* They park the task, not the thread, while the descriptor is not ready,
+ * whether or not the caller set O_NONBLOCK; EINTR is retried. Outside a task
+ * they block the calling thread. */
+URG_API ssize_t urg_read(int fd, void *buf, size_t n);        /* bytes, 0 at EOF, or -errno */
+URG_API ssize_t urg_write(int fd, const void *buf, size_t n); /* all bytes unless an error, or -errno */
+URG_API int urg_accept(int fd, struct sockaddr *addr, socklen_t *len); /* the new fd, or -errno */
+URG_API int urg_connect(int fd, const struct sockaddr *addr, socklen_t len); /* 0 or -errno */
+
+/* ------------------------------------------------------------------------ */
+/* Counters and debugging                                                    */
+
+typedef struct urg_stats {
+    uint64_t tasks_created, tasks_live, context_switches, steals;
+    uint64_t preempt_requests;    /* sysmon found a task past its quantum */
+    uint64_t preempt_signals;     /* SIGURGs sent */
+    uint64_t preempt_async;       /* preemptions completed by the signal path */
+    uint64_t preempt_deferred;    /* signals that landed at an unsafe point */
+    uint64_t preempt_cooperative; /* requests honoured at a checkpoint or runtime call */
+    uint64_t syscall_handoffs;    /* Ps taken from threads blocked in syscalls */
+    int maxprocs, idle_procs, threads, idle_threads, spinning_threads;
+    uint64_t global_runq, local_runq; /* tasks queued now */
+} urg_stats;
+
+/* Fills *out (zeroes when the runtime is not running). Any thread. */
+URG_API void urg_stats_get(urg_stats *out);
+
+/* Prints every task with its state and a symbolic backtrace to stderr (what
+ * SIGQUIT prints). Async-signal-safe. */
+URG_API void urg_dump(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* URGENT_H */

@@ -1,0 +1,131 @@
+/*
+ * internal.h — what every runtime file shares: build switches, atomics, the
+ * async-signal-safe printing and fatal-error helpers, and small utilities.
+ *
+ * Naming: public symbols are urg_*, internal symbols with linkage urg__* and
+ * are hidden (-fvisibility=hidden); only URG_API symbols leave the library.
+ *
+ * Markers used in comments across the runtime (grep for them):
+ *   Context:     which stack the function runs on: task, g0, signal, any.
+ *   Locks:       runtime locks the caller must hold / the function takes.
+ *   Signal-safe: may run in a signal handler; calls only other Signal-safe
+ *                functions, atomics and what signal-safety(7) lists.
+ */
+#ifndef URG_INTERNAL_H
+#define URG_INTERNAL_H
+
+#define URG_BUILDING_LIBRARY 1
+#include "urgent.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Build configuration (set by CMake). */
+#if defined(URG_PREEMPT_ASYNC) && defined(URG_PREEMPT_COOPERATIVE)
+#error "choose one of URG_PREEMPT_ASYNC and URG_PREEMPT_COOPERATIVE"
+#endif
+#if !defined(URG_PREEMPT_ASYNC) && !defined(URG_PREEMPT_COOPERATIVE)
+#define URG_PREEMPT_ASYNC 1
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define URG_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define URG_TSAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(URG_ASAN)
+#define URG_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer) && !defined(URG_TSAN)
+#define URG_TSAN 1
+#endif
+#endif
+
+#define URG_HIDDEN __attribute__((visibility("hidden")))
+#define URG_NOINLINE __attribute__((noinline))
+#define URG_NORETURN __attribute__((noreturn))
+#define URG_COLD __attribute__((cold))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define URG_CACHELINE 64
+#define URG_ALIGNED_CL __attribute__((aligned(URG_CACHELINE)))
+#define URG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Atomics: thin names over the GCC builtins, so that the memory order of
+ * every access is spelled out where it happens. */
+#define ld_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ld_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define st_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define st_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define xchg(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
+#define cas(p, oldv, newv)                                                                        \
+    ({                                                                                            \
+        __typeof__(*(p)) cas_old_ = (oldv);                                                       \
+        __atomic_compare_exchange_n((p), &cas_old_, (newv), false, __ATOMIC_ACQ_REL,              \
+                                    __ATOMIC_ACQUIRE);                                            \
+    })
+#define fetch_add(p, v) __atomic_fetch_add((p), (v), __ATOMIC_ACQ_REL)
+#define fetch_sub(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_ACQ_REL)
+/* Owner-only counters that other threads read: a relaxed increment keeps
+ * readers free of torn values without a locked instruction. */
+#define counter_inc(p) st_relaxed((p), ld_relaxed(p) + 1)
+#define counter_add(p, v) st_relaxed((p), ld_relaxed(p) + (v))
+
+static inline void cpu_relax(void) { __builtin_ia32_pause(); }
+
+/* ---- printing (print.c) ------------------------------------------------
+ * All of these write straight to fd 2 with write(2): Signal-safe, no malloc,
+ * no stdio, usable with any lock held. A line is assembled in a stack buffer
+ * so concurrent writers interleave by line, not by fragment. */
+typedef struct urg__pbuf {
+    char buf[512];
+    size_t len;
+} urg__pbuf;
+URG_HIDDEN void urg__pb_str(urg__pbuf *b, const char *s);
+URG_HIDDEN void urg__pb_u64(urg__pbuf *b, uint64_t v);
+URG_HIDDEN void urg__pb_i64(urg__pbuf *b, int64_t v);
+URG_HIDDEN void urg__pb_hex(urg__pbuf *b, uint64_t v);
+URG_HIDDEN void urg__pb_flush(urg__pbuf *b);
+URG_HIDDEN void urg__write_str(const char *s);
+
+/* urg__throw prints "fatal error: <msg>", the task dump, and aborts.
+ * Context: any. Signal-safe. */
+URG_HIDDEN URG_NORETURN URG_COLD void urg__throw(const char *msg);
+
+/* urg__warn prints "urgent: <msg>" once per distinct call site flag.
+ * Used for refused misuse of void API functions. Signal-safe. */
+URG_HIDDEN URG_COLD void urg__warn(const char *what, const char *detail);
+
+/* Invariant checks that stay on in release builds. */
+#define URG_CHECK(cond, msg)                                                                      \
+    do {                                                                                          \
+        if (unlikely(!(cond)))                                                                    \
+            urg__throw(msg);                                                                      \
+    } while (0)
+
+/* Monotonic clock in ns (vDSO). Signal-safe. */
+URG_HIDDEN uint64_t urg__nanotime(void);
+
+/* Copy a string, truncating, always terminated. Signal-safe. */
+static inline void urg__strlcpy(char *dst, const char *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 1 < n && src[i]; i++)
+        dst[i] = src[i];
+    if (n)
+        dst[i] = 0;
+}
+
+/* Cheap per-thread random numbers (wyrand). */
+static inline uint64_t urg__rand_next(uint64_t *state)
+{
+    *state += 0xa0761d6478bd642fULL;
+    __uint128_t t = (__uint128_t)*state * (*state ^ 0xe7037ed1a0b428dbULL);
+    return (uint64_t)(t >> 64) ^ (uint64_t)t;
+}
+
+#endif /* URG_INTERNAL_H */

@@ -1,0 +1,468 @@
+/*
+ * netpoll.c — the epoll netpoller and the I/O calls built on it
+ * (urg_read, urg_write, urg_accept, urg_connect).
+ *
+ * Model (Go's netpoll_epoll.go, adapted to descriptors we do not own):
+ *   - one epoll instance and one eventfd for wakeups (netpoll_break);
+ *   - a poll descriptor (pd) per fd number, created on first wait and kept
+ *     for the run, holding at most one waiting reader and one writer;
+ *   - a task that would block registers interest with EPOLLONESHOT in
+ *     LEVEL-triggered mode and parks. Level-triggered arming reports a
+ *     descriptor that became ready between our EAGAIN and the arming, so no
+ *     wakeup is lost; one-shot means an event is delivered once, and the
+ *     poller re-arms for the other direction if someone still waits.
+ *     Edge-triggered registration (Go's choice) needs the runtime to own
+ *     every descriptor from creation, which a C library cannot;
+ *   - the scheduler polls without blocking when it looks for work, and one
+ *     idle M blocks in epoll_wait until the next timer.
+ *
+ * Blocking descriptors: the calls work whether or not O_NONBLOCK is set.
+ * Sockets use MSG_DONTWAIT; other descriptors without O_NONBLOCK are
+ * waited for first and then read or written (writes in chunks of at most
+ * PIPE_BUF so a ready pipe never blocks). We never flip O_NONBLOCK on a
+ * descriptor we did not create, since that changes it for every process
+ * sharing it — except for the duration of a connect on the socket being
+ * connected.
+ */
+#include "sched.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define PD_CHUNK 1024
+#define PD_CHUNKS 1024 /* fds up to 1M */
+#define EVENT_BATCH 128
+
+struct pd {
+    urg__lock_t lock;
+    g_t *rg, *wg;     /* waiting reader / writer, pd.lock */
+    uint8_t armed;    /* registered with epoll at least once, pd.lock */
+    int fd;
+};
+
+static struct {
+    int epfd;
+    int evfd;
+    uint32_t wakesig;          /* atomic: a wakeup is pending */
+    int32_t waiters;           /* atomic: tasks parked on I/O */
+    struct pd *chunks[PD_CHUNKS]; /* atomic publication */
+    urg__lock_t chunklock;
+} np = {.epfd = -1, .evfd = -1, .chunklock = URG_LOCK_INIT(URG_RANK_NETPOLL)};
+
+int urg__netpoll_init(void)
+{
+    np.epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (np.epfd < 0)
+        return -errno;
+    np.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (np.evfd < 0) {
+        int e = -errno;
+        close(np.epfd);
+        np.epfd = -1;
+        return e;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (epoll_ctl(np.epfd, EPOLL_CTL_ADD, np.evfd, &ev) != 0) {
+        int e = -errno;
+        urg__netpoll_close();
+        return e;
+    }
+    st_relaxed(&np.wakesig, 0u);
+    st_relaxed(&np.waiters, 0);
+    return 0;
+}
+
+void urg__netpoll_close(void)
+{
+    if (np.epfd >= 0)
+        close(np.epfd);
+    if (np.evfd >= 0)
+        close(np.evfd);
+    np.epfd = np.evfd = -1;
+    for (int i = 0; i < PD_CHUNKS; i++) {
+        free(np.chunks[i]);
+        np.chunks[i] = NULL;
+    }
+}
+
+bool urg__netpoll_waiters(void) { return ld_relaxed(&np.waiters) > 0; }
+
+/* urg__netpoll_break: interrupt a blocking netpoll (a new earlier timer,
+ * shutdown). Coalesced: one write per wakeup. Signal-safe. */
+void urg__netpoll_break(void)
+{
+    if (np.evfd < 0 || !cas(&np.wakesig, 0u, 1u))
+        return;
+    uint64_t one = 1;
+    int e = errno;
+    while (write(np.evfd, &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+    errno = e;
+}
+
+static struct pd *pd_get(int fd)
+{
+    if (fd < 0 || fd >= PD_CHUNK * PD_CHUNKS)
+        return NULL;
+    struct pd *chunk = ld_acquire(&np.chunks[fd / PD_CHUNK]);
+    if (!chunk) {
+        urg__lock(&np.chunklock);
+        chunk = np.chunks[fd / PD_CHUNK];
+        if (!chunk) {
+            chunk = calloc(PD_CHUNK, sizeof(*chunk));
+            if (chunk) {
+                for (int i = 0; i < PD_CHUNK; i++) {
+                    urg__lock_init(&chunk[i].lock, URG_RANK_NETPOLL);
+                    chunk[i].fd = fd / PD_CHUNK * PD_CHUNK + i;
+                }
+                st_release(&np.chunks[fd / PD_CHUNK], chunk);
+            }
+        }
+        urg__unlock(&np.chunklock);
+        if (!chunk)
+            return NULL;
+    }
+    return &chunk[fd % PD_CHUNK];
+}
+
+/* arm: (re)register pd's interest. Locks: pd.lock. Returns 0, or -EPERM
+ * for descriptors epoll cannot watch (regular files: always ready). */
+static int arm(struct pd *pd)
+{
+    uint32_t events = EPOLLONESHOT;
+    if (pd->rg)
+        events |= EPOLLIN | EPOLLRDHUP;
+    if (pd->wg)
+        events |= EPOLLOUT;
+    struct epoll_event ev = {.events = events, .data.ptr = pd};
+    int op = pd->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(np.epfd, op, pd->fd, &ev) != 0) {
+        /* The fd may have been closed and its number reused since. */
+        if (errno == ENOENT)
+            op = EPOLL_CTL_ADD;
+        else if (errno == EEXIST)
+            op = EPOLL_CTL_MOD;
+        else
+            return -errno;
+        if (epoll_ctl(np.epfd, op, pd->fd, &ev) != 0)
+            return -errno;
+    }
+    pd->armed = 1;
+    return 0;
+}
+
+struct io_wait {
+    struct pd *pd;
+    int err;
+};
+
+/* Context: g0 after the task switched out (mp NULL: external thread). */
+static bool io_unlock(m_t *mp, g_t *gp, void *arg)
+{
+    (void)mp;
+    (void)gp;
+    struct io_wait *w = arg;
+    urg__unlock(&w->pd->lock);
+    return true;
+}
+
+/* wait_io: park the calling task until fd is ready for `write` (or read).
+ * Returns 0 when woken (spuriously possible: callers retry the I/O), or a
+ * negative errno. Context: task. */
+static int wait_io(g_t *gp, int fd, bool write)
+{
+    struct pd *pd = pd_get(fd);
+    if (!pd)
+        return -ENOMEM;
+    urg__lock(&pd->lock);
+    g_t **slot = write ? &pd->wg : &pd->rg;
+    if (*slot) {
+        urg__unlock(&pd->lock);
+        /* Another task already waits in this direction; take turns. */
+        urg__gosched(gp, false);
+        return 0;
+    }
+    *slot = gp;
+    int r = arm(pd);
+    if (r != 0) {
+        *slot = NULL;
+        urg__unlock(&pd->lock);
+        return r == -EPERM ? 0 : r;
+    }
+    fetch_add(&np.waiters, 1);
+    struct io_wait w = {.pd = pd, .err = 0};
+    urg__park_g(gp, io_unlock, &w, WAIT_IO);
+    return 0;
+}
+
+/* urg__netpoll: collect tasks whose descriptors are ready, waiting up to
+ * delay_ns (< 0: without limit, 0: not at all). Returns a schedlink list.
+ * Context: g0 (any M). */
+g_t *urg__netpoll(int64_t delay_ns, int32_t *count)
+{
+    if (np.epfd < 0)
+        return NULL;
+    int waitms;
+    if (delay_ns < 0)
+        waitms = -1;
+    else if (delay_ns == 0)
+        waitms = 0;
+    else if (delay_ns < 1000000)
+        waitms = 1;
+    else if (delay_ns < (int64_t)1e15)
+        waitms = (int)(delay_ns / 1000000) > 0 ? (int)(delay_ns / 1000000) : 1;
+    else
+        waitms = 1000000000;
+    struct epoll_event evs[EVENT_BATCH];
+    int n;
+    for (;;) {
+        n = epoll_wait(np.epfd, evs, EVENT_BATCH, waitms);
+        if (n >= 0)
+            break;
+        if (errno != EINTR)
+            urg__throw("epoll_wait failed");
+        if (waitms > 0)
+            return NULL; /* recompute the timeout */
+    }
+    g_t *list = NULL;
+    *count = 0;
+    for (int i = 0; i < n; i++) {
+        struct pd *pd = evs[i].data.ptr;
+        if (!pd) {
+            uint64_t v;
+            while (read(np.evfd, &v, sizeof(v)) < 0 && errno == EINTR) {
+            }
+            st_release(&np.wakesig, 0u);
+            continue;
+        }
+        uint32_t ev = evs[i].events;
+        urg__lock(&pd->lock);
+        g_t *ready[2] = {NULL, NULL};
+        if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && pd->rg) {
+            ready[0] = pd->rg;
+            pd->rg = NULL;
+        }
+        if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && pd->wg) {
+            ready[1] = pd->wg;
+            pd->wg = NULL;
+        }
+        if (pd->rg || pd->wg)
+            arm(pd);
+        urg__unlock(&pd->lock);
+        for (int k = 0; k < 2; k++) {
+            if (ready[k]) {
+                fetch_sub(&np.waiters, 1);
+                ready[k]->schedlink = list;
+                list = ready[k];
+                (*count)++;
+            }
+        }
+    }
+    return list;
+}
+
+/* ---- the I/O calls ------------------------------------------------------ */
+
+static bool fd_nonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+/* fd_wait_ready: for a blocking non-socket fd, wait (parking the task)
+ * until it is ready, so the following read or write does not block. */
+static int fd_wait_ready(g_t *gp, int fd, bool write)
+{
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = (short)(write ? POLLOUT : POLLIN)};
+        int r = poll(&p, 1, 0);
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+        if (r == 0) {
+            int e = wait_io(gp, fd, write);
+            if (e)
+                return e;
+        }
+    }
+}
+
+ssize_t urg_read(int fd, void *buf, size_t n)
+{
+    if (fd < 0)
+        return -EBADF;
+    if (!buf && n > 0)
+        return -EFAULT;
+    g_t *gp = urg__curg();
+    if (gp && unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
+        urg__gopreempt(gp);
+    bool socket = true;
+    for (;;) {
+        ssize_t r;
+        if (!gp) {
+            r = read(fd, buf, n);
+        } else if (socket) {
+            r = recv(fd, buf, n, MSG_DONTWAIT);
+            if (r < 0 && errno == ENOTSOCK) {
+                socket = false;
+                continue;
+            }
+        } else {
+            if (!fd_nonblocking(fd)) {
+                int e = fd_wait_ready(gp, fd, false);
+                if (e)
+                    return e;
+            }
+            r = read(fd, buf, n);
+        }
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (gp && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int e = wait_io(gp, fd, false);
+            if (e)
+                return e;
+            continue;
+        }
+        return -errno;
+    }
+}
+
+ssize_t urg_write(int fd, const void *buf, size_t n)
+{
+    if (fd < 0)
+        return -EBADF;
+    if (!buf && n > 0)
+        return -EFAULT;
+    g_t *gp = urg__curg();
+    if (gp && unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
+        urg__gopreempt(gp);
+    const char *p = buf;
+    size_t done = 0;
+    bool socket = true;
+    int blocking = -1;
+    while (done < n || n == 0) {
+        ssize_t r;
+        size_t len = n - done;
+        if (!gp) {
+            r = write(fd, p + done, len);
+        } else if (socket) {
+            r = send(fd, p + done, len, MSG_DONTWAIT);
+            if (r < 0 && errno == ENOTSOCK) {
+                socket = false;
+                continue;
+            }
+        } else {
+            if (blocking < 0)
+                blocking = !fd_nonblocking(fd);
+            if (blocking) {
+                int e = fd_wait_ready(gp, fd, true);
+                if (e)
+                    return done ? (ssize_t)done : e;
+                if (len > PIPE_BUF)
+                    len = PIPE_BUF;
+            }
+            r = write(fd, p + done, len);
+        }
+        if (r >= 0) {
+            done += (size_t)r;
+            if (n == 0)
+                break;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (gp && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int e = wait_io(gp, fd, true);
+            if (e)
+                return done ? (ssize_t)done : e;
+            continue;
+        }
+        return done ? (ssize_t)done : -errno;
+    }
+    return (ssize_t)done;
+}
+
+int urg_accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    if (fd < 0)
+        return -EBADF;
+    if (addr && !len)
+        return -EINVAL;
+    g_t *gp = urg__curg();
+    for (;;) {
+        if (gp && !fd_nonblocking(fd)) {
+            int e = fd_wait_ready(gp, fd, false);
+            if (e)
+                return e;
+        }
+        int r = accept(fd, addr, len);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (gp && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int e = wait_io(gp, fd, false);
+            if (e)
+                return e;
+            continue;
+        }
+        return -errno;
+    }
+}
+
+int urg_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    if (fd < 0)
+        return -EBADF;
+    if (!addr)
+        return -EINVAL;
+    g_t *gp = urg__curg();
+    if (!gp) {
+        int r;
+        while ((r = connect(fd, addr, len)) != 0 && errno == EINTR) {
+        }
+        return r ? -errno : 0;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    bool flipped = !(fl & O_NONBLOCK);
+    if (flipped && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+        return -errno;
+    int ret = 0;
+    if (connect(fd, addr, len) != 0) {
+        if (errno == EINPROGRESS || errno == EINTR || errno == EALREADY) {
+            for (;;) {
+                int e = wait_io(gp, fd, true);
+                if (e) {
+                    ret = e;
+                    break;
+                }
+                struct pollfd p = {.fd = fd, .events = POLLOUT};
+                if (poll(&p, 1, 0) <= 0)
+                    continue;
+                int soerr = 0;
+                socklen_t sl = sizeof(soerr);
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+                    soerr = errno;
+                ret = -soerr;
+                break;
+            }
+        } else {
+            ret = -errno;
+        }
+    }
+    if (flipped)
+        fcntl(fd, F_SETFL, fl);
+    return ret;
+}

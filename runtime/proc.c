@@ -1,0 +1,776 @@
+/*
+ * proc.c — the scheduler: how an M finds a task, runs it, and gets it back.
+ *
+ * Model (Go's proc.go, split by concern; run queues are in runq.c, threads
+ * in thread.c, stop-the-world in stw.c):
+ *
+ *   Each M runs urg__mstart on its own stack (g0): find a runnable task,
+ *   switch to it, and when something switches back to g0, do what the task
+ *   asked (park it, queue it, free it) and look again.
+ *
+ *   Every switch goes through urg__switch, which carries one piece of work
+ *   across: m->after_fn runs right after the switch lands, on the stack
+ *   that resumed. A task that parks sets after_fn = "mark me waiting and
+ *   release my channel lock" and switches to g0; the lock is released only
+ *   once the task's registers are saved, so no waker can resume it while it
+ *   is still on its stack. The same mechanism lets urg_yield switch
+ *   straight to the next task (one switch instead of two through g0): the
+ *   yielding task is queued by the task that replaces it.
+ *
+ *   findrunnable looks, in order: the global queue every 61st schedule
+ *   (fairness), runnext and the local ring, the global queue, ready network
+ *   events, then steals half of another P's ring (random start, coprime
+ *   stride, four passes, timers and runnext only on the last). Failing
+ *   that, the M gives its P back, rechecks everything once more (a task
+ *   readied between the last check and the release would otherwise be
+ *   stranded), then either blocks in epoll until the next timer (one M at a
+ *   time) or parks on its futex.
+ *
+ *   At most half of the busy Ps' worth of Ms spin looking for work; new
+ *   work wakes a parked M only when no M is spinning (wakep). The last
+ *   spinning M to find work starts another spinner, so bursts of work fan
+ *   out one thread at a time.
+ *
+ * Alternatives rejected: switching through g0 on every yield (two switches
+ * and two return mispredictions where one suffices); a global queue for
+ * urg_yield as Go's Gosched does (a lock per yield; our yield goes to the
+ * local tail — preempted tasks still go to the global queue, as in Go).
+ */
+#include "sched.h"
+#include "sanitizer.h"
+
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+struct urg__sched urg__sched = {
+    .lock = URG_LOCK_INIT(URG_RANK_SCHED),
+};
+__thread m_t *urg__tls_m __attribute__((tls_model("initial-exec")));
+
+/* ---- the switch --------------------------------------------------------- */
+
+/* errno is thread-local; a task that moves threads must carry its own.
+ * These are out of line on purpose: glibc declares __errno_location
+ * `const`, so inline code could reuse the address computed before a switch
+ * — the previous thread's errno. */
+static URG_NOINLINE void errno_save(g_t *gp) { gp->saved_errno = errno; }
+static URG_NOINLINE void errno_restore(g_t *gp) { errno = gp->saved_errno; }
+
+/* finish_switch: runs on the stack that just resumed. self->m is the M
+ * we are on now (set by whoever switched to us). Out of line so that the
+ * compiler cannot carry anything thread-specific across the switch. */
+static URG_NOINLINE void finish_switch(g_t *self)
+{
+    m_t *mp = self->m;
+    urg__san_finish_switch(self);
+    if (mp->after_fn) {
+        void (*fn)(m_t *, g_t *, void *) = mp->after_fn;
+        mp->after_fn = NULL;
+        fn(mp, mp->after_g, mp->after_arg);
+    }
+    errno_restore(self);
+}
+
+/* urg__switch: suspend `from`, resume `to`. Both are on the calling M now;
+ * when `from` resumes it may be on another M.
+ * Context: task or g0. Locks: none may be held. */
+void urg__switch(g_t *from, g_t *to)
+{
+    if (unlikely(from->canary_stack))
+        urg__stack_check_canary(from);
+    errno_save(from);
+    urg__san_start_switch(from, to, from->status == G_DEAD);
+    urg__ctx_switch(&from->sp, to->sp);
+    finish_switch(from);
+}
+
+/* mcall: switch from task gp to its M's g0 and run fn(mp, gp, arg) there.
+ * Returns (on whatever M) when gp is resumed. Context: task. */
+static void mcall(g_t *gp, void (*fn)(m_t *, g_t *, void *), void *arg)
+{
+    m_t *mp = gp->m;
+    mp->after_fn = fn;
+    mp->after_g = gp;
+    mp->after_arg = arg;
+    st_relaxed(&mp->curg, (g_t *)NULL);
+    urg__switch(gp, &mp->g0);
+}
+
+/* ---- running a task ----------------------------------------------------- */
+
+/* prepare_run: make gp the running task of mp. Gives a fresh task its
+ * stack. Returns false (gp requeued) if no stack could be had.
+ * Context: g0 or task of mp. */
+static bool prepare_run(m_t *mp, p_t *pp, g_t *gp, bool inherit)
+{
+    if (unlikely(!gp->stack)) {
+        if (urg__stack_alloc(pp, gp) != 0)
+            urg__throw("out of memory allocating a task stack");
+        gp->sp = urg__arch_init_frame(gp->stack_hi, gp);
+    }
+    gp->m = mp;
+    st_relaxed(&gp->preempt, (uint8_t)0);
+    st_relaxed(&gp->status, (uint32_t)G_RUNNING);
+    if (!inherit)
+        st_relaxed(&pp->schedtick, pp->schedtick + 1);
+    counter_inc(&pp->n_switches);
+    st_release(&mp->curg, gp);
+    return true;
+}
+
+/* execute: switch from g0 to gp. Returns when g0 is resumed.
+ * Context: g0. */
+static void execute(m_t *mp, g_t *gp, bool inherit)
+{
+    prepare_run(mp, mp->p, gp, inherit);
+    urg__switch(&mp->g0, gp);
+}
+
+/* The first C frame of every task. */
+void urg__task_main(g_t *gp)
+{
+    finish_switch(gp);
+    gp->fn(gp->arg);
+    urg__goexit(gp);
+}
+
+/* ---- after-switch actions (run on the stack that resumes) ------------- */
+
+/* Context: g0. The task is dead; give back its stack and descriptor. */
+static void goexit_after(m_t *mp, g_t *gp, void *arg)
+{
+    (void)arg;
+    p_t *pp = mp->p;
+    bool is_main = gp->flags & G_FLAG_MAIN;
+    urg__san_fiber_destroy(gp);
+    urg__stack_free(pp, gp);
+    counter_inc(&pp->n_exited);
+    urg__gfree(pp, gp);
+    if (is_main) {
+        st_release(&sched.main_done, 1u);
+        urg__sysmon_wake();
+    }
+}
+
+URG_NORETURN void urg__goexit(g_t *gp)
+{
+    m_t *mp = gp->m;
+    if (unlikely(ld_relaxed(&mp->orphan)))
+        urg__orphan_exit(mp);
+    st_relaxed(&gp->status, (uint32_t)G_DEAD);
+    mcall(gp, goexit_after, NULL);
+    urg__throw("dead task resumed");
+}
+
+/* Context: g0 or the next task. gp yielded: queue it. */
+static void yield_local_after(m_t *mp, g_t *gp, void *arg)
+{
+    (void)arg;
+    st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
+    urg__runqput(mp->p, gp, false);
+}
+
+static void yield_global_after(m_t *mp, g_t *gp, void *arg)
+{
+    (void)mp;
+    (void)arg;
+    st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
+    urg__lock(&sched.lock);
+    urg__globrunqput(gp);
+    urg__unlock(&sched.lock);
+}
+
+/* can_switch_direct: may the running task hand its P straight to the next
+ * local task, skipping the scheduler? Only when the scheduler would pick
+ * the same task: no stop-the-world or shutdown pending, not the 61st tick
+ * (global-queue fairness), no timer due on this P. */
+static bool can_switch_direct(p_t *pp)
+{
+    if (ld_relaxed(&sched.gcwaiting) || ld_relaxed(&sched.exiting))
+        return false;
+    if (pp->schedtick % 61 == 0 && ld_relaxed(&sched.runqsize) != 0)
+        return false;
+    uint64_t t0 = ld_relaxed(&pp->timer0);
+    if (t0 != 0 && t0 <= urg__nanotime())
+        return false;
+    return true;
+}
+
+/* urg__gosched: the running task gp gives up its P and stays runnable
+ * (local tail, or the global queue when `global`, as a preempted task).
+ * Context: task. */
+void urg__gosched(g_t *gp, bool global)
+{
+    m_t *mp = gp->m;
+    if (unlikely(ld_relaxed(&mp->orphan)))
+        urg__orphan_exit(mp);
+    p_t *pp = mp->p;
+    if (!global && can_switch_direct(pp)) {
+        bool inherit;
+        g_t *next = urg__runqget(pp, &inherit);
+        if (next) {
+            prepare_run(mp, pp, next, false);
+            mp->after_fn = yield_local_after;
+            mp->after_g = gp;
+            urg__switch(gp, next);
+            return;
+        }
+    }
+    mcall(gp, global ? yield_global_after : yield_local_after, NULL);
+}
+
+/* urg__gopreempt: honour a preemption request at a runtime call or
+ * checkpoint (Go's gopreempt_m): the task goes to the global queue.
+ * Context: task. */
+void urg__gopreempt(g_t *gp)
+{
+    counter_inc(&gp->m->p->n_preempt_coop);
+    urg__gosched(gp, true);
+}
+
+/* urg__mcall_exitsyscall: run fn on g0 for a task back from a syscall
+ * that found no P (syscall.c). Returns when the task is resumed. */
+void urg__mcall_exitsyscall(g_t *gp, void (*fn)(m_t *, g_t *, void *))
+{
+    mcall(gp, fn, NULL);
+}
+
+struct park_args {
+    bool (*unlockf)(m_t *, g_t *, void *);
+    void *arg;
+};
+
+/* Context: g0. */
+static void park_after(m_t *mp, g_t *gp, void *arg)
+{
+    struct park_args *pa = arg;
+    st_release(&gp->status, (uint32_t)G_WAITING);
+    if (pa->unlockf && !pa->unlockf(mp, gp, pa->arg)) {
+        /* The wait was satisfied while we switched: run it again now. */
+        st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
+        urg__runqput(mp->p, gp, true);
+    }
+}
+
+/* Shared by urg__park for external (non-task) threads. */
+static void park_external(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg)
+{
+    st_relaxed(&gp->ext_futex, 0);
+    st_release(&gp->status, (uint32_t)G_WAITING);
+    if (unlockf && !unlockf(NULL, gp, arg)) {
+        st_relaxed(&gp->status, (uint32_t)G_RUNNING);
+        return;
+    }
+    while (ld_acquire(&gp->ext_futex) == 0)
+        urg__futex_wait((uint32_t *)&gp->ext_futex, 0, -1);
+    st_relaxed(&gp->status, (uint32_t)G_RUNNING);
+}
+
+/* urg__park_g: park gp (the caller). unlockf(mp, gp, arg) runs once gp
+ * is fully switched out (mp is NULL for external threads); if it returns
+ * false, gp does not sleep. Returns after someone calls urg__ready(gp).
+ * Context: task, or an external thread (gp from urg__getg_ext). */
+void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int reason)
+{
+    gp->waitreason = (uint8_t)reason;
+    if (gp->flags & G_FLAG_EXTERNAL) {
+        park_external(gp, unlockf, arg);
+        return;
+    }
+    m_t *mp = gp->m;
+    if (unlikely(ld_relaxed(&mp->orphan)))
+        urg__orphan_exit(mp);
+    struct park_args pa = {unlockf, arg};
+    mcall(gp, park_after, &pa);
+    gp->waitreason = WAIT_NONE;
+}
+
+/* urg__ready: gp becomes runnable. On a task's or g0's own P it goes to
+ * runnext (it runs next and inherits the time slice, as in Go); from
+ * threads without a P, to the global queue.
+ * Context: task, g0, sysmon or external thread; not a signal handler. */
+void urg__ready(g_t *gp, bool next)
+{
+    if (gp->flags & G_FLAG_EXTERNAL) {
+        st_release(&gp->ext_futex, 1);
+        urg__futex_wake((uint32_t *)&gp->ext_futex, 1);
+        return;
+    }
+    URG_CHECK(ld_acquire(&gp->status) == G_WAITING, "bad task status in ready");
+    st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
+    m_t *mp = urg__tls_m;
+    if (mp && mp->p && !ld_relaxed(&mp->orphan)) {
+        urg__runqput(mp->p, gp, next);
+    } else {
+        urg__lock(&sched.lock);
+        urg__globrunqput(gp);
+        urg__unlock(&sched.lock);
+    }
+    urg__wakep();
+}
+
+/* urg__ready_list: make a schedlink-chained list of parked tasks runnable
+ * (netpoll results). Context: any M, with or without a P. */
+void urg__ready_list(g_t *head)
+{
+    while (head) {
+        g_t *next = head->schedlink;
+        urg__ready(head, false);
+        head = next;
+    }
+}
+
+/* ---- Ps and Ms ---------------------------------------------------------- */
+
+void urg__acquirep(m_t *mp, p_t *pp)
+{
+    URG_CHECK(mp->p == NULL, "acquirep: M already has a P");
+    URG_CHECK(ld_relaxed(&pp->m) == NULL, "acquirep: P already in use");
+    mp->p = pp;
+    st_release(&pp->m, mp);
+    st_release(&pp->status, (uint32_t)P_RUNNING);
+    if (unlikely(ld_relaxed(&sched.sysmonwait)))
+        urg__sysmon_wake(); /* sysmon sleeps deeply while every P is idle */
+}
+
+p_t *urg__releasep(m_t *mp)
+{
+    p_t *pp = mp->p;
+    URG_CHECK(pp != NULL, "releasep: M has no P");
+    st_release(&pp->m, (m_t *)NULL);
+    mp->p = NULL;
+    st_release(&pp->status, (uint32_t)P_IDLE);
+    return pp;
+}
+
+/* urg__startm: run pp on some M (an idle one, or a new thread). With
+ * spinning, the M starts out looking for work (the caller already counted
+ * it in nmspinning). If pp is NULL, take an idle P or give up.
+ * Context: any but signal. Locks: takes sched.lock. */
+void urg__startm(p_t *pp, bool spinning)
+{
+    urg__lock(&sched.lock);
+    if (!pp) {
+        pp = urg__pidleget();
+        if (!pp) {
+            urg__unlock(&sched.lock);
+            if (spinning)
+                fetch_sub(&sched.nmspinning, 1);
+            return;
+        }
+    }
+    m_t *nmp = urg__mget();
+    if (!nmp) {
+        urg__unlock(&sched.lock);
+        int err = 0;
+        if (!urg__newm(pp, spinning, &err)) {
+            /* No thread: put the P back; the work stays queued for the
+             * Ms we have. Loud once, since it means the system is out of
+             * threads or memory. */
+            urg__warn("cannot create a thread", "work continues on existing threads");
+            urg__lock(&sched.lock);
+            urg__pidleput(pp);
+            urg__unlock(&sched.lock);
+            if (spinning)
+                fetch_sub(&sched.nmspinning, 1);
+        }
+        return;
+    }
+    URG_CHECK(!nmp->spinning, "startm: idle M is spinning");
+    nmp->spinning = spinning;
+    nmp->nextp = pp;
+    urg__unlock(&sched.lock);
+    urg__note_wakeup(&nmp->park);
+}
+
+/* urg__wakep: start a spinning M if there is an idle P and nobody spins.
+ * Context: any but signal. */
+void urg__wakep(void)
+{
+    if (ld_relaxed(&sched.npidle) == 0)
+        return;
+    if (ld_relaxed(&sched.nmspinning) != 0 || !cas(&sched.nmspinning, 0, 1))
+        return;
+    urg__startm(NULL, true);
+}
+
+/* urg__handoffp: pp lost its M (syscall retake, M blocking). Start an M
+ * for it if there is work, else make it idle. Context: any but signal. */
+void urg__handoffp(p_t *pp)
+{
+    if (!urg__runqempty(pp) || ld_relaxed(&sched.runqsize) != 0) {
+        urg__startm(pp, false);
+        return;
+    }
+    if (ld_relaxed(&sched.nmspinning) + ld_relaxed(&sched.npidle) == 0 &&
+        cas(&sched.nmspinning, 0, 1)) {
+        urg__startm(pp, true);
+        return;
+    }
+    urg__lock(&sched.lock);
+    if (ld_relaxed(&sched.gcwaiting)) {
+        st_release(&pp->status, (uint32_t)P_STOP);
+        if (--sched.stopwait == 0)
+            urg__note_wakeup(&sched.stopnote);
+        urg__unlock(&sched.lock);
+        return;
+    }
+    if (sched.runqsize != 0) {
+        urg__unlock(&sched.lock);
+        urg__startm(pp, false);
+        return;
+    }
+    /* If it has timers and nobody waits for them, wake someone to. */
+    urg__pidleput(pp);
+    urg__unlock(&sched.lock);
+    if (ld_relaxed(&pp->timer0) != 0)
+        urg__netpoll_break();
+}
+
+static void become_spinning(m_t *mp)
+{
+    mp->spinning = true;
+    fetch_add(&sched.nmspinning, 1);
+    st_relaxed(&sched.needspinning, 0u);
+}
+
+/* reset_spinning: a spinning M found work. If it was the last spinner,
+ * start another, so pending work keeps being discovered. */
+static void reset_spinning(m_t *mp)
+{
+    mp->spinning = false;
+    int32_t n = fetch_sub(&sched.nmspinning, 1) - 1;
+    URG_CHECK(n >= 0, "negative nmspinning");
+    urg__wakep();
+}
+
+/* ---- finding work ------------------------------------------------------- */
+
+/* steal_work: try to steal from other Ps, running their due timers on the
+ * last pass. Context: g0 holding a P, spinning. */
+static g_t *steal_work(m_t *mp, uint64_t now, uint64_t *polluntil)
+{
+    p_t *pp = mp->p;
+    uint32_t nprocs = (uint32_t)ld_relaxed(&sched.gomaxprocs);
+    if (nprocs <= 1)
+        return NULL;
+    for (int try = 0; try < 4; try++) {
+        bool last = try == 3;
+        uint64_t r = urg__rand_next(&mp->rand);
+        uint32_t pos = (uint32_t)r % nprocs;
+        uint32_t inc = sched.stealorder_coprimes[(r >> 32) % sched.nstealorder];
+        for (uint32_t i = 0; i < nprocs; i++, pos = (pos + inc) % nprocs) {
+            if (ld_relaxed(&sched.gcwaiting) || ld_relaxed(&sched.exiting))
+                return NULL;
+            p_t *p2 = sched.allp[pos];
+            if (p2 == pp)
+                continue;
+            if (last && ld_relaxed(&p2->timer0) != 0) {
+                bool ran = false;
+                uint64_t w = urg__timers_check(p2, pp, now, &ran);
+                if (w != 0 && (*polluntil == 0 || w < *polluntil))
+                    *polluntil = w;
+                if (ran) {
+                    bool inherit;
+                    g_t *gp = urg__runqget(pp, &inherit);
+                    if (gp)
+                        return gp;
+                }
+            }
+            if (ld_relaxed(&p2->status) == P_IDLE)
+                continue;
+            g_t *gp = urg__runqsteal(pp, p2, last);
+            if (gp) {
+                counter_inc(&pp->n_steals);
+                return gp;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* check_runqs_nop: after releasing our P, is there a local queue with work?
+ * Returns a P to take (and sets spinning) or NULL. */
+static p_t *check_runqs_nop(void)
+{
+    int32_t n = ld_relaxed(&sched.gomaxprocs);
+    for (int32_t i = 0; i < n; i++) {
+        p_t *p2 = sched.allp[i];
+        if (ld_relaxed(&p2->status) != P_IDLE && !urg__runqempty(p2)) {
+            urg__lock(&sched.lock);
+            p_t *pp = urg__pidleget();
+            if (!pp)
+                st_relaxed(&sched.needspinning, 1u);
+            urg__unlock(&sched.lock);
+            return pp;
+        }
+    }
+    return NULL;
+}
+
+static void inject_list(m_t *mp, g_t *list)
+{
+    (void)mp;
+    urg__ready_list(list);
+}
+
+/* findrunnable: block until there is a task to run; return it.
+ * Returns NULL when the M must stop (end of run, orphaned).
+ * Context: g0 holding a P (it may give the P up and get another). */
+static g_t *findrunnable(m_t *mp, bool *inherit)
+{
+top:;
+    p_t *pp;
+    *inherit = false;
+    if (ld_relaxed(&mp->orphan))
+        return NULL;
+    if (ld_acquire(&sched.exiting))
+        return NULL;
+    if (!mp->p) {
+        /* Back from a syscall with no P to run on (exitsyscall0). */
+        urg__stopm(mp);
+        goto top;
+    }
+    if (ld_acquire(&sched.gcwaiting)) {
+        urg__gcstopm(mp);
+        goto top;
+    }
+    pp = mp->p;
+    uint64_t now = 0, polluntil = 0;
+    if (ld_relaxed(&pp->timer0) != 0) {
+        bool ran;
+        now = urg__nanotime();
+        polluntil = urg__timers_check(pp, pp, now, &ran);
+    }
+
+    /* Fairness: now and then look at the global queue first, or two
+     * tasks that keep readying each other could starve it. */
+    if (pp->schedtick % 61 == 0 && ld_relaxed(&sched.runqsize) > 0) {
+        urg__lock(&sched.lock);
+        g_t *gp = urg__globrunqget(pp, 1);
+        urg__unlock(&sched.lock);
+        if (gp)
+            return gp;
+    }
+
+    g_t *gp = urg__runqget(pp, inherit);
+    if (gp)
+        return gp;
+
+    if (ld_relaxed(&sched.runqsize) != 0) {
+        urg__lock(&sched.lock);
+        gp = urg__globrunqget(pp, 0);
+        urg__unlock(&sched.lock);
+        if (gp)
+            return gp;
+    }
+
+    /* Ready network events, without blocking (one M at a time). */
+    if (urg__netpoll_waiters() && ld_relaxed(&sched.lastpoll) != 0 &&
+        xchg(&sched.pollingnet, 1u) == 0) {
+        int32_t n = 0;
+        g_t *list = urg__netpoll(0, &n);
+        st_release(&sched.pollingnet, 0u);
+        if (list) {
+            gp = list;
+            list = list->schedlink;
+            inject_list(mp, list);
+            URG_CHECK(ld_relaxed(&gp->status) == G_WAITING, "netpoll: task not waiting");
+            st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
+            return gp;
+        }
+    }
+
+    /* Steal, unless enough Ms already spin: at most half the busy Ps. */
+    int32_t procs = ld_relaxed(&sched.gomaxprocs);
+    if (mp->spinning ||
+        2 * ld_relaxed(&sched.nmspinning) < procs - ld_relaxed(&sched.npidle)) {
+        if (!mp->spinning)
+            become_spinning(mp);
+        if (!now)
+            now = urg__nanotime();
+        gp = steal_work(mp, now, &polluntil);
+        if (gp)
+            return gp;
+    }
+
+    /* Nothing. Give up the P, then look once more without it. */
+    urg__lock(&sched.lock);
+    if (ld_relaxed(&sched.gcwaiting) || ld_relaxed(&sched.exiting)) {
+        urg__unlock(&sched.lock);
+        goto top;
+    }
+    if (sched.runqsize != 0) {
+        gp = urg__globrunqget(pp, 0);
+        urg__unlock(&sched.lock);
+        return gp;
+    }
+    if (!mp->spinning && ld_relaxed(&sched.needspinning) == 1) {
+        /* Someone found work but no P; we have one: go spin. */
+        st_relaxed(&sched.needspinning, 0u);
+        become_spinning(mp);
+        urg__unlock(&sched.lock);
+        goto top;
+    }
+    urg__releasep(mp);
+    urg__pidleput(pp);
+    urg__unlock(&sched.lock);
+
+    bool was_spinning = mp->spinning;
+    if (mp->spinning) {
+        /* Drop the spinning count first, then recheck: whoever adds work
+         * after our recheck sees nmspinning == 0 and wakes an M. */
+        mp->spinning = false;
+        int32_t n = fetch_sub(&sched.nmspinning, 1) - 1;
+        URG_CHECK(n >= 0, "findrunnable: negative nmspinning");
+
+        if (ld_acquire(&sched.runqsize) != 0) {
+            urg__lock(&sched.lock);
+            p_t *np = urg__pidleget();
+            if (np) {
+                urg__acquirep(mp, np);
+                become_spinning(mp);
+                gp = urg__globrunqget(np, 0);
+                urg__unlock(&sched.lock);
+                if (gp)
+                    return gp;
+                goto top;
+            }
+            st_relaxed(&sched.needspinning, 1u);
+            urg__unlock(&sched.lock);
+        }
+        p_t *np = check_runqs_nop();
+        if (np) {
+            urg__acquirep(mp, np);
+            become_spinning(mp);
+            goto top;
+        }
+    }
+
+    /* The earliest timer on any P decides how long the poller sleeps. */
+    uint64_t t = urg__timers_earliest();
+    if (t != 0 && (polluntil == 0 || t < polluntil))
+        polluntil = t;
+
+    /* Block in netpoll until the next timer or I/O event, if nobody does. */
+    if ((urg__netpoll_waiters() || polluntil != 0) && xchg(&sched.lastpoll, (uint64_t)0) != 0) {
+        st_relaxed(&sched.polluntil, polluntil);
+        if (ld_relaxed(&sched.gcwaiting) || ld_relaxed(&sched.exiting)) {
+            st_release(&sched.lastpoll, urg__nanotime());
+            st_relaxed(&sched.polluntil, (uint64_t)0);
+            goto stop;
+        }
+        int64_t delay = -1;
+        if (polluntil != 0) {
+            now = urg__nanotime();
+            delay = polluntil > now ? (int64_t)(polluntil - now) : 0;
+        }
+        int32_t n = 0;
+        g_t *list = urg__netpoll(delay, &n);
+        now = urg__nanotime();
+        st_relaxed(&sched.polluntil, (uint64_t)0);
+        st_release(&sched.lastpoll, now);
+        urg__lock(&sched.lock);
+        p_t *np = urg__pidleget();
+        urg__unlock(&sched.lock);
+        if (!np) {
+            inject_list(mp, list);
+            goto stop;
+        }
+        urg__acquirep(mp, np);
+        /* Timers that came due while we slept may sit on idle Ps. */
+        int32_t nprocs = ld_relaxed(&sched.gomaxprocs);
+        for (int32_t i = 0; i < nprocs; i++) {
+            p_t *p2 = sched.allp[i];
+            if (ld_relaxed(&p2->timer0) != 0 && ld_relaxed(&p2->timer0) <= now) {
+                bool ran;
+                urg__timers_check(p2, np, now, &ran);
+            }
+        }
+        if (list) {
+            gp = list;
+            inject_list(mp, list->schedlink);
+            st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
+            if (was_spinning)
+                become_spinning(mp);
+            return gp;
+        }
+        if (was_spinning)
+            become_spinning(mp);
+        goto top;
+    } else if (polluntil != 0) {
+        uint64_t pu = ld_relaxed(&sched.polluntil);
+        if (pu == 0 || pu > polluntil)
+            urg__netpoll_break();
+    }
+stop:
+    urg__stopm(mp);
+    goto top;
+}
+
+/* urg__mstart: the scheduling loop of an M. Context: g0. */
+void urg__mstart(m_t *mp)
+{
+    for (;;) {
+        bool inherit;
+        g_t *gp = findrunnable(mp, &inherit);
+        if (!gp)
+            break;
+        if (mp->spinning)
+            reset_spinning(mp);
+        execute(mp, gp, inherit);
+    }
+    if (mp->spinning) {
+        mp->spinning = false;
+        fetch_sub(&sched.nmspinning, 1);
+    }
+}
+
+/* urg__orphan_exit: this M was abandoned by a finished urg_run while it
+ * ran a task (a cooperative hog, a long syscall). Leave the task where it
+ * is, touching nothing shared, and let the thread end. Context: task. */
+void urg__orphan_exit(m_t *mp)
+{
+    g_t *gp = mp->curg; /* also set while the task is in a syscall */
+    mp->after_fn = NULL;
+    st_relaxed(&mp->curg, (g_t *)NULL);
+    urg__switch(gp, &mp->g0);
+    urg__throw("orphaned task resumed");
+}
+
+/* urg__curg: the running task, or NULL outside a task. An orphaned M's
+ * task stops here: it never returns into the runtime of a finished run. */
+g_t *urg__curg(void)
+{
+    m_t *mp = urg__tls_m;
+    if (!mp)
+        return NULL;
+    if (unlikely(ld_relaxed(&mp->orphan)) && mp->curg)
+        urg__orphan_exit(mp);
+    return mp->curg;
+}
+
+/* urg__checkdead_locked: an M is about to park. If every M is parked
+ * idle (so none runs a task, sits in a syscall or waits in epoll for a
+ * timer or I/O), and no thread outside the runtime could send to a
+ * channel, no task can ever be woken: the program is deadlocked. Say so,
+ * as Go does (proc.go checkdead counts Ms the same way).
+ * Context: g0 without a P. Locks: sched.lock. */
+void urg__checkdead_locked(void)
+{
+    if (ld_acquire(&sched.main_done) || ld_acquire(&sched.exiting) ||
+        ld_acquire(&sched.gcwaiting) || ld_acquire(&sched.external_seen))
+        return;
+    if (sched.mcount - sched.nmidle > 0)
+        return;
+    if (ld_acquire(&sched.nmsyscall) != 0 || sched.runqsize != 0)
+        return;
+    if (urg__netpoll_waiters() || urg__timers_earliest() != 0)
+        return;
+    int32_t n = ld_relaxed(&sched.gomaxprocs);
+    for (int32_t i = 0; i < n; i++)
+        if (!urg__runqempty(sched.allp[i]))
+            return;
+    urg__throw("all tasks are asleep - deadlock!");
+}

@@ -1,0 +1,420 @@
+/*
+ * sched.h — tasks (G), threads (M), procs (P) and the scheduler's shared
+ * state. The vocabulary is Go's (runtime2.go) so that readers can
+ * cross-check with proc.go: g/m/p, gp/mp/pp, runq, runnext, park/ready,
+ * handoff, sysmon, retake.
+ *
+ *   G  a task: a function, its stack (allocated on first run) and the
+ *      saved stack pointer while it is not running.
+ *   M  an OS thread. Runs the scheduler on its own stack (g0) and tasks on
+ *      theirs. Must hold a P to run a task.
+ *   P  the right to run tasks; exactly `maxprocs` of them. Holds a local
+ *      run queue (lock-free ring of 256 + runnext), caches and timers.
+ *
+ * Who may touch what is written at each field. "owner" means the M that
+ * holds the P (for P fields) or runs the G; "sched.lock" means under the
+ * global scheduler lock; "atomic" means any thread, with atomics.
+ */
+#ifndef URG_SCHED_H
+#define URG_SCHED_H
+
+#include "arch/arch.h"
+#include "internal.h"
+#include "lockrank.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/types.h>
+
+struct urg__g;
+struct urg__m;
+struct urg__p;
+struct urg__stack;
+typedef struct urg__g g_t;
+typedef struct urg__m m_t;
+typedef struct urg__p p_t;
+
+/* ---- G ------------------------------------------------------------------ */
+
+enum urg__gstatus {
+    G_IDLE = 0,     /* descriptor only: created, never run, owns no stack */
+    G_RUNNABLE = 1, /* in a run queue */
+    G_RUNNING = 2,  /* on an M */
+    G_SYSCALL = 3,  /* inside urg_syscall_enter/exit, holds no P */
+    G_WAITING = 4,  /* parked (channel, lock, timer, I/O) */
+    G_DEAD = 6,     /* exited; descriptor in a free list */
+};
+
+enum urg__waitreason {
+    WAIT_NONE = 0,
+    WAIT_YIELD,
+    WAIT_PREEMPTED,
+    WAIT_SLEEP,
+    WAIT_CHAN_SEND,
+    WAIT_CHAN_RECV,
+    WAIT_SELECT,
+    WAIT_SELECT_FOREVER,
+    WAIT_MUTEX,
+    WAIT_WG,
+    WAIT_IO,
+    WAIT_STW,
+    WAIT_SYSCALL_EXIT,
+    WAIT__COUNT
+};
+URG_HIDDEN const char *urg__waitreason_str(int r);
+
+enum {
+    G_FLAG_MAIN = 1u << 0,     /* the task running main_fn */
+    G_FLAG_EXTERNAL = 1u << 1, /* a thread the runtime does not manage (parks on a futex) */
+};
+
+struct urg__g {
+    /* Hot fields, in the first cache line. */
+    void *sp;                  /* saved SP while not running (owner of the switch) */
+    struct urg__m *m;          /* M running it; set before every switch into it */
+    struct urg__g *schedlink;  /* run queue / free list / wait list link */
+    uint32_t status;           /* enum urg__gstatus, atomic */
+    uint32_t flags;            /* G_FLAG_*, set at creation */
+    uint8_t preempt;           /* atomic: preemption requested (sysmon, STW) */
+    uint8_t waitreason;        /* enum urg__waitreason, owner */
+    uint8_t in_async_preempt;  /* owner: inside the injected trampoline */
+    uint8_t canary_stack;      /* owner: stack has no guard page, only a canary */
+    int32_t preempt_off;       /* urg_preempt_disable depth; owner (read by the
+                                  SIGURG handler on the same thread) */
+    int saved_errno;           /* errno while switched out (task-local errno) */
+    uint32_t selectdone;       /* atomic: a select wait was completed by someone */
+    uint64_t id;               /* task id, > 0 */
+
+    urg_fn fn;                 /* entry, owner */
+    void *arg;
+    struct urg__stack *stack;  /* NULL until first run; owner */
+    char *stack_lo;            /* usable range [lo, hi) of the stack; owner */
+    char *stack_hi;
+
+    void *param;               /* waker -> wakee: which waiter completed; atomic */
+    /* While parked on a user-owned object (channel, mutex, wait group):
+     * how to unlink the task's wait records from it if the run ends
+     * first, so the object stays usable after urg_run returns. Owner. */
+    void (*abandon)(struct urg__g *gp, void *arg);
+    void *abandon_arg;
+
+    /* The task's one timer (sleep, select timeout, I/O deadline). Heap
+     * entries refer to it by (g, seq); cancelling bumps seq, so a stale
+     * entry is ignored when it fires. */
+    uint64_t timer_when;
+    uint32_t timer_seq;        /* atomic */
+    int32_t ext_futex;         /* G_FLAG_EXTERNAL: 0 parked, 1 woken */
+    struct urg__p *timer_p;    /* the P whose heap holds the timer (zombie count) */
+
+#ifdef URG_ASAN
+    void *asan_fake_stack;
+#endif
+#ifdef URG_TSAN
+    void *tsan_fiber;
+#endif
+};
+
+/* ---- P ------------------------------------------------------------------ */
+
+enum urg__pstatus {
+    P_IDLE = 0,
+    P_RUNNING = 1,
+    P_SYSCALL = 2, /* its M is in a syscall; sysmon may retake it */
+    P_STOP = 3,    /* stopped by stop-the-world */
+    P_DEAD = 4,    /* beyond maxprocs */
+};
+
+#define URG_RUNQ_SIZE 256
+#define URG_GFREE_MAX 64
+#define URG_STACK_CACHE_MAX 32
+
+struct urg__timer_ent {
+    uint64_t when;
+    struct urg__g *gp;
+    uint32_t seq;
+};
+
+struct urg__sysmontick {
+    uint32_t schedtick;
+    uint32_t syscalltick;
+    uint64_t schedwhen;
+    uint64_t syscallwhen;
+};
+
+struct urg__p {
+    int32_t id;
+    uint32_t status;           /* enum urg__pstatus, atomic */
+    struct urg__p *link;       /* idle list, sched.lock */
+    struct urg__m *m;          /* back-link, atomic (sysmon reads) */
+    uint32_t schedtick;        /* owner writes, sysmon reads: +1 per schedule */
+    uint32_t syscalltick;      /* owner writes, sysmon reads: +1 per syscall */
+    uint8_t preempt;           /* atomic: enter the scheduler asap */
+    struct urg__sysmontick sysmontick; /* sysmon only */
+
+    /* Local run queue: single producer (owner), many consumers (owner and
+     * thieves). head/tail are free-running; t-h is the length. */
+    URG_ALIGNED_CL uint32_t runqhead; /* atomic */
+    URG_ALIGNED_CL uint32_t runqtail; /* atomic, written by owner only */
+    struct urg__g *runq[URG_RUNQ_SIZE];
+    struct urg__g *runnext;    /* atomic: owner sets, thieves may CAS to NULL */
+
+    /* Caches, owner only. */
+    URG_ALIGNED_CL struct urg__g *gfree;
+    int32_t ngfree;
+    int32_t nstack;
+    struct urg__stack *stackcache[URG_STACK_CACHE_MAX];
+    uint64_t goidcache, goidcacheend;
+
+    /* Timers: a 4-ary min-heap by `when`, under timerlock (the owner adds;
+     * thieves and sysmon may run due timers). timer0 is the earliest, or 0. */
+    URG_ALIGNED_CL urg__lock_t timerlock;
+    uint64_t timer0;           /* atomic */
+    struct urg__timer_ent *timers;
+    uint32_t ntimers, captimers;
+    uint32_t nzombies;         /* atomic: cancelled entries still in the heap */
+
+    /* Counters: owner writes (relaxed), anyone reads. */
+    URG_ALIGNED_CL uint64_t n_created, n_exited, n_switches, n_steals, n_preempt_coop;
+};
+
+/* ---- M ------------------------------------------------------------------ */
+
+struct urg__m {
+    struct urg__g g0;          /* scheduler context on the thread's own stack */
+    struct urg__g *curg;       /* task running now, or NULL; owner writes,
+                                  the SIGURG handler and sysmon read */
+    struct urg__p *p;          /* attached P, owner */
+    struct urg__p *nextp;      /* P handed over by startm, sched.lock/park */
+    struct urg__p *oldp;       /* P held before a syscall, owner */
+    int64_t id;
+    pid_t tid;                 /* for tgkill */
+    pthread_t thread;
+    bool spinning;             /* owner; nmspinning counts them */
+    bool is_sysmon;
+    uint32_t orphan;           /* atomic: abandoned by a finished urg_run */
+    uint32_t exited;           /* atomic: the thread returned from mstart */
+    int32_t locks;             /* runtime locks held; owner (handler reads) */
+    uint32_t syscalltick;      /* owner */
+    urg__note park;            /* parked here when idle */
+    struct urg__m *schedlink;  /* idle list, sched.lock */
+    struct urg__m *alllink;    /* allm, sched.lock */
+    uint64_t rand;             /* fastrand state, owner */
+
+    /* Work to run right after the next switch lands, on whatever stack
+     * resumes (g0 after a park, or the next task after a direct switch).
+     * Go's mcall(fn) and gopark's unlockf, in one mechanism. Owner. */
+    void (*after_fn)(struct urg__m *mp, struct urg__g *gp, void *arg);
+    struct urg__g *after_g;
+    void *after_arg;
+
+    /* Async preemption (signals/). */
+    uint32_t signal_pending;   /* atomic: a SIGURG from sysmon is in flight */
+    uint32_t preempt_gen;      /* atomic: handled preemption signals */
+    void *altstack;            /* sigaltstack memory */
+    size_t altstack_size;
+    void *unw_as;              /* libunwind address space for safe-point walks */
+};
+
+/* ---- the scheduler ------------------------------------------------------ */
+
+struct urg__sched {
+    urg__lock_t lock;
+
+    /* Global run queue, sched.lock; runqsize also read atomically. */
+    struct urg__g *runqhead, *runqtail;
+    uint64_t runqsize;
+
+    struct urg__m *midle;      /* idle Ms, sched.lock */
+    int32_t nmidle;            /* sched.lock (atomic reads) */
+    int32_t mcount;            /* Ms created this run, sched.lock */
+    int32_t mlive;             /* Ms whose thread has not returned, atomic */
+    struct urg__m *allm;       /* sched.lock */
+
+    struct urg__p *pidle;      /* idle Ps, sched.lock */
+    int32_t npidle;            /* atomic */
+    int32_t nmspinning;        /* atomic */
+    uint32_t needspinning;     /* atomic */
+    int32_t nmsyscall;         /* tasks inside urg_syscall_enter, atomic */
+
+    int32_t gomaxprocs;        /* atomic */
+    struct urg__p *allp[URG_MAXPROCS_MAX];
+    uint32_t stealorder_coprimes[URG_MAXPROCS_MAX];
+    uint32_t nstealorder;
+
+    /* Stop-the-world. */
+    uint32_t gcwaiting;        /* atomic */
+    int32_t stopwait;          /* sched.lock */
+    urg__note stopnote;
+    urg_mutex stw;             /* serialises STW; parks tasks */
+
+    /* Lifecycle. */
+    uint32_t running;          /* atomic: urg_run in progress */
+    uint32_t exiting;          /* atomic: main task returned; Ms wind down */
+    uint32_t main_done;        /* atomic */
+    uint32_t external_seen;    /* atomic: a non-task thread touched the runtime */
+    uint64_t goidgen;          /* atomic: task id allocator */
+    uint64_t starttime;
+
+    /* Configuration of this run. */
+    uint64_t quantum_ns;
+    size_t stack_size;
+    int32_t schedtrace_ms;
+    int32_t scheddetail;
+
+    /* Netpoller. */
+    uint64_t lastpoll;         /* atomic: 0 while an M blocks in netpoll */
+    uint64_t polluntil;        /* atomic: when that M's poll times out */
+    uint32_t pollingnet;       /* atomic: an M is doing a non-blocking poll */
+
+    /* sysmon. */
+    urg__note sysmonnote;
+    uint32_t sysmonwait;       /* atomic: sysmon sleeps on sysmonnote */
+
+    /* Global counters (atomic). */
+    uint64_t preempt_requests, preempt_signals, preempt_async, preempt_deferred;
+    uint64_t syscall_handoffs;
+    uint64_t exited_p_created, exited_p_exited, exited_p_switches, exited_p_steals,
+        exited_p_coop; /* counters of Ps removed by a resize */
+};
+
+URG_HIDDEN extern struct urg__sched urg__sched;
+#define sched urg__sched
+
+/* The current M, or NULL on threads the runtime does not manage.
+ * initial-exec: safe to read in a signal handler, no lazy TLS allocation.
+ * Never read it after a switch in the same C function: the task may have
+ * moved to another thread; use gp->m instead. */
+URG_HIDDEN extern __thread struct urg__m *urg__tls_m __attribute__((tls_model("initial-exec")));
+
+/* ---- proc.c ------------------------------------------------------------- */
+
+URG_HIDDEN void urg__mstart(m_t *mp);                 /* Context: g0. Returns when the run ends. */
+URG_HIDDEN void urg__ready(g_t *gp, bool next);       /* Context: any but signal. */
+URG_HIDDEN void urg__ready_list(g_t *head);           /* inject a schedlink list */
+/* Threads outside the runtime take this guard before touching a task
+ * (its wait record on its stack, its run-queue state); false means the
+ * run is ending and the task is being abandoned: leave it alone. */
+URG_HIDDEN bool urg__ext_enter(void);
+URG_HIDDEN void urg__ext_exit(void);
+/* urg__waker_enter: true if the caller may wake gp now (always, for
+ * runtime threads and for external waiters); pairs with waker_exit. */
+URG_HIDDEN bool urg__waker_enter(g_t *gp, bool *guarded);
+URG_HIDDEN void urg__waker_exit(bool guarded);
+/* Park gp (the calling task, or the calling external thread's g): run
+ * unlockf(mp, gp, arg) once gp is switched out (mp NULL for an external
+ * thread); if unlockf returns false gp does not sleep. Returns after
+ * someone calls urg__ready(gp). Context: task or external thread. */
+URG_HIDDEN void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg,
+                            int reason);
+URG_HIDDEN void urg__gosched(g_t *gp, bool global);   /* yield; Context: task */
+URG_HIDDEN void urg__gopreempt(g_t *gp);              /* honour a preemption request */
+URG_HIDDEN URG_NORETURN void urg__goexit(g_t *gp);
+URG_HIDDEN void urg__wakep(void);
+URG_HIDDEN void urg__startm(p_t *pp, bool spinning);
+URG_HIDDEN void urg__handoffp(p_t *pp);
+URG_HIDDEN void urg__acquirep(m_t *mp, p_t *pp);
+URG_HIDDEN p_t *urg__releasep(m_t *mp);
+URG_HIDDEN void urg__switch(g_t *from, g_t *to);       /* see proc.c */
+URG_HIDDEN URG_NORETURN void urg__orphan_exit(m_t *mp);
+URG_HIDDEN void urg__checkdead_locked(void);  /* Locks: sched.lock */
+
+/* runq.c */
+URG_HIDDEN void urg__runqput(p_t *pp, g_t *gp, bool next);
+URG_HIDDEN g_t *urg__runqget(p_t *pp, bool *inherit);
+URG_HIDDEN g_t *urg__runqsteal(p_t *pp, p_t *p2, bool steal_runnext);
+URG_HIDDEN bool urg__runqempty(p_t *pp);
+URG_HIDDEN uint32_t urg__runqlen(p_t *pp);
+URG_HIDDEN int urg__runqdrain(p_t *pp, g_t **out, int max);
+URG_HIDDEN void urg__globrunqput(g_t *gp);            /* Locks: sched.lock */
+URG_HIDDEN void urg__globrunqputbatch(g_t *head, g_t *tail, int32_t n); /* Locks: sched.lock */
+URG_HIDDEN g_t *urg__globrunqget(p_t *pp, int32_t max); /* Locks: sched.lock */
+URG_HIDDEN void urg__pidleput(p_t *pp);               /* Locks: sched.lock */
+URG_HIDDEN p_t *urg__pidleget(void);                  /* Locks: sched.lock */
+URG_HIDDEN void urg__pidleremove(p_t *pp);            /* Locks: sched.lock */
+URG_HIDDEN void urg__mput(m_t *mp);                   /* Locks: sched.lock */
+URG_HIDDEN m_t *urg__mget(void);                      /* Locks: sched.lock */
+
+/* task.c */
+URG_HIDDEN g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int *err);
+URG_HIDDEN void urg__gfree(p_t *pp, g_t *gp);
+URG_HIDDEN void urg__gfree_all(void);                 /* teardown */
+URG_HIDDEN void urg__gslab_foreach(void (*fn)(g_t *gp, void *arg), void *arg);
+URG_HIDDEN void urg__task_main(g_t *gp);
+URG_HIDDEN g_t *urg__getg_ext(void);                  /* the calling thread's external g */
+/* The current task's g and M, or NULL outside a task. Honours orphaning. */
+URG_HIDDEN g_t *urg__curg(void);
+
+/* thread.c */
+URG_HIDDEN m_t *urg__newm(p_t *pp, bool spinning, int *err);
+URG_HIDDEN void urg__stopm(m_t *mp);
+URG_HIDDEN void urg__m_signal_init(m_t *mp);
+
+/* stack.c */
+URG_HIDDEN int urg__stack_alloc(p_t *pp, g_t *gp);
+URG_HIDDEN void urg__stack_free(p_t *pp, g_t *gp);
+URG_HIDDEN void urg__stack_flush_cache(p_t *pp);
+URG_HIDDEN void urg__stack_teardown(void);
+URG_HIDDEN int urg__stack_init(size_t stack_size);
+/* If addr lies in a guard page of a task stack, returns that stack's task
+ * id owner (via *gp_out) and true. Signal-safe. */
+URG_HIDDEN bool urg__stack_guard_hit(uintptr_t addr, g_t **gp_out);
+URG_HIDDEN void urg__stack_check_canary(g_t *gp);
+
+/* timer.c */
+URG_HIDDEN void urg__timer_add(p_t *pp, g_t *gp, uint64_t when);
+URG_HIDDEN void urg__timer_cancel(g_t *gp);
+URG_HIDDEN uint64_t urg__timers_check(p_t *pp, p_t *readyp, uint64_t now, bool *ran);
+URG_HIDDEN uint64_t urg__timers_earliest(void);
+URG_HIDDEN void urg__timers_move(p_t *from, p_t *to);
+URG_HIDDEN void urg__timers_free(p_t *pp);
+/* Called when a timer of gp fires; decides who wakes it. */
+URG_HIDDEN void urg__timer_fire(g_t *gp, p_t *readyp);
+
+/* netpoll.c */
+URG_HIDDEN int urg__netpoll_init(void);
+URG_HIDDEN void urg__netpoll_close(void);
+URG_HIDDEN g_t *urg__netpoll(int64_t delay_ns, int32_t *n);
+URG_HIDDEN void urg__netpoll_break(void);
+URG_HIDDEN bool urg__netpoll_waiters(void);
+
+/* stw.c */
+URG_HIDDEN void urg__stop_the_world(int reason);
+URG_HIDDEN void urg__start_the_world(int32_t newprocs);
+URG_HIDDEN int urg__procresize(int32_t nprocs, p_t **runnable_out);
+URG_HIDDEN void urg__gcstopm(m_t *mp);
+URG_HIDDEN void urg__preemptall(void);
+URG_HIDDEN bool urg__preemptone(p_t *pp);
+
+/* sysmon.c */
+URG_HIDDEN void urg__sysmon(m_t *mp);
+URG_HIDDEN void urg__sysmon_wake(void);
+
+/* stats.c / dump.c */
+URG_HIDDEN void urg__schedtrace(bool detailed);
+URG_HIDDEN void urg__dump_all(bool from_signal);
+URG_HIDDEN void urg__print_backtrace_ctx(void *ucontext, uintptr_t stack_lo, uintptr_t stack_hi);
+URG_HIDDEN void urg__dump_tasks_brief(void);
+
+/* env.c, maxprocs.c */
+struct urg__env {
+    int maxprocs;           /* 0 unset */
+    uint64_t quantum_ns;    /* 0 unset */
+    size_t stack_size;      /* 0 unset */
+    int schedtrace_ms;
+    int scheddetail;
+};
+URG_HIDDEN void urg__env_parse(struct urg__env *env);
+URG_HIDDEN int urg__default_maxprocs(void);
+
+/* signals/ */
+URG_HIDDEN int urg__signals_install(void);
+URG_HIDDEN void urg__signals_restore(void);
+URG_HIDDEN int urg__altstack_init(m_t *mp);
+URG_HIDDEN void urg__altstack_free(m_t *mp);
+URG_HIDDEN bool urg__preempt_signal(m_t *mp);         /* Context: sysmon */
+URG_HIDDEN int urg__modules_refresh(void);
+URG_HIDDEN bool urg__modules_changed(void);
+URG_HIDDEN int urg__safepoint_m_init(m_t *mp);
+URG_HIDDEN void urg__safepoint_m_fini(m_t *mp);
+
+#endif /* URG_SCHED_H */

@@ -1,0 +1,353 @@
+/*
+ * stack.c — task stacks: reserved virtual memory, committed on touch,
+ * pooled, trimmed, and guarded.
+ *
+ * C stacks cannot move (pointers into them are everywhere), so a stack
+ * "grows" the only way left: each is a fixed slot of reserved address
+ * space (URG_STACK, default 256 KiB) whose pages the kernel commits only
+ * when touched. A task parked after shallow calls holds one page.
+ *
+ * Layout. Slots are carved from arenas of about 1 GiB, each a single
+ * mmap(MAP_NORESERVE) with transparent huge pages turned off (a 2 MiB page
+ * would commit eight stacks' worth of memory on first touch):
+ *
+ *   slot: [ guard 16 KiB ][ usable stack ............ ][ meta 32 B ]
+ *         ^ base                                         ^ hi
+ *
+ * Protection, and why this layout: the default vm.max_map_count (65,530)
+ * caps mappings per process, and an mprotect'ed guard page splits its
+ * mapping, costing two entries per stack — a ceiling near 32,000 tasks.
+ * Linux 6.13 added MADV_GUARD_INSTALL: guard pages kept in the page
+ * tables, which do not split mappings. We use it when the kernel has it
+ * (an arena stays one mapping however many stacks it holds, so a million
+ * tasks take ~270 mappings). On older kernels, guards are mprotect'ed
+ * while a budget of a quarter of max_map_count lasts; stacks beyond it get
+ * a canary word at the bottom, checked at every switch away from the task
+ * and when the stack is freed — detection after the fact rather than at
+ * the faulting instruction, and said so in the fatal message.
+ * docs/stacks.md has the whole story. URG_DEBUG=stackguard=mprotect|canary
+ * forces the fallbacks (for tests).
+ *
+ * Pooling. Freed stacks go to a per-P cache of 32 (no lock); overflow
+ * moves half to a global pool. On the way there each stack is checked
+ * with mincore(2), and if more than 16 KiB of it is resident, everything
+ * but its top 8 KiB is given back with MADV_DONTNEED. The spawn/exit hot
+ * path therefore makes no system call.
+ */
+#include "sched.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define URG_HAVE_VALGRIND 1
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define GUARD_BYTES (16u * 1024u)
+#define ARENA_TARGET (1ull << 30)
+#define MAX_ARENAS 4096
+#define TRIM_KEEP (8u * 1024u)
+#define TRIM_THRESHOLD_PAGES 4
+#define CANARY 0x5552474e54535441ull /* "URGNTSTA" */
+
+enum { GUARD_MADVISE = 0, GUARD_MPROTECT = 1, GUARD_CANARY = 2 };
+
+/* The metadata block at the top of each slot. It is the stack's handle. */
+struct urg__stack {
+    struct urg__stack *next; /* pool / cache link while free */
+    g_t *owner;              /* task using it (guard-hit reports) */
+    uint32_t valgrind_id;
+    uint8_t mode;            /* GUARD_* protecting this slot */
+    uint8_t pad[3];
+    uint64_t pad2;
+};
+_Static_assert(sizeof(struct urg__stack) == 32, "stack meta block");
+
+struct arena {
+    char *base;
+    size_t bytes;
+    uint32_t nslots;
+    uint32_t carved; /* stackpool.lock */
+};
+
+static struct {
+    urg__lock_t lock;
+    size_t slot_bytes;     /* guard + usable + meta, page multiple */
+    struct arena arenas[MAX_ARENAS];
+    uint32_t narenas;      /* atomic (read by the SIGSEGV handler) */
+    struct urg__stack *free;
+    int64_t nfree;
+    int guard_mode;        /* best mode available */
+    int64_t mprotect_budget;
+    size_t page;
+} pool = {.lock = URG_LOCK_INIT(URG_RANK_STACKPOOL)};
+
+URG_HIDDEN int urg__stackguard_force = -1; /* set by env.c for tests */
+
+static long read_max_map_count(void)
+{
+    long v = 65530;
+    int fd = open("/proc/sys/vm/max_map_count", 0);
+    if (fd >= 0) {
+        char buf[32];
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        if (n > 0) {
+            buf[n] = 0;
+            v = 0;
+            for (char *p = buf; *p >= '0' && *p <= '9'; p++)
+                v = v * 10 + (*p - '0');
+        }
+        close(fd);
+    }
+    return v;
+}
+
+/* urg__stack_init: per-run setup. Context: urg_run, before any M. */
+int urg__stack_init(size_t stack_size)
+{
+    pool.page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t usable = (stack_size + pool.page - 1) & ~(pool.page - 1);
+    pool.slot_bytes = GUARD_BYTES + usable;
+    pool.narenas = 0;
+    pool.free = NULL;
+    pool.nfree = 0;
+    pool.guard_mode = GUARD_MADVISE;
+    pool.mprotect_budget = read_max_map_count() / 4;
+    if (urg__stackguard_force >= 0)
+        pool.guard_mode = urg__stackguard_force;
+    return 0;
+}
+
+static struct arena *new_arena(void)
+{
+    if (pool.narenas == MAX_ARENAS)
+        return NULL;
+    uint32_t nslots = (uint32_t)(ARENA_TARGET / pool.slot_bytes);
+    if (nslots == 0)
+        nslots = 1;
+    size_t bytes = (size_t)nslots * pool.slot_bytes;
+    char *base = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    madvise(base, bytes, MADV_NOHUGEPAGE);
+    struct arena *a = &pool.arenas[pool.narenas];
+    a->base = base;
+    a->bytes = bytes;
+    a->nslots = nslots;
+    a->carved = 0;
+    st_release(&pool.narenas, pool.narenas + 1);
+    return a;
+}
+
+static void set_canary(struct urg__stack *st)
+{
+    char *lo = (char *)st + sizeof(*st) - pool.slot_bytes + GUARD_BYTES;
+    *(uint64_t *)lo = CANARY;
+}
+
+/* carve: a fresh slot, its guard installed. Locks: stackpool.lock. */
+static struct urg__stack *carve(void)
+{
+    struct arena *a = pool.narenas ? &pool.arenas[pool.narenas - 1] : NULL;
+    if (!a || a->carved == a->nslots) {
+        a = new_arena();
+        if (!a)
+            return NULL;
+    }
+    char *base = a->base + (size_t)a->carved++ * pool.slot_bytes;
+    char *hi = base + pool.slot_bytes;
+    struct urg__stack *st = (struct urg__stack *)(hi - sizeof(*st));
+    int mode = pool.guard_mode;
+    if (mode == GUARD_MADVISE && madvise(base, GUARD_BYTES, MADV_GUARD_INSTALL) != 0) {
+        /* Kernel before 6.13: fall back for this and every later slot. */
+        mode = pool.guard_mode = GUARD_MPROTECT;
+    }
+    if (mode == GUARD_MPROTECT) {
+        if (pool.mprotect_budget > 0 && mprotect(base, GUARD_BYTES, PROT_NONE) == 0)
+            pool.mprotect_budget--;
+        else
+            mode = GUARD_CANARY;
+    }
+    st->mode = (uint8_t)mode;
+    st->owner = NULL;
+    st->next = NULL;
+#ifdef URG_HAVE_VALGRIND
+    st->valgrind_id = VALGRIND_STACK_REGISTER(base + GUARD_BYTES, (char *)st);
+#endif
+    return st;
+}
+
+static void stack_bounds(struct urg__stack *st, char **lo, char **hi)
+{
+    *hi = (char *)st;
+    *lo = (char *)st + sizeof(*st) - pool.slot_bytes + GUARD_BYTES;
+}
+
+/* trim: give back the pages of a stack that grew deep. Context: any. */
+static void trim(struct urg__stack *st)
+{
+    char *lo, *hi;
+    stack_bounds(st, &lo, &hi);
+    char *keep = (char *)(((uintptr_t)hi - TRIM_KEEP) & ~(uintptr_t)(pool.page - 1));
+    size_t len = (size_t)(keep - lo);
+    size_t npages = len / pool.page;
+    unsigned char vec[1024];
+    size_t resident = 0;
+    for (size_t off = 0; off < npages; off += sizeof(vec)) {
+        size_t n = npages - off < sizeof(vec) ? npages - off : sizeof(vec);
+        if (mincore(lo + off * pool.page, n * pool.page, vec) != 0)
+            return;
+        for (size_t i = 0; i < n; i++)
+            resident += vec[i] & 1;
+        if (resident > TRIM_THRESHOLD_PAGES)
+            break;
+    }
+    if (resident > TRIM_THRESHOLD_PAGES) {
+        madvise(lo, len, MADV_DONTNEED);
+        if (st->mode == GUARD_CANARY)
+            set_canary(st);
+    }
+}
+
+/* urg__stack_alloc: give gp a stack. Context: g0 or task, holding pp.
+ * Returns 0 or -ENOMEM. */
+int urg__stack_alloc(p_t *pp, g_t *gp)
+{
+    struct urg__stack *st = NULL;
+    if (pp->nstack > 0) {
+        st = pp->stackcache[--pp->nstack];
+    } else {
+        urg__lock(&pool.lock);
+        /* Refill half the cache from the pool, carving if it is empty. */
+        while (pp->nstack < URG_STACK_CACHE_MAX / 2) {
+            struct urg__stack *x = pool.free;
+            if (x) {
+                pool.free = x->next;
+                pool.nfree--;
+            } else {
+                x = carve();
+                if (!x)
+                    break;
+                if (x->mode == GUARD_CANARY)
+                    set_canary(x);
+            }
+            pp->stackcache[pp->nstack++] = x;
+        }
+        urg__unlock(&pool.lock);
+        if (pp->nstack == 0)
+            return -ENOMEM;
+        st = pp->stackcache[--pp->nstack];
+    }
+    st->owner = gp;
+    gp->stack = st;
+    gp->canary_stack = st->mode == GUARD_CANARY;
+    stack_bounds(st, &gp->stack_lo, &gp->stack_hi);
+    return 0;
+}
+
+static void pool_put_batch(struct urg__stack **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        trim(v[i]);
+    urg__lock(&pool.lock);
+    for (int i = 0; i < n; i++) {
+        v[i]->next = pool.free;
+        pool.free = v[i];
+    }
+    pool.nfree += n;
+    urg__unlock(&pool.lock);
+}
+
+/* urg__stack_free: gp exited; recycle its stack. Context: g0 holding pp. */
+void urg__stack_free(p_t *pp, g_t *gp)
+{
+    struct urg__stack *st = gp->stack;
+    if (!st)
+        return;
+    if (st->mode == GUARD_CANARY)
+        urg__stack_check_canary(gp);
+    st->owner = NULL;
+    gp->stack = NULL;
+    if (pp->nstack == URG_STACK_CACHE_MAX) {
+        int half = URG_STACK_CACHE_MAX / 2;
+        pp->nstack -= half;
+        pool_put_batch(&pp->stackcache[pp->nstack], half);
+    }
+    pp->stackcache[pp->nstack++] = st;
+}
+
+/* urg__stack_flush_cache: a P goes away; its cached stacks go to the
+ * pool. Context: stop-the-world or teardown. */
+void urg__stack_flush_cache(p_t *pp)
+{
+    if (pp->nstack > 0)
+        pool_put_batch(pp->stackcache, pp->nstack);
+    pp->nstack = 0;
+}
+
+/* urg__stack_check_canary: for canary-guarded stacks. Context: any. */
+void urg__stack_check_canary(g_t *gp)
+{
+    struct urg__stack *st = gp->stack;
+    if (!st || st->mode != GUARD_CANARY)
+        return;
+    if (*(uint64_t *)gp->stack_lo != CANARY) {
+        urg__pbuf b = {.len = 0};
+        urg__pb_str(&b, "fatal error: stack overflow in task ");
+        urg__pb_u64(&b, gp->id);
+        urg__pb_str(&b, " (canary overwritten: detected after the fact)\n");
+        urg__pb_flush(&b);
+        urg__throw("stack overflow");
+    }
+}
+
+/* urg__stack_guard_hit: does addr fall in (or just below) a stack's guard
+ * area? Reports the task that owned the stack. Signal-safe: reads only the
+ * arena table, which grows by release-stores. */
+bool urg__stack_guard_hit(uintptr_t addr, g_t **gp_out)
+{
+    uint32_t n = ld_acquire(&pool.narenas);
+    for (uint32_t i = 0; i < n; i++) {
+        struct arena *a = &pool.arenas[i];
+        uintptr_t base = (uintptr_t)a->base;
+        if (addr < base || addr >= base + a->bytes)
+            continue;
+        size_t slot = (addr - base) / pool.slot_bytes;
+        uintptr_t sbase = base + slot * pool.slot_bytes;
+        if (addr - sbase >= GUARD_BYTES)
+            return false;
+        struct urg__stack *st =
+            (struct urg__stack *)(sbase + pool.slot_bytes - sizeof(struct urg__stack));
+        *gp_out = st->owner;
+        return true;
+    }
+    return false;
+}
+
+/* urg__stack_teardown: end of run; unmap everything. Context: urg_run,
+ * all Ms stopped. */
+void urg__stack_teardown(void)
+{
+    for (uint32_t i = 0; i < pool.narenas; i++) {
+        struct arena *a = &pool.arenas[i];
+#ifdef URG_HAVE_VALGRIND
+        for (uint32_t s = 0; s < a->carved; s++) {
+            struct urg__stack *st = (struct urg__stack *)(a->base + (size_t)(s + 1) * pool.slot_bytes -
+                                                          sizeof(struct urg__stack));
+            VALGRIND_STACK_DEREGISTER(st->valgrind_id);
+        }
+#endif
+        munmap(a->base, a->bytes);
+    }
+    st_release(&pool.narenas, 0u);
+    pool.free = NULL;
+    pool.nfree = 0;
+}

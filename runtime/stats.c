@@ -1,0 +1,194 @@
+/*
+ * stats.c — urg_stats_get and the schedtrace line.
+ *
+ * Counters are kept where they are cheapest to bump: per P, written by the
+ * P's owner with relaxed stores (no locked instruction on the hot path),
+ * and summed here; the rare ones are global atomics. A reader gets a
+ * snapshot in which every field was read atomically but fields were not
+ * read at the same instant — consistent enough for monitoring, as API.md
+ * says. Any thread may call urg_stats_get while the runtime runs.
+ *
+ * schedtrace prints Go's line (proc.go schedtrace), then our preemption
+ * counters:
+ *   SCHED 1001ms: gomaxprocs=2 idleprocs=0 threads=3 spinningthreads=0
+ *   needspinning=0 idlethreads=0 runqueue=4 [1 0] schedticks=[ 41 17 ]
+ *   preempt: requests=.. signals=.. async=.. deferred=.. cooperative=..
+ */
+#include "sched.h"
+
+#include <string.h>
+
+URG_HIDDEN bool urg__ext_enter(void);
+
+void urg_stats_get(urg_stats *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof(*out));
+    bool guarded = !urg__tls_m;
+    if (guarded && !urg__ext_enter())
+        return;
+    if (!ld_acquire(&sched.running))
+        goto done;
+    uint64_t created = ld_relaxed(&sched.exited_p_created);
+    uint64_t exited = ld_relaxed(&sched.exited_p_exited);
+    uint64_t switches = ld_relaxed(&sched.exited_p_switches);
+    uint64_t steals = ld_relaxed(&sched.exited_p_steals);
+    uint64_t coop = ld_relaxed(&sched.exited_p_coop);
+    uint64_t local = 0;
+    int32_t n = ld_acquire(&sched.gomaxprocs);
+    for (int32_t i = 0; i < n; i++) {
+        p_t *pp = sched.allp[i];
+        created += ld_relaxed(&pp->n_created);
+        exited += ld_relaxed(&pp->n_exited);
+        switches += ld_relaxed(&pp->n_switches);
+        steals += ld_relaxed(&pp->n_steals);
+        coop += ld_relaxed(&pp->n_preempt_coop);
+        local += urg__runqlen(pp);
+    }
+    out->tasks_created = created;
+    out->tasks_live = created > exited ? created - exited : 0;
+    out->context_switches = switches;
+    out->steals = steals;
+    out->preempt_requests = ld_relaxed(&sched.preempt_requests);
+    out->preempt_signals = ld_relaxed(&sched.preempt_signals);
+    out->preempt_async = ld_relaxed(&sched.preempt_async);
+    out->preempt_deferred = ld_relaxed(&sched.preempt_deferred);
+    out->preempt_cooperative = coop;
+    out->syscall_handoffs = ld_relaxed(&sched.syscall_handoffs);
+    out->maxprocs = n;
+    out->idle_procs = ld_relaxed(&sched.npidle);
+    out->threads = ld_relaxed(&sched.mcount);
+    out->idle_threads = ld_relaxed(&sched.nmidle);
+    out->spinning_threads = ld_relaxed(&sched.nmspinning);
+    out->global_runq = ld_relaxed(&sched.runqsize);
+    out->local_runq = local;
+done:
+    if (guarded)
+        urg__ext_exit();
+}
+
+static const char *pstatus_str(uint32_t s)
+{
+    switch (s) {
+    case P_IDLE: return "idle";
+    case P_RUNNING: return "running";
+    case P_SYSCALL: return "syscall";
+    case P_STOP: return "stop";
+    default: return "dead";
+    }
+}
+
+/* urg__schedtrace: Context: sysmon (or any thread; reads without locks,
+ * so the numbers are a racy but harmless snapshot). Signal-safe. */
+void urg__schedtrace(bool detailed)
+{
+    urg__pbuf b = {.len = 0};
+    uint64_t now = urg__nanotime();
+    int32_t n = ld_acquire(&sched.gomaxprocs);
+    urg__pb_str(&b, "SCHED ");
+    urg__pb_u64(&b, (now - sched.starttime) / 1000000);
+    urg__pb_str(&b, "ms: gomaxprocs=");
+    urg__pb_i64(&b, n);
+    urg__pb_str(&b, " idleprocs=");
+    urg__pb_i64(&b, ld_relaxed(&sched.npidle));
+    urg__pb_str(&b, " threads=");
+    urg__pb_i64(&b, ld_relaxed(&sched.mcount) + 1); /* + sysmon */
+    urg__pb_str(&b, " spinningthreads=");
+    urg__pb_i64(&b, ld_relaxed(&sched.nmspinning));
+    urg__pb_str(&b, " needspinning=");
+    urg__pb_u64(&b, ld_relaxed(&sched.needspinning));
+    urg__pb_str(&b, " idlethreads=");
+    urg__pb_i64(&b, ld_relaxed(&sched.nmidle));
+    urg__pb_str(&b, " runqueue=");
+    urg__pb_u64(&b, ld_relaxed(&sched.runqsize));
+    if (!detailed) {
+        urg__pb_str(&b, " [");
+        for (int32_t i = 0; i < n; i++) {
+            urg__pb_str(&b, i ? " " : "");
+            urg__pb_u64(&b, urg__runqlen(sched.allp[i]));
+        }
+        urg__pb_str(&b, "] schedticks=[ ");
+        for (int32_t i = 0; i < n; i++) {
+            urg__pb_u64(&b, ld_relaxed(&sched.allp[i]->schedtick));
+            urg__pb_str(&b, " ");
+        }
+        urg__pb_str(&b, "]");
+    } else {
+        urg__pb_str(&b, " gcwaiting=");
+        urg__pb_str(&b, ld_relaxed(&sched.gcwaiting) ? "true" : "false");
+        urg__pb_str(&b, " stopwait=");
+        urg__pb_i64(&b, sched.stopwait);
+        urg__pb_str(&b, " sysmonwait=");
+        urg__pb_str(&b, ld_relaxed(&sched.sysmonwait) ? "true" : "false");
+    }
+    urg__pb_str(&b, "\n  preempt: requests=");
+    urg__pb_u64(&b, ld_relaxed(&sched.preempt_requests));
+    urg__pb_str(&b, " signals=");
+    urg__pb_u64(&b, ld_relaxed(&sched.preempt_signals));
+    urg__pb_str(&b, " async=");
+    urg__pb_u64(&b, ld_relaxed(&sched.preempt_async));
+    urg__pb_str(&b, " deferred=");
+    urg__pb_u64(&b, ld_relaxed(&sched.preempt_deferred));
+    uint64_t coop = ld_relaxed(&sched.exited_p_coop);
+    for (int32_t i = 0; i < n; i++)
+        coop += ld_relaxed(&sched.allp[i]->n_preempt_coop);
+    urg__pb_str(&b, " cooperative=");
+    urg__pb_u64(&b, coop);
+    urg__pb_str(&b, " handoffs=");
+    urg__pb_u64(&b, ld_relaxed(&sched.syscall_handoffs));
+    urg__pb_str(&b, "\n");
+    urg__pb_flush(&b);
+    if (!detailed)
+        return;
+    for (int32_t i = 0; i < n; i++) {
+        p_t *pp = sched.allp[i];
+        m_t *mp = ld_relaxed(&pp->m);
+        urg__pb_str(&b, "  P");
+        urg__pb_i64(&b, i);
+        urg__pb_str(&b, ": status=");
+        urg__pb_str(&b, pstatus_str(ld_relaxed(&pp->status)));
+        urg__pb_str(&b, " schedtick=");
+        urg__pb_u64(&b, ld_relaxed(&pp->schedtick));
+        urg__pb_str(&b, " syscalltick=");
+        urg__pb_u64(&b, ld_relaxed(&pp->syscalltick));
+        urg__pb_str(&b, " m=");
+        if (mp)
+            urg__pb_i64(&b, mp->id);
+        else
+            urg__pb_str(&b, "nil");
+        urg__pb_str(&b, " runqsize=");
+        urg__pb_u64(&b, urg__runqlen(pp));
+        urg__pb_str(&b, " gfreecnt=");
+        urg__pb_i64(&b, pp->ngfree);
+        urg__pb_str(&b, " timerslen=");
+        urg__pb_u64(&b, ld_relaxed(&pp->ntimers));
+        urg__pb_str(&b, "\n");
+        urg__pb_flush(&b);
+    }
+    for (m_t *mp = ld_acquire(&sched.allm); mp; mp = mp->alllink) {
+        p_t *pp = ld_relaxed(&mp->p);
+        g_t *gp = ld_relaxed(&mp->curg);
+        urg__pb_str(&b, "  M");
+        urg__pb_i64(&b, mp->id);
+        urg__pb_str(&b, ": p=");
+        if (pp)
+            urg__pb_i64(&b, pp->id);
+        else
+            urg__pb_str(&b, "nil");
+        urg__pb_str(&b, " curg=");
+        if (gp)
+            urg__pb_u64(&b, gp->id);
+        else
+            urg__pb_str(&b, "nil");
+        urg__pb_str(&b, " locks=");
+        urg__pb_i64(&b, mp->locks);
+        urg__pb_str(&b, " spinning=");
+        urg__pb_str(&b, mp->spinning ? "true" : "false");
+        urg__pb_str(&b, " blocked=");
+        urg__pb_str(&b, ld_relaxed(&mp->park.key) == 0 && !gp && !pp ? "true" : "false");
+        urg__pb_str(&b, "\n");
+        urg__pb_flush(&b);
+    }
+    urg__dump_tasks_brief();
+}

@@ -1,0 +1,271 @@
+/*
+ * stw.c — stopping the world, resizing the set of Ps, and the preemption
+ * requests that stopping needs.
+ *
+ * Stop-the-world (Go's stopTheWorldWithSema): under sched.lock, set
+ * gcwaiting and count the Ps to stop; the caller's own P, Ps sitting in
+ * syscalls (CAS P_SYSCALL -> P_STOP) and idle Ps stop at once; running
+ * Ps are asked to preempt their task (the task's preempt flag, plus
+ * SIGURG in the async build) and stop when their M next enters the
+ * scheduler (gcstopm). The caller sleeps on stopnote and re-requests every
+ * 100 us, since a request can land at an unsafe point.
+ *
+ * In the cooperative build a task in a loop without runtime calls never
+ * stops, so neither does urg_set_maxprocs: that is Go's behaviour with
+ * asyncpreemptoff=1, and the comparison in stress/compare shows it.
+ *
+ * procresize runs with the world stopped: new Ps are allocated (and kept
+ * until the run ends), Ps beyond the new count hand their queued tasks to
+ * the global queue, their timers to P0 and their caches to the pools.
+ *
+ * Serialisation: one stop-the-world at a time, through sched.stw, an
+ * urg_mutex — so a second caller parks its task (releasing its P) instead
+ * of holding a P that the first caller waits for.
+ */
+#include "sched.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static p_t *p_new(int32_t id)
+{
+    p_t *pp;
+    if (posix_memalign((void **)&pp, URG_CACHELINE, sizeof(*pp)) != 0)
+        return NULL;
+    memset(pp, 0, sizeof(*pp));
+    pp->id = id;
+    pp->status = P_IDLE;
+    urg__lock_init(&pp->timerlock, URG_RANK_TIMERS);
+    return pp;
+}
+
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+    while (b) {
+        uint32_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Steal order: start anywhere, step by a stride coprime to nprocs, and
+ * every P is visited exactly once. */
+static void stealorder_reset(uint32_t n)
+{
+    sched.nstealorder = 0;
+    for (uint32_t i = 1; i <= n; i++)
+        if (gcd(i, n) == 1)
+            sched.stealorder_coprimes[sched.nstealorder++] = i;
+}
+
+/* urg__procresize: make `nprocs` Ps. Returns 0 or -ENOMEM (nothing
+ * changed). Ps with queued work are chained through link into
+ * *runnable_out (the caller starts Ms for them).
+ * Context: world stopped, or before the first M. Locks: sched.lock. */
+int urg__procresize(int32_t nprocs, p_t **runnable_out)
+{
+    int32_t old = sched.gomaxprocs;
+    for (int32_t i = old; i < nprocs; i++) {
+        if (!sched.allp[i]) {
+            sched.allp[i] = p_new(i);
+            if (!sched.allp[i])
+                return -ENOMEM;
+        }
+    }
+    m_t *mp = urg__tls_m;
+    /* Shrinking: drain the Ps that go away. */
+    for (int32_t i = nprocs; i < old; i++) {
+        p_t *pp = sched.allp[i];
+        g_t *batch[URG_RUNQ_SIZE + 1];
+        int n = urg__runqdrain(pp, batch, URG_RUNQ_SIZE + 1);
+        for (int k = 0; k < n; k++)
+            urg__globrunqput(batch[k]);
+        urg__timers_move(pp, sched.allp[0]);
+        urg__stack_flush_cache(pp);
+        /* Keep the counters of what it did. */
+        fetch_add(&sched.exited_p_created, pp->n_created);
+        fetch_add(&sched.exited_p_exited, pp->n_exited);
+        fetch_add(&sched.exited_p_switches, pp->n_switches);
+        fetch_add(&sched.exited_p_steals, pp->n_steals);
+        fetch_add(&sched.exited_p_coop, pp->n_preempt_coop);
+        pp->n_created = pp->n_exited = pp->n_switches = pp->n_steals = pp->n_preempt_coop = 0;
+        while (pp->gfree) {
+            g_t *gp = pp->gfree;
+            pp->gfree = gp->schedlink;
+            urg__gfree(NULL, gp);
+        }
+        pp->ngfree = 0;
+        if (mp && mp->p == pp) {
+            st_release(&pp->m, (m_t *)NULL);
+            mp->p = NULL;
+        }
+        st_release(&pp->status, (uint32_t)P_DEAD);
+    }
+    st_release(&sched.gomaxprocs, nprocs);
+    stealorder_reset((uint32_t)nprocs);
+
+    /* The caller keeps its P if it still exists; else it takes P0. */
+    if (mp && !mp->is_sysmon) {
+        if (mp->p) {
+            st_release(&mp->p->status, (uint32_t)P_RUNNING);
+        } else if (mp->curg) {
+            p_t *p0 = sched.allp[0];
+            st_release(&p0->m, (m_t *)NULL);
+            urg__acquirep(mp, p0);
+        }
+    }
+    /* Everything else: idle, or runnable if it has work. */
+    sched.pidle = NULL;
+    st_relaxed(&sched.npidle, 0);
+    p_t *runnable = NULL;
+    for (int32_t i = nprocs; i-- > 0;) {
+        p_t *pp = sched.allp[i];
+        if (mp && mp->p == pp)
+            continue;
+        st_release(&pp->m, (m_t *)NULL);
+        if (urg__runqempty(pp)) {
+            urg__pidleput(pp);
+        } else {
+            st_release(&pp->status, (uint32_t)P_IDLE);
+            pp->link = runnable;
+            runnable = pp;
+        }
+    }
+    *runnable_out = runnable;
+    return 0;
+}
+
+/* urg__preemptone: ask the task running on pp to give it up. Returns
+ * whether a request was made. Context: any (sysmon, STW caller). */
+bool urg__preemptone(p_t *pp)
+{
+    m_t *mp = ld_acquire(&pp->m);
+    if (!mp || mp == urg__tls_m)
+        return false;
+    g_t *gp = ld_acquire(&mp->curg);
+    if (!gp || ld_relaxed(&gp->status) != G_RUNNING)
+        return false;
+    st_release(&gp->preempt, (uint8_t)1);
+    st_relaxed(&pp->preempt, (uint8_t)1);
+    urg__preempt_signal(mp);
+    return true;
+}
+
+void urg__preemptall(void)
+{
+    int32_t n = ld_relaxed(&sched.gomaxprocs);
+    for (int32_t i = 0; i < n; i++) {
+        p_t *pp = sched.allp[i];
+        if (ld_acquire(&pp->status) == P_RUNNING)
+            urg__preemptone(pp);
+    }
+}
+
+/* urg__gcstopm: the world is stopping; give up our P and sleep until the
+ * world restarts. Context: g0 holding a P. */
+void urg__gcstopm(m_t *mp)
+{
+    if (mp->spinning) {
+        mp->spinning = false;
+        fetch_sub(&sched.nmspinning, 1);
+    }
+    p_t *pp = urg__releasep(mp);
+    urg__lock(&sched.lock);
+    st_release(&pp->status, (uint32_t)P_STOP);
+    if (--sched.stopwait == 0)
+        urg__note_wakeup(&sched.stopnote);
+    urg__unlock(&sched.lock);
+    urg__stopm(mp);
+}
+
+/* urg__stop_the_world: stop every P but the caller's. Context: task or
+ * an external thread. Locks: takes sched.stw (parks), then sched.lock. */
+void urg__stop_the_world(int reason)
+{
+    (void)reason;
+    urg_mutex_lock(&sched.stw);
+    m_t *mp = urg__tls_m;
+    urg__lock(&sched.lock);
+    int32_t n = ld_relaxed(&sched.gomaxprocs);
+    sched.stopwait = n;
+    st_release(&sched.gcwaiting, 1u);
+    urg__preemptall();
+    if (mp && mp->p) {
+        st_release(&mp->p->status, (uint32_t)P_STOP);
+        sched.stopwait--;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        p_t *pp = sched.allp[i];
+        if (cas(&pp->status, (uint32_t)P_SYSCALL, (uint32_t)P_STOP))
+            sched.stopwait--;
+    }
+    p_t *pp;
+    while ((pp = urg__pidleget()) != NULL) {
+        st_release(&pp->status, (uint32_t)P_STOP);
+        sched.stopwait--;
+    }
+    bool wait = sched.stopwait > 0;
+    urg__note_clear(&sched.stopnote);
+    urg__unlock(&sched.lock);
+    /* A blocked poller holds no P but must notice gcwaiting promptly. */
+    urg__netpoll_break();
+    if (wait) {
+        while (!urg__note_tsleep(&sched.stopnote, 100000)) {
+            urg__lock(&sched.lock);
+            urg__preemptall();
+            urg__unlock(&sched.lock);
+        }
+    }
+    URG_CHECK(sched.stopwait == 0, "stop the world: stopwait");
+}
+
+/* urg__start_the_world: resize to newprocs (if > 0) and restart.
+ * Context: the stop_the_world caller. */
+void urg__start_the_world(int32_t newprocs)
+{
+    urg__lock(&sched.lock);
+    p_t *runnable = NULL;
+    int32_t n = newprocs > 0 ? newprocs : sched.gomaxprocs;
+    if (urg__procresize(n, &runnable) != 0)
+        urg__procresize(sched.gomaxprocs, &runnable);
+    st_release(&sched.gcwaiting, 0u);
+    urg__unlock(&sched.lock);
+    while (runnable) {
+        p_t *pp = runnable;
+        runnable = pp->link;
+        pp->link = NULL;
+        urg__startm(pp, false);
+    }
+    urg__wakep();
+    urg_mutex_unlock(&sched.stw);
+}
+
+int urg_maxprocs(void)
+{
+    if (!ld_acquire(&sched.running))
+        return 0;
+    return ld_relaxed(&sched.gomaxprocs);
+}
+
+int urg_set_maxprocs(int n)
+{
+    if (n < 1 || n > URG_MAXPROCS_MAX)
+        return -EINVAL;
+    g_t *gp = urg__curg();
+    if (!gp && !urg__ext_enter())
+        return -EPERM;
+    if (gp && ld_relaxed(&sched.exiting))
+        return -EPERM;
+    int ret = 0;
+    if (n != ld_relaxed(&sched.gomaxprocs)) {
+        urg__stop_the_world(0);
+        int32_t before = sched.gomaxprocs;
+        urg__start_the_world(n);
+        if (sched.gomaxprocs != n && before != n)
+            ret = -ENOMEM;
+    }
+    if (!gp)
+        urg__ext_exit();
+    return ret;
+}

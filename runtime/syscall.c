@@ -1,0 +1,106 @@
+/*
+ * syscall.c — urg_syscall_enter / urg_syscall_exit (Go's entersyscall /
+ * exitsyscall, the 1.25 design with a P_SYSCALL state).
+ *
+ * Entering does not hand the P away — most calls are short. It detaches
+ * the P from the M and marks it P_SYSCALL; the M keeps it in oldp. Then:
+ *   - if the call returns soon, exit CASes the P back P_SYSCALL ->
+ *     P_RUNNING and the task carries on as if nothing happened;
+ *   - if it lasts more than a sysmon tick (at least 20 us) and there is
+ *     other work, sysmon CASes P_SYSCALL -> P_IDLE and hands the P to
+ *     another M (a "syscall handoff"); a stop-the-world CASes it to
+ *     P_STOP. Exit then takes any idle P, or else queues the task on the
+ *     global queue and parks the M.
+ * The CAS makes the three parties agree on who owns the P.
+ *
+ * While inside the bracket the task is G_SYSCALL: sysmon never signals
+ * its thread, and the SIGURG handler never preempts it.
+ */
+#include "sched.h"
+
+void urg_syscall_enter(void)
+{
+    g_t *gp = urg__curg();
+    if (!gp)
+        return;
+    if (gp->status != G_RUNNING) {
+        urg__warn("urg_syscall_enter inside a syscall bracket", "ignored");
+        return;
+    }
+    m_t *mp = gp->m;
+    p_t *pp = mp->p;
+    mp->syscalltick = pp->syscalltick;
+    st_relaxed(&gp->status, (uint32_t)G_SYSCALL);
+    fetch_add(&sched.nmsyscall, 1);
+    st_release(&pp->m, (m_t *)NULL);
+    mp->oldp = pp;
+    mp->p = NULL;
+    st_release(&pp->status, (uint32_t)P_SYSCALL);
+    if (ld_acquire(&sched.gcwaiting)) {
+        urg__lock(&sched.lock);
+        if (cas(&pp->status, (uint32_t)P_SYSCALL, (uint32_t)P_STOP) && --sched.stopwait == 0)
+            urg__note_wakeup(&sched.stopnote);
+        urg__unlock(&sched.lock);
+    }
+    if (ld_relaxed(&sched.sysmonwait))
+        urg__sysmon_wake();
+}
+
+/* Context: g0 of the M that returned from the syscall without a P. */
+static void exitsyscall0(m_t *mp, g_t *gp, void *arg)
+{
+    (void)arg;
+    st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
+    urg__lock(&sched.lock);
+    p_t *pp = ld_relaxed(&sched.gcwaiting) ? NULL : urg__pidleget();
+    if (pp) {
+        urg__unlock(&sched.lock);
+        urg__acquirep(mp, pp);
+        urg__runqput(pp, gp, true);
+        return;
+    }
+    urg__globrunqput(gp);
+    urg__unlock(&sched.lock);
+    /* The M has no P: findrunnable parks it until one is handed over. */
+}
+
+URG_HIDDEN void urg__mcall_exitsyscall(g_t *gp, void (*fn)(m_t *, g_t *, void *));
+
+void urg_syscall_exit(void)
+{
+    g_t *gp = urg__curg(); /* an abandoned task stops here */
+    if (!gp)
+        return;
+    if (gp->status != G_SYSCALL) {
+        urg__warn("urg_syscall_exit without urg_syscall_enter", "ignored");
+        return;
+    }
+    m_t *mp = gp->m;
+    p_t *oldp = mp->oldp;
+    mp->oldp = NULL;
+    fetch_sub(&sched.nmsyscall, 1);
+    /* Fast path: our P is still ours. */
+    if (oldp && cas(&oldp->status, (uint32_t)P_SYSCALL, (uint32_t)P_RUNNING)) {
+        mp->p = oldp;
+        st_release(&oldp->m, mp);
+        st_relaxed(&oldp->syscalltick, oldp->syscalltick + 1);
+        st_relaxed(&gp->status, (uint32_t)G_RUNNING);
+        if (unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
+            urg__gopreempt(gp);
+        return;
+    }
+    /* It was taken; any idle P will do. */
+    if (ld_relaxed(&sched.npidle) > 0 && !ld_relaxed(&sched.gcwaiting)) {
+        urg__lock(&sched.lock);
+        p_t *pp = urg__pidleget();
+        urg__unlock(&sched.lock);
+        if (pp) {
+            urg__acquirep(mp, pp);
+            st_relaxed(&pp->syscalltick, pp->syscalltick + 1);
+            st_relaxed(&gp->status, (uint32_t)G_RUNNING);
+            return;
+        }
+    }
+    /* None: queue the task and let this M sleep. */
+    urg__mcall_exitsyscall(gp, exitsyscall0);
+}

@@ -1,0 +1,193 @@
+/*
+ * sysmon.c — the monitor: a thread that holds no P and watches the others
+ * (Go's sysmon, proc.go). In urgent it is the thread that called urg_run,
+ * which has nothing else to do until the main task returns.
+ *
+ * Each tick it:
+ *   1. retakes Ps from tasks in long syscalls (more than one tick, and
+ *      there is other work or it has been 10 ms) and hands them off;
+ *   2. finds Ps that have run the same task longer than the quantum and
+ *      requests preemption: the task's preempt flag (seen at runtime calls
+ *      and checkpoints) and, in the async build, a SIGURG to its thread —
+ *      at most one in flight per thread; while the request stands it is
+ *      repeated on later ticks;
+ *   3. polls the network if nobody has for 10 ms;
+ *   4. prints the schedtrace line when URG_DEBUG=schedtrace=MS asks;
+ *   5. notices newly loaded modules (async build: the safe-point check
+ *      needs their address ranges).
+ *
+ * How long a slice really lasts: a P bumps schedtick each time it starts a
+ * new task; sysmon notes the time when it first sees a new value
+ * (schedwhen) and requests preemption once schedwhen + quantum has passed.
+ * Reading the clock at every schedule would pin the slice start exactly but
+ * cost a clock read on every yield; sampling costs nothing there. So the
+ * sampling period bounds the error: while any P runs a task, sysmon wakes
+ * at least every quantum/8 (schedwhen is then at most that late) and
+ * exactly at the earliest pending expiry (so it never sleeps past one).
+ * When no P has anything to do it backs off as Go's does (20 us, doubling
+ * after 50 quiet ticks, up to 10 ms), and with every P idle it sleeps
+ * until something wakes it (a P starting to run, a syscall, main
+ * returning), checking modules every second.
+ */
+
+#include "sched.h"
+
+#include <sys/prctl.h>
+
+#define SYSMON_MIN_NS 20000ull
+#define SYSMON_MAX_NS 10000000ull
+#define SYSMON_DEEP_NS 1000000000ull
+#define SYSCALL_RETAKE_NS 10000000ull
+#define NETPOLL_STALE_NS 10000000ull
+
+/* urg__sysmon_wake: Signal-safe. */
+void urg__sysmon_wake(void)
+{
+    urg__note_wakeup(&sched.sysmonnote);
+}
+
+/* retake: steps 1 and 2 for every P. Returns how many Ps it took from
+ * syscalls; *next_expiry gets the earliest quantum expiry still pending.
+ * Context: sysmon. */
+static int retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
+{
+    int n = 0;
+    int32_t nprocs = ld_relaxed(&sched.gomaxprocs);
+    uint64_t quantum = sched.quantum_ns;
+    for (int32_t i = 0; i < nprocs; i++) {
+        p_t *pp = sched.allp[i];
+        struct urg__sysmontick *pd = &pp->sysmontick;
+        uint32_t s = ld_acquire(&pp->status);
+        bool sysretake = false;
+        if (s == P_RUNNING || s == P_SYSCALL) {
+            *any_running = true;
+            uint32_t t = ld_relaxed(&pp->schedtick);
+            if (pd->schedtick != t) {
+                pd->schedtick = t;
+                pd->schedwhen = now;
+            } else if (pd->schedwhen + quantum <= now) {
+                m_t *mp = ld_acquire(&pp->m);
+                g_t *gp = mp ? ld_acquire(&mp->curg) : NULL;
+                bool first = gp && !ld_relaxed(&gp->preempt);
+                if (urg__preemptone(pp) && first)
+                    fetch_add(&sched.preempt_requests, 1);
+                sysretake = true;
+            }
+            if (!sysretake) {
+                uint64_t exp = pd->schedwhen + quantum;
+                if (!*next_expiry || exp < *next_expiry)
+                    *next_expiry = exp;
+            }
+        }
+        if (s == P_SYSCALL) {
+            uint32_t t = ld_relaxed(&pp->syscalltick);
+            if (!sysretake && pd->syscalltick != t) {
+                pd->syscalltick = t;
+                pd->syscallwhen = now;
+                continue;
+            }
+            /* Leave it if there is no other work and it has not been long:
+             * handing off costs a thread wakeup. */
+            if (urg__runqempty(pp) &&
+                ld_relaxed(&sched.nmspinning) + ld_relaxed(&sched.npidle) > 0 &&
+                pd->syscallwhen + SYSCALL_RETAKE_NS > now)
+                continue;
+            if (cas(&pp->status, (uint32_t)P_SYSCALL, (uint32_t)P_IDLE)) {
+                st_relaxed(&pp->syscalltick, pp->syscalltick + 1);
+                fetch_add(&sched.syscall_handoffs, 1);
+                urg__handoffp(pp);
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
+static bool all_idle(void)
+{
+    return ld_relaxed(&sched.npidle) == ld_relaxed(&sched.gomaxprocs) &&
+           ld_relaxed(&sched.nmsyscall) == 0 && !ld_relaxed(&sched.gcwaiting);
+}
+
+/* urg__sysmon: runs until the main task returns. Context: urg_run's
+ * thread, holding no P. */
+void urg__sysmon(m_t *mp)
+{
+    (void)mp;
+    int old_slack = prctl(PR_GET_TIMERSLACK);
+    /* Wake on time: the default 50 us of slack would stretch short quanta. */
+    prctl(PR_SET_TIMERSLACK, 1UL);
+    uint32_t idle = 0;
+    uint64_t delay = SYSMON_MIN_NS;
+    uint64_t lasttrace = urg__nanotime();
+    uint64_t lastmod = lasttrace;
+    uint64_t next_expiry = 0;
+    bool any_running = true;
+    while (!ld_acquire(&sched.main_done)) {
+        if (idle == 0)
+            delay = SYSMON_MIN_NS;
+        else if (idle > 50)
+            delay *= 2;
+        if (delay > SYSMON_MAX_NS)
+            delay = SYSMON_MAX_NS;
+        uint64_t sleep = delay;
+        uint64_t now = urg__nanotime();
+        if (any_running) {
+            uint64_t sample = sched.quantum_ns / 8;
+            if (sleep > sample)
+                sleep = sample;
+            if (next_expiry)
+                sleep = next_expiry > now ? (next_expiry - now < sleep ? next_expiry - now : sleep) : 0;
+        }
+        if (sched.schedtrace_ms > 0) {
+            uint64_t due = lasttrace + (uint64_t)sched.schedtrace_ms * 1000000u;
+            uint64_t left = due > now ? due - now : 0;
+            if (left < sleep)
+                sleep = left;
+        }
+        if (sleep < SYSMON_MIN_NS && !(any_running && next_expiry))
+            sleep = SYSMON_MIN_NS;
+        urg__note_clear(&sched.sysmonnote);
+        if (!ld_acquire(&sched.main_done)) {
+            if (sched.schedtrace_ms <= 0 && all_idle()) {
+                /* Deep sleep: nothing can need a preemption or a retake. */
+                st_release(&sched.sysmonwait, 1u);
+                if (all_idle() && !ld_acquire(&sched.main_done))
+                    urg__note_tsleep(&sched.sysmonnote, (int64_t)SYSMON_DEEP_NS);
+                st_release(&sched.sysmonwait, 0u);
+                idle = 0;
+            } else if (sleep > 0) {
+                urg__note_tsleep(&sched.sysmonnote, (int64_t)sleep);
+            }
+        }
+        if (ld_acquire(&sched.main_done))
+            break;
+        now = urg__nanotime();
+        next_expiry = 0;
+        any_running = false;
+        if (retake(now, &next_expiry, &any_running) > 0)
+            idle = 0;
+        else
+            idle++;
+
+        uint64_t lp = ld_acquire(&sched.lastpoll);
+        if (lp != 0 && lp + NETPOLL_STALE_NS < now && urg__netpoll_waiters() &&
+            xchg(&sched.pollingnet, 1u) == 0) {
+            int32_t cnt = 0;
+            g_t *list = urg__netpoll(0, &cnt);
+            st_release(&sched.pollingnet, 0u);
+            if (list)
+                urg__ready_list(list);
+        }
+        if (sched.schedtrace_ms > 0 && now - lasttrace >= (uint64_t)sched.schedtrace_ms * 1000000u) {
+            lasttrace = now;
+            urg__schedtrace(sched.scheddetail > 0);
+        }
+        if (now - lastmod >= SYSMON_DEEP_NS) {
+            lastmod = now;
+            if (urg__modules_changed())
+                urg__modules_refresh();
+        }
+    }
+    prctl(PR_SET_TIMERSLACK, (unsigned long)(old_slack > 0 ? old_slack : 50000));
+}

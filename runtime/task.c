@@ -1,0 +1,322 @@
+/*
+ * task.c — task descriptors and the task-level API (urg_go, urg_yield,
+ * urg_checkpoint, urg_task_id, urg_preempt_disable/enable).
+ *
+ * Descriptors are carved from slabs (mmap'd chunks; pages are committed
+ * when first written) and recycled through a per-P free list of up to 64,
+ * which overflows into a global list. Nothing per task comes from malloc:
+ * a queued task that never ran costs one descriptor (sizeof(g_t), ~150
+ * bytes) and a run-queue slot, and spawning takes no lock in the common
+ * case. Slabs are kept until the run ends; dumps walk them to find every
+ * task. Descriptors are type-stable for the whole run: a stale pointer to
+ * a recycled descriptor (a cancelled timer, say) still points at a g_t,
+ * which is what makes lazy timer deletion safe.
+ *
+ * Task ids come from a global counter in batches of 16 per P (Go's
+ * goidcache), so ids are unique but not dense in creation order across Ps.
+ */
+#include "sched.h"
+
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define GSLAB_BYTES (256u * 1024u)
+#define GFREE_BATCH 32
+#define GOID_BATCH 16
+
+struct gslab {
+    struct gslab *next;
+    uint32_t used; /* descriptors carved so far */
+    uint32_t cap;
+    g_t gs[];
+};
+
+static struct {
+    urg__lock_t lock;
+    struct gslab *slabs; /* newest first */
+    g_t *gfree;          /* global free list */
+    int64_t ngfree;
+} gpool = {.lock = URG_LOCK_INIT(URG_RANK_GSLAB)};
+
+_Static_assert(sizeof(g_t) <= 192, "task descriptor grew: the queued-task memory target is 256 B");
+
+/* carve: take up to n fresh or free descriptors into a schedlink list.
+ * Locks: takes gpool.lock. */
+static g_t *gpool_take(int n)
+{
+    g_t *head = NULL;
+    urg__lock(&gpool.lock);
+    while (n > 0 && gpool.gfree) {
+        g_t *gp = gpool.gfree;
+        gpool.gfree = gp->schedlink;
+        gpool.ngfree--;
+        gp->schedlink = head;
+        head = gp;
+        n--;
+    }
+    while (n > 0) {
+        struct gslab *s = gpool.slabs;
+        if (!s || s->used == s->cap) {
+            void *mem = mmap(NULL, GSLAB_BYTES, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+            if (mem == MAP_FAILED)
+                break;
+            s = mem;
+            s->used = 0;
+            s->cap = (uint32_t)((GSLAB_BYTES - sizeof(struct gslab)) / sizeof(g_t));
+            s->next = gpool.slabs;
+            gpool.slabs = s;
+        }
+        g_t *gp = &s->gs[s->used++];
+        gp->status = G_DEAD;
+        gp->schedlink = head;
+        head = gp;
+        n--;
+    }
+    urg__unlock(&gpool.lock);
+    return head;
+}
+
+static g_t *gfget(p_t *pp)
+{
+    if (!pp)
+        return gpool_take(1);
+    if (!pp->gfree) {
+        pp->gfree = gpool_take(GFREE_BATCH);
+        int n = 0;
+        for (g_t *g = pp->gfree; g; g = g->schedlink)
+            n++;
+        pp->ngfree = n;
+        if (!pp->gfree)
+            return NULL;
+    }
+    g_t *gp = pp->gfree;
+    pp->gfree = gp->schedlink;
+    pp->ngfree--;
+    return gp;
+}
+
+/* urg__gfree: recycle a dead task's descriptor. Context: g0 or any thread
+ * holding pp (pp may be NULL: straight to the global list). */
+void urg__gfree(p_t *pp, g_t *gp)
+{
+    st_relaxed(&gp->status, (uint32_t)G_DEAD);
+    if (pp && pp->ngfree < URG_GFREE_MAX) {
+        gp->schedlink = pp->gfree;
+        pp->gfree = gp;
+        pp->ngfree++;
+        return;
+    }
+    /* Move half of the local list along with it. */
+    g_t *head = gp, *tail = gp;
+    int n = 1;
+    while (pp && pp->ngfree > URG_GFREE_MAX / 2) {
+        g_t *x = pp->gfree;
+        pp->gfree = x->schedlink;
+        pp->ngfree--;
+        tail->schedlink = x;
+        tail = x;
+        n++;
+    }
+    urg__lock(&gpool.lock);
+    tail->schedlink = gpool.gfree;
+    gpool.gfree = head;
+    gpool.ngfree += n;
+    urg__unlock(&gpool.lock);
+}
+
+/* urg__gfree_all: end of run: release every slab. Context: urg_run's
+ * thread, all Ms stopped. */
+void urg__gfree_all(void)
+{
+    struct gslab *s = gpool.slabs;
+    while (s) {
+        struct gslab *next = s->next;
+        munmap(s, GSLAB_BYTES);
+        s = next;
+    }
+    gpool.slabs = NULL;
+    gpool.gfree = NULL;
+    gpool.ngfree = 0;
+}
+
+/* urg__gslab_foreach: call fn on every descriptor ever handed out in this
+ * run (dead ones included). Takes no lock, so it can run in a signal
+ * handler: slabs are only ever prepended, and a descriptor is g_t-shaped
+ * from the moment it is carved. Signal-safe if fn is. */
+void urg__gslab_foreach(void (*fn)(g_t *gp, void *arg), void *arg)
+{
+    for (struct gslab *s = ld_acquire(&gpool.slabs); s; s = s->next) {
+        uint32_t used = ld_acquire(&s->used);
+        for (uint32_t i = 0; i < used && i < s->cap; i++)
+            fn(&s->gs[i], arg);
+    }
+}
+
+static uint64_t new_goid(p_t *pp)
+{
+    if (!pp)
+        return fetch_add(&sched.goidgen, 1) + 1;
+    if (pp->goidcache == pp->goidcacheend) {
+        uint64_t end = fetch_add(&sched.goidgen, GOID_BATCH) + GOID_BATCH;
+        pp->goidcache = end - GOID_BATCH + 1;
+        pp->goidcacheend = end + 1;
+    }
+    return pp->goidcache++;
+}
+
+/* urg__newproc: a descriptor for a new task, not yet queued. pp may be
+ * NULL (threads without a P). Context: any but signal. */
+g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int *err)
+{
+    g_t *gp = gfget(pp);
+    if (!gp) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    /* timer_seq survives reuse (a stale timer entry, which may read it
+     * at any time, must never match again): clear around it. */
+    size_t off = offsetof(g_t, timer_seq), end = off + sizeof(gp->timer_seq);
+    memset(gp, 0, off);
+    memset((char *)gp + end, 0, sizeof(*gp) - end);
+    gp->status = G_RUNNABLE;
+    gp->flags = flags;
+    gp->id = new_goid(pp);
+    gp->fn = fn;
+    gp->arg = arg;
+    if (pp)
+        counter_inc(&pp->n_created);
+    else
+        fetch_add(&sched.exited_p_created, 1);
+    return gp;
+}
+
+/* ---- external threads --------------------------------------------------- */
+
+static __thread g_t ext_g;
+
+/* urg__getg_ext: the g that stands for the calling non-task thread when
+ * it blocks on a runtime object (it parks on a futex instead of a P). */
+g_t *urg__getg_ext(void)
+{
+    g_t *gp = &ext_g;
+    if (!(gp->flags & G_FLAG_EXTERNAL)) {
+        gp->flags = G_FLAG_EXTERNAL;
+        gp->status = G_RUNNING;
+    }
+    st_relaxed(&sched.external_seen, 1u);
+    return gp;
+}
+
+/* ---- the API ------------------------------------------------------------ */
+
+int urg_go(urg_fn fn, void *arg)
+{
+    if (!fn)
+        return -EINVAL;
+    int err = 0;
+    g_t *cur = urg__curg();
+    if (cur) {
+        m_t *mp = cur->m;
+        if (unlikely(ld_relaxed(&sched.exiting)))
+            return -EPERM;
+        g_t *gp = urg__newproc(fn, arg, 0, mp->p, &err);
+        if (!gp)
+            return err;
+        urg__runqput(mp->p, gp, true);
+        urg__wakep();
+        if (unlikely(ld_relaxed(&cur->preempt)) && cur->preempt_off == 0)
+            urg__gopreempt(cur);
+        return 0;
+    }
+    /* A thread outside the runtime. */
+    if (!urg__ext_enter())
+        return -EPERM;
+    st_relaxed(&sched.external_seen, 1u);
+    g_t *gp = urg__newproc(fn, arg, 0, NULL, &err);
+    if (gp) {
+        urg__lock(&sched.lock);
+        urg__globrunqput(gp);
+        urg__unlock(&sched.lock);
+        urg__wakep();
+    }
+    urg__ext_exit();
+    return gp ? 0 : err;
+}
+
+void urg_yield(void)
+{
+    g_t *gp = urg__curg();
+    if (!gp) {
+        sched_yield();
+        return;
+    }
+    urg__gosched(gp, false);
+}
+
+void urg_checkpoint(void)
+{
+    g_t *gp = urg__curg();
+    if (gp && unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
+        urg__gopreempt(gp);
+}
+
+uint64_t urg_task_id(void)
+{
+    m_t *mp = urg__tls_m;
+    if (!mp)
+        return 0;
+    g_t *gp = ld_relaxed(&mp->curg);
+    return gp ? gp->id : 0;
+}
+
+void urg_preempt_disable(void)
+{
+    g_t *gp = urg__curg();
+    if (!gp)
+        return;
+    /* A plain store is enough: the only other reader is the SIGURG
+     * handler on this same thread; the fence keeps the compiler from
+     * sinking the store below the code it protects. */
+    st_relaxed(&gp->preempt_off, gp->preempt_off + 1);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+void urg_preempt_enable(void)
+{
+    g_t *gp = urg__curg();
+    if (!gp)
+        return;
+    if (gp->preempt_off <= 0) {
+        urg__warn("urg_preempt_enable without urg_preempt_disable", "ignored");
+        return;
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    st_relaxed(&gp->preempt_off, gp->preempt_off - 1);
+    if (gp->preempt_off == 0 && unlikely(ld_relaxed(&gp->preempt)))
+        urg__gopreempt(gp);
+}
+
+uint64_t urg_now(void) { return urg__nanotime(); }
+
+static const char *const waitreasons[WAIT__COUNT] = {
+    [WAIT_NONE] = "",
+    [WAIT_YIELD] = "yield",
+    [WAIT_PREEMPTED] = "preempted",
+    [WAIT_SLEEP] = "sleep",
+    [WAIT_CHAN_SEND] = "chan send",
+    [WAIT_CHAN_RECV] = "chan receive",
+    [WAIT_SELECT] = "select",
+    [WAIT_SELECT_FOREVER] = "select (no cases)",
+    [WAIT_MUTEX] = "mutex",
+    [WAIT_WG] = "wait group",
+    [WAIT_IO] = "IO wait",
+    [WAIT_STW] = "stop the world",
+    [WAIT_SYSCALL_EXIT] = "syscall exit",
+};
+
+const char *urg__waitreason_str(int r)
+{
+    return r >= 0 && r < WAIT__COUNT && waitreasons[r] ? waitreasons[r] : "?";
+}

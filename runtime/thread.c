@@ -1,0 +1,160 @@
+/*
+ * thread.c — Ms: OS threads that run the scheduler.
+ *
+ * Threads are created on demand (startm finds no idle M), parked on a
+ * futex when there is nothing to do, and reused; they end when the run
+ * ends (urg_run joins them). A thread starts with every signal blocked,
+ * sets up its thread-local M, its alternate signal stack and its unwinder,
+ * then takes the signal mask urg_run's caller had, with SIGURG unblocked.
+ *
+ * Go caps threads at 10,000 (sched.maxmcount) and dies past it; so do we:
+ * a program that blocks that many threads in syscalls is broken.
+ */
+#include "sched.h"
+#include "sanitizer.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define URG_MAX_THREADS 10000
+
+static sigset_t run_sigmask; /* the mask of urg_run's caller */
+
+URG_HIDDEN void urg__thread_set_base_mask(const sigset_t *mask) { run_sigmask = *mask; }
+
+static void g0_bounds(m_t *mp)
+{
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        void *addr;
+        size_t size;
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            mp->g0.stack_lo = addr;
+            mp->g0.stack_hi = (char *)addr + size;
+        }
+        pthread_attr_destroy(&attr);
+    }
+}
+
+/* urg__m_signal_init: per-thread setup shared by worker Ms.
+ * Context: the new thread, before it runs anything. */
+void urg__m_signal_init(m_t *mp)
+{
+    urg__tls_m = mp;
+    mp->tid = (pid_t)syscall(SYS_gettid);
+    g0_bounds(mp);
+    urg__san_g0_init(&mp->g0);
+    if (urg__altstack_init(mp) != 0)
+        urg__throw("cannot allocate a signal stack");
+    if (urg__safepoint_m_init(mp) != 0)
+        urg__throw("cannot initialise the unwinder");
+    sigset_t mask = run_sigmask;
+    sigdelset(&mask, SIGURG);
+    sigdelset(&mask, SIGSEGV);
+    sigdelset(&mask, SIGBUS);
+    pthread_sigmask(SIG_SETMASK, &mask, NULL);
+}
+
+static void *mthread_main(void *arg)
+{
+    m_t *mp = arg;
+    urg__m_signal_init(mp);
+    if (mp->nextp) {
+        p_t *pp = mp->nextp;
+        mp->nextp = NULL;
+        urg__acquirep(mp, pp);
+    }
+    urg__mstart(mp);
+
+    /* The run is over (or we were abandoned by it). */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, NULL);
+    urg__tls_m = NULL;
+    urg__safepoint_m_fini(mp);
+    if (ld_acquire(&mp->orphan)) {
+        /* Nobody joins us and nobody will look at mp again. */
+        urg__altstack_free(mp);
+        free(mp);
+        return NULL;
+    }
+    st_release(&mp->exited, 1u);
+    fetch_sub(&sched.mlive, 1);
+    urg__sysmon_wake();
+    return NULL;
+}
+
+/* urg__newm: create a thread that will run pp (or look for work, when
+ * spinning). Returns the M, or NULL with *err set.
+ * Context: any but signal. Locks: takes sched.lock. */
+m_t *urg__newm(p_t *pp, bool spinning, int *err)
+{
+    m_t *mp;
+    if (posix_memalign((void **)&mp, URG_CACHELINE, sizeof(*mp)) != 0) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    memset(mp, 0, sizeof(*mp));
+    mp->g0.m = mp;
+    mp->g0.status = G_RUNNING;
+    mp->nextp = pp;
+    mp->spinning = spinning;
+    mp->rand = urg__nanotime() ^ (uintptr_t)mp;
+
+    urg__lock(&sched.lock);
+    if (sched.mcount >= URG_MAX_THREADS) {
+        urg__unlock(&sched.lock);
+        urg__throw("thread exhaustion (10000 threads)");
+    }
+    mp->id = sched.mcount++;
+    mp->alllink = sched.allm;
+    sched.allm = mp;
+    fetch_add(&sched.mlive, 1);
+    urg__unlock(&sched.lock);
+
+    /* Start with everything blocked; the thread sets its mask itself. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int r = pthread_create(&mp->thread, NULL, mthread_main, mp);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0) {
+        urg__lock(&sched.lock);
+        m_t **pm = &sched.allm;
+        while (*pm != mp)
+            pm = &(*pm)->alllink;
+        *pm = mp->alllink;
+        sched.mcount--;
+        fetch_sub(&sched.mlive, 1);
+        urg__unlock(&sched.lock);
+        free(mp);
+        *err = -r;
+        return NULL;
+    }
+    return mp;
+}
+
+/* urg__stopm: park this M until startm hands it a P (or the run ends).
+ * Context: g0, holding no P. */
+void urg__stopm(m_t *mp)
+{
+    URG_CHECK(mp->p == NULL, "stopm: M holds a P");
+    URG_CHECK(!mp->spinning, "stopm: M is spinning");
+    urg__lock(&sched.lock);
+    urg__mput(mp);
+    urg__checkdead_locked();
+    urg__unlock(&sched.lock);
+    urg__note_sleep(&mp->park);
+    urg__note_clear(&mp->park);
+    if (mp->nextp) {
+        p_t *pp = mp->nextp;
+        mp->nextp = NULL;
+        urg__acquirep(mp, pp);
+    } else {
+        URG_CHECK(ld_acquire(&sched.exiting) || ld_acquire(&mp->orphan),
+                  "stopm: woken without a P");
+    }
+}

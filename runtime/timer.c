@@ -1,0 +1,283 @@
+/*
+ * timer.c — per-P timer heaps (Go 1.14's design) and urg_sleep.
+ *
+ * Each P keeps a 4-ary min-heap of (when, task, seq) under its timerlock.
+ * A task has one timer at a time (sleep, select timeout); arming it puts
+ * an entry in the heap of the P the task runs on. Cancelling does not
+ * search the heap: it bumps the task's timer_seq, so the entry no longer
+ * matches and is dropped when it reaches the top (a "zombie"). When
+ * zombies exceed a quarter of a heap, the next insertion sweeps them.
+ * Firing and cancelling race through one CAS on timer_seq: exactly one of
+ * them wins.
+ *
+ * Who runs timers: the owning P in findrunnable (before anything else);
+ * stealing Ms on their last pass (other Ps' due timers); the M that wakes
+ * from the blocking netpoll. The poller sleeps until the earliest timer of
+ * any P (p->timer0, read without locks). A task readied by a timer goes to
+ * runnext, so it runs as soon as the current task gives up the P — at the
+ * next preemption at the latest — instead of after every queued task.
+ */
+#include "sched.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#define HEAP_ARITY 4
+#define FIRE_BATCH 32
+
+static void sift_up(struct urg__timer_ent *h, uint32_t i)
+{
+    struct urg__timer_ent e = h[i];
+    while (i > 0) {
+        uint32_t parent = (i - 1) / HEAP_ARITY;
+        if (h[parent].when <= e.when)
+            break;
+        h[i] = h[parent];
+        i = parent;
+    }
+    h[i] = e;
+}
+
+static void sift_down(struct urg__timer_ent *h, uint32_t n, uint32_t i)
+{
+    struct urg__timer_ent e = h[i];
+    for (;;) {
+        uint32_t c = i * HEAP_ARITY + 1;
+        if (c >= n)
+            break;
+        uint32_t best = c;
+        for (uint32_t k = c + 1; k < c + HEAP_ARITY && k < n; k++)
+            if (h[k].when < h[best].when)
+                best = k;
+        if (h[best].when >= e.when)
+            break;
+        h[i] = h[best];
+        i = best;
+    }
+    h[i] = e;
+}
+
+static bool stale(const struct urg__timer_ent *e)
+{
+    return ld_acquire(&e->gp->timer_seq) != e->seq;
+}
+
+/* Locks: pp->timerlock. */
+static void sweep_zombies(p_t *pp)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < pp->ntimers; i++)
+        if (!stale(&pp->timers[i]))
+            pp->timers[n++] = pp->timers[i];
+    pp->ntimers = n;
+    for (uint32_t i = n / HEAP_ARITY + 1; i-- > 0;)
+        if (i < n)
+            sift_down(pp->timers, n, i);
+    st_relaxed(&pp->nzombies, 0u);
+}
+
+/* Locks: pp->timerlock. Returns false when out of memory. */
+static bool heap_push(p_t *pp, struct urg__timer_ent e)
+{
+    if (pp->ntimers == pp->captimers) {
+        uint32_t cap = pp->captimers ? pp->captimers * 2 : 64;
+        struct urg__timer_ent *t = realloc(pp->timers, cap * sizeof(*t));
+        if (!t)
+            return false;
+        pp->timers = t;
+        pp->captimers = cap;
+    }
+    pp->timers[pp->ntimers] = e;
+    sift_up(pp->timers, pp->ntimers++);
+    st_release(&pp->timer0, pp->timers[0].when);
+    return true;
+}
+
+static struct urg__timer_ent heap_pop(p_t *pp)
+{
+    struct urg__timer_ent top = pp->timers[0];
+    pp->timers[0] = pp->timers[--pp->ntimers];
+    if (pp->ntimers)
+        sift_down(pp->timers, pp->ntimers, 0);
+    return top;
+}
+
+/* wake_netpoller: a timer for `when` was added; make sure somebody will
+ * be awake by then. */
+static void wake_netpoller(uint64_t when)
+{
+    if (ld_acquire(&sched.lastpoll) == 0) {
+        uint64_t pu = ld_relaxed(&sched.polluntil);
+        if (pu == 0 || pu > when)
+            urg__netpoll_break();
+    } else {
+        urg__wakep();
+    }
+}
+
+/* urg__timer_add: arm gp's timer for `when` on pp (the P gp runs on).
+ * Context: g0 of pp's M (inside a park's unlockf). Locks: pp->timerlock. */
+void urg__timer_add(p_t *pp, g_t *gp, uint64_t when)
+{
+    struct urg__timer_ent e = {.when = when ? when : 1, .gp = gp, .seq = ld_acquire(&gp->timer_seq)};
+    gp->timer_when = e.when;
+    gp->timer_p = pp;
+    urg__lock(&pp->timerlock);
+    if (pp->ntimers > 64 && ld_relaxed(&pp->nzombies) > pp->ntimers / 4)
+        sweep_zombies(pp);
+    bool ok = heap_push(pp, e);
+    urg__unlock(&pp->timerlock);
+    if (!ok)
+        urg__throw("out of memory growing a timer heap");
+    wake_netpoller(e.when);
+}
+
+/* urg__timer_cancel: disarm gp's timer if it has not fired. Returns
+ * nothing: callers learn who won from the wait protocol (selectdone).
+ * Context: the task itself. */
+void urg__timer_cancel(g_t *gp)
+{
+    if (!gp->timer_when)
+        return;
+    uint32_t seq = ld_acquire(&gp->timer_seq);
+    p_t *pp = gp->timer_p;
+    gp->timer_when = 0;
+    gp->timer_p = NULL;
+    /* The entry carries the seq current at arming; if it still matches,
+     * the timer is pending and we turn it into a zombie. */
+    if (cas(&gp->timer_seq, seq, seq + 1) && pp)
+        fetch_add(&pp->nzombies, 1u);
+}
+
+/* urg__timer_fire: gp's timer went off (we won the CAS on timer_seq).
+ * Decide with the wait protocol whether the timer wakes it. */
+void urg__timer_fire(g_t *gp, p_t *readyp)
+{
+    (void)readyp;
+    switch (gp->waitreason) {
+    case WAIT_SLEEP:
+        urg__ready(gp, true);
+        break;
+    case WAIT_SELECT:
+    case WAIT_CHAN_SEND:
+    case WAIT_CHAN_RECV:
+        /* A channel may be completing the same wait; selectdone decides. */
+        if (cas(&gp->selectdone, 0u, 1u)) {
+            st_release(&gp->param, (void *)NULL);
+            urg__ready(gp, true);
+        }
+        break;
+    default:
+        urg__throw("timer fired for a task that is not waiting on it");
+    }
+}
+
+/* urg__timers_check: run pp's due timers; tasks they wake go to the
+ * current M's P. Returns the next pending deadline (0: none).
+ * Context: g0 holding a P. Locks: takes pp->timerlock. */
+uint64_t urg__timers_check(p_t *pp, p_t *readyp, uint64_t now, bool *ran)
+{
+    *ran = false;
+    for (;;) {
+        uint64_t t0 = ld_acquire(&pp->timer0);
+        if (t0 == 0 || t0 > now)
+            return t0;
+        struct urg__timer_ent due[FIRE_BATCH];
+        int n = 0;
+        urg__lock(&pp->timerlock);
+        while (pp->ntimers && pp->timers[0].when <= now && n < FIRE_BATCH) {
+            struct urg__timer_ent e = heap_pop(pp);
+            if (stale(&e)) {
+                uint32_t z = ld_relaxed(&pp->nzombies);
+                if (z)
+                    st_relaxed(&pp->nzombies, z - 1);
+                continue;
+            }
+            due[n++] = e;
+        }
+        st_release(&pp->timer0, pp->ntimers ? pp->timers[0].when : 0);
+        urg__unlock(&pp->timerlock);
+        for (int i = 0; i < n; i++) {
+            if (cas(&due[i].gp->timer_seq, due[i].seq, due[i].seq + 1)) {
+                due[i].gp->timer_when = 0;
+                urg__timer_fire(due[i].gp, readyp);
+                *ran = true;
+            }
+        }
+    }
+}
+
+/* urg__timers_earliest: the earliest pending deadline on any P, 0 if
+ * none. Lock-free; Context: any. */
+uint64_t urg__timers_earliest(void)
+{
+    uint64_t best = 0;
+    int32_t n = ld_relaxed(&sched.gomaxprocs);
+    for (int32_t i = 0; i < n; i++) {
+        uint64_t t = ld_acquire(&sched.allp[i]->timer0);
+        if (t && (!best || t < best))
+            best = t;
+    }
+    return best;
+}
+
+/* urg__timers_move: P `from` is going away; its timers move to `to`.
+ * Context: stop-the-world. */
+void urg__timers_move(p_t *from, p_t *to)
+{
+    urg__lock(&from->timerlock);
+    struct urg__timer_ent *v = from->timers;
+    uint32_t n = from->ntimers;
+    from->timers = NULL;
+    from->ntimers = from->captimers = 0;
+    st_release(&from->timer0, (uint64_t)0);
+    urg__unlock(&from->timerlock);
+    urg__lock(&to->timerlock);
+    for (uint32_t i = 0; i < n; i++) {
+        if (stale(&v[i]))
+            continue;
+        v[i].gp->timer_p = to;
+        if (!heap_push(to, v[i]))
+            urg__throw("out of memory growing a timer heap");
+    }
+    urg__unlock(&to->timerlock);
+    free(v);
+}
+
+void urg__timers_free(p_t *pp)
+{
+    free(pp->timers);
+    pp->timers = NULL;
+    pp->ntimers = pp->captimers = 0;
+    st_relaxed(&pp->timer0, (uint64_t)0);
+}
+
+/* ---- urg_sleep ---------------------------------------------------------- */
+
+/* Context: g0, after the sleeping task switched out. */
+static bool sleep_unlock(m_t *mp, g_t *gp, void *arg)
+{
+    (void)arg;
+    urg__timer_add(mp->p, gp, gp->timer_when);
+    return true;
+}
+
+void urg_sleep(uint64_t ns)
+{
+    g_t *gp = urg__curg();
+    if (!gp) {
+        struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
+                              .tv_nsec = (long)(ns % 1000000000u)};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+        return;
+    }
+    if (ns == 0) {
+        urg__gosched(gp, false);
+        return;
+    }
+    uint64_t now = urg__nanotime();
+    uint64_t when = now + ns < now ? UINT64_MAX : now + ns;
+    gp->timer_when = when;
+    urg__park_g(gp, sleep_unlock, NULL, WAIT_SLEEP);
+}
