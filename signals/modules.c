@@ -1,0 +1,274 @@
+/*
+ * signals/modules.c — the table of loaded objects that the SIGURG handler
+ * and the dumps consult: where each one's code is, where its unwind
+ * tables are, which memory of it may be read, and whether code there may
+ * be preempted.
+ *
+ * Why a table: the handler must decide whether the interrupted PC and
+ * every frame above it lie in code that is safe to interrupt, and walking
+ * those frames needs each object's .eh_frame_hdr. Finding objects means
+ * dl_iterate_phdr, which takes the loader's lock and may not run in a
+ * signal handler. So the table is built outside any handler — at urg_run,
+ * and again when sysmon sees that objects were loaded or unloaded (glibc
+ * counts them in dlpi_adds/dlpi_subs) — and handlers only read it.
+ *
+ * Publication: two tables and a sequence counter. The builder bumps seq
+ * (odd), fills the table not in use, flips `active`, bumps seq (even). A
+ * reader never waits: it notes seq, reads the active table, and at the end
+ * checks that no later build can have started on the table it read (the
+ * one after the next flip). If one did, the caller treats its result as
+ * unknown (for the safe-point check: unsafe). Refreshes are rare.
+ *
+ * Forbidden code (never preempted, even if every frame checks out): the C
+ * library and loader (they hold locks: malloc, stdio, dlopen), the vDSO,
+ * libunwind and libgcc (the unwinders; our own walk uses libunwind),
+ * the sanitizer runtimes, urgent's own text, and ranges the program
+ * registers with urg_preempt_unsafe_range.
+ *
+ * Our own text: in liburgent.so it is the whole object. Linked
+ * statically, the build renames the library's .text to `urg_text`, so the
+ * linker brackets it with __start_urg_text/__stop_urg_text.
+ */
+
+#include "signals.h"
+
+#include <elf.h>
+#include <link.h>
+#include <string.h>
+
+/* Pointer encodings of .eh_frame_hdr (LSB "DWARF Extensions"). */
+#define DW_EH_PE_udata4 0x03
+#define DW_EH_PE_sdata4 0x0b
+#define DW_EH_PE_pcrel 0x10
+#define DW_EH_PE_datarel 0x30
+
+#define MAX_MODULES 512
+#define MAX_UNSAFE_RANGES 64
+
+struct modtab {
+    uint32_t n;
+    struct urg__module mods[MAX_MODULES];
+};
+
+static struct modtab tabs[2];
+static uint32_t active;   /* atomic: index of the published table */
+static uint32_t seq;      /* atomic: bumped around every publication */
+static uint64_t seen_adds, seen_subs;
+static urg__lock_t build_lock = URG_LOCK_INIT(URG_RANK_RANGES);
+
+static struct {
+    uintptr_t lo[MAX_UNSAFE_RANGES], hi[MAX_UNSAFE_RANGES];
+    uint32_t n;           /* atomic: entries below n are complete */
+    urg__lock_t lock;
+} unsafe_ranges = {.lock = URG_LOCK_INIT(URG_RANK_RANGES)};
+
+static uintptr_t rt_lo, rt_hi; /* urgent's text when linked statically */
+
+extern char __start_urg_text[] __attribute__((weak));
+extern char __stop_urg_text[] __attribute__((weak));
+
+static const char *const forbidden_prefixes[] = {
+    "libc.so", "libc-", "ld-linux", "ld-2.", "ld64.so", "linux-vdso", "linux-gate",
+    "libunwind", "libgcc_s", "libpthread", "libdl.so", "libasan", "libtsan", "libubsan",
+    "liblsan", "libclang_rt", "vgpreload", "libresolv",
+};
+
+static const char *base_name(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+static bool is_forbidden_name(const char *name)
+{
+    const char *b = base_name(name);
+    for (size_t i = 0; i < URG_ARRAY_LEN(forbidden_prefixes); i++)
+        if (!strncmp(b, forbidden_prefixes[i], strlen(forbidden_prefixes[i])))
+            return true;
+    return false;
+}
+
+struct build_ctx {
+    struct modtab *t;
+    uintptr_t self; /* an address inside urgent */
+};
+
+static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct build_ctx *ctx = arg;
+    struct modtab *t = ctx->t;
+    if (t->n == MAX_MODULES)
+        return 1;
+    struct urg__module *m = &t->mods[t->n];
+    memset(m, 0, sizeof(*m));
+    m->bias = info->dlpi_addr;
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+    urg__strlcpy(m->name, name, sizeof(m->name));
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = m->bias + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (ph->p_type == PT_LOAD) {
+            if (ph->p_flags & PF_X) {
+                if (!m->lo || lo < m->lo)
+                    m->lo = lo;
+                if (hi > m->hi)
+                    m->hi = hi;
+            }
+            if ((ph->p_flags & PF_R) && m->nseg < URG_MOD_SEGS) {
+                m->seg_lo[m->nseg] = lo;
+                m->seg_hi[m->nseg] = hi;
+                m->nseg++;
+            }
+        } else if (ph->p_type == PT_GNU_EH_FRAME) {
+            m->eh_hdr = lo;
+        }
+    }
+    if (!m->hi)
+        return 0; /* no code */
+    if (m->eh_hdr) {
+        /* version, eh_frame_ptr_enc, fde_count_enc, table_enc, then the
+         * eh_frame pointer and the count. libunwind's binary search wants
+         * the standard datarel|sdata4 table of 4-byte pairs. */
+        const uint8_t *h = (const uint8_t *)m->eh_hdr;
+        if (h[0] == 1 && h[2] == (DW_EH_PE_udata4) && h[3] == (DW_EH_PE_datarel | DW_EH_PE_sdata4) &&
+            (h[1] == (DW_EH_PE_pcrel | DW_EH_PE_sdata4) || h[1] == DW_EH_PE_sdata4 ||
+             h[1] == (DW_EH_PE_datarel | DW_EH_PE_sdata4))) {
+            m->fde_count = *(const uint32_t *)(h + 8);
+            m->table = m->eh_hdr + 12;
+        } else {
+            m->eh_hdr = 0;
+        }
+    }
+    m->forbidden = is_forbidden_name(m->name);
+    m->is_runtime = !rt_lo && ctx->self >= m->lo && ctx->self < m->hi;
+    t->n++;
+    return 0;
+}
+
+static int count_loads(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uint64_t *v = arg;
+    v[0] = info->dlpi_adds;
+    v[1] = info->dlpi_subs;
+    return 1;
+}
+
+/* urg__modules_changed: have objects been loaded or unloaded since the
+ * last refresh? Context: sysmon (not a handler: takes the loader lock). */
+bool urg__modules_changed(void)
+{
+    uint64_t v[2] = {0, 0};
+    dl_iterate_phdr(count_loads, v);
+    return v[0] != seen_adds || v[1] != seen_subs;
+}
+
+/* urg__modules_refresh: rebuild and publish the table.
+ * Context: urg_run or sysmon; never a signal handler. */
+int urg__modules_refresh(void)
+{
+    urg__lock(&build_lock);
+    uintptr_t slo = (uintptr_t)__start_urg_text, shi = (uintptr_t)__stop_urg_text;
+    if (slo && shi && slo < shi) {
+        rt_lo = slo;
+        rt_hi = shi;
+    }
+    uint32_t cur = ld_acquire(&active);
+    struct build_ctx ctx = {.t = &tabs[cur ^ 1], .self = (uintptr_t)&urg__modules_refresh};
+    ctx.t->n = 0;
+    /* Writers bump seq to odd while the inactive table is being built:
+     * readers of the *active* table are unaffected, but a reader that
+     * started before the previous flip may still hold this one. */
+    fetch_add(&seq, 1u);
+    uint64_t v[2] = {0, 0};
+    dl_iterate_phdr(count_loads, v);
+    dl_iterate_phdr(add_module, &ctx);
+    seen_adds = v[0];
+    seen_subs = v[1];
+    st_release(&active, cur ^ 1);
+    fetch_add(&seq, 1u);
+    urg__unlock(&build_lock);
+    return 0;
+}
+
+/* ---- readers (all Signal-safe) ---- */
+
+void urg__modview_begin(struct urg__modview *v)
+{
+    uint32_t s = ld_acquire(&seq);
+    int t = (int)ld_acquire(&active);
+    v->tab = t;
+    v->seq = s;
+    v->mods = tabs[t].mods;
+    v->n = ld_acquire(&tabs[t].n);
+}
+
+/* Even start: our table is rewritten only from seq+3 on. Odd start (a
+ * build was under way; we may have read the old table just before the
+ * flip): from seq+2 on. */
+bool urg__modview_valid(const struct urg__modview *v)
+{
+    uint32_t d = ld_acquire(&seq) - v->seq;
+    return d <= ((v->seq & 1) ? 1u : 2u);
+}
+
+const struct urg__module *urg__module_find(const struct urg__modview *v, uintptr_t pc)
+{
+    for (uint32_t i = 0; i < v->n; i++)
+        if (pc >= v->mods[i].lo && pc < v->mods[i].hi)
+            return &v->mods[i];
+    return NULL;
+}
+
+static bool in_unsafe_range(uintptr_t pc)
+{
+    uint32_t n = ld_acquire(&unsafe_ranges.n);
+    for (uint32_t i = 0; i < n; i++)
+        if (pc >= unsafe_ranges.lo[i] && pc < unsafe_ranges.hi[i])
+            return true;
+    return false;
+}
+
+int urg__pc_classify(const struct urg__modview *v, uintptr_t pc)
+{
+    if (rt_lo && pc >= rt_lo && pc < rt_hi)
+        return PC_RUNTIME;
+    if (in_unsafe_range(pc))
+        return PC_FORBIDDEN;
+    const struct urg__module *m = urg__module_find(v, pc);
+    if (!m)
+        return PC_UNKNOWN;
+    if (m->is_runtime)
+        return PC_RUNTIME;
+    return m->forbidden ? PC_FORBIDDEN : PC_USER;
+}
+
+bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n)
+{
+    for (uint32_t i = 0; i < v->n; i++) {
+        const struct urg__module *m = &v->mods[i];
+        for (int s = 0; s < m->nseg; s++)
+            if (addr >= m->seg_lo[s] && addr + n <= m->seg_hi[s] && addr + n > addr)
+                return true;
+    }
+    return false;
+}
+
+int urg_preempt_unsafe_range(const void *start, const void *end)
+{
+    if (!start || !end || (uintptr_t)start >= (uintptr_t)end)
+        return -EINVAL;
+    urg__lock(&unsafe_ranges.lock);
+    uint32_t n = unsafe_ranges.n;
+    int ret = 0;
+    if (n == MAX_UNSAFE_RANGES) {
+        ret = -ENOSPC;
+    } else {
+        unsafe_ranges.lo[n] = (uintptr_t)start;
+        unsafe_ranges.hi[n] = (uintptr_t)end;
+        st_release(&unsafe_ranges.n, n + 1);
+    }
+    urg__unlock(&unsafe_ranges.lock);
+    return ret;
+}

@@ -1,0 +1,236 @@
+/*
+ * signals/preempt.c — asynchronous preemption: sending SIGURG, deciding in
+ * the handler whether the interrupted task is at a safe point, and
+ * injecting the call to urg__async_preempt (arch/x86_64/preempt.S).
+ *
+ * Sending (sysmon, stop-the-world): at most one SIGURG in flight per
+ * thread — m->signal_pending is CAS'd 0 -> 1 before tgkill and cleared by
+ * the handler — so a flood of requests never turns into a flood of
+ * signals (Go's fix for golang/go#37741).
+ *
+ * The handler (on the M's alternate stack, every signal masked):
+ *   1. Was it ours? We clear signal_pending and check that the signal came
+ *      from tgkill in this process. Anything else — a SIGURG from another
+ *      process, or one landing on a thread that is not an M — goes to the
+ *      handler the program had before (signals.c).
+ *   2. Is the thread running a task that should yield? The task must be
+ *      curg, G_RUNNING, with the request still set, not inside
+ *      urg_preempt_disable (preempt_off), and the M must hold no runtime
+ *      lock (locks) and a running P.
+ *   3. Is it at an async safe point? The interrupted PC and every frame
+ *      above it, up to the task's entry, must be in code that can be
+ *      interrupted and resumed on another thread: not libc, the loader,
+ *      the vDSO, libunwind, libgcc, the sanitizer runtimes, urgent's own
+ *      text, or a range registered with urg_preempt_unsafe_range. The
+ *      frames come from a libunwind walk bounded to the task's stack
+ *      (unwind.c). A walk that fails, or runs past 128 frames, is unsafe.
+ *      Go checks only the PC, because the Go compiler marks every unsafe
+ *      instruction; C code carries no such marks, and the frames above
+ *      matter: user code called back from qsort or dl_iterate_phdr runs
+ *      while libc holds state or a lock on this thread.
+ *   4. Is there room on the task stack for the trampoline's frame (the
+ *      red zone, its register and xsave areas, and the call into the
+ *      scheduler)?
+ * If all hold, it rewrites the context (push the PC below the red zone,
+ * point the PC at the trampoline) and returns; the switch happens after
+ * sigreturn, in ordinary task context. If not, the request stays set: the
+ * task yields at its next runtime call or checkpoint, sysmon signals again
+ * on a later tick, and the signal counts as preempt_deferred.
+ */
+
+#include "signals.h"
+
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <sys/ucontext.h>
+#include <unistd.h>
+
+#define MAX_WALK 128
+/* Scheduler call depth under the trampoline (urg__async_preempt2 ->
+ * gosched -> mcall -> switch), measured with margin. */
+#define SCHED_CALL_BYTES 2048
+
+URG_HIDDEN int urg__asyncpreemptoff; /* URG_DEBUG=asyncpreemptoff=1 */
+URG_HIDDEN uint64_t urg__xsave_size = 512;
+URG_HIDDEN uint8_t urg__have_xsave;
+
+void urg__async_preempt(void);
+
+const char *urg_preempt_mode(void)
+{
+#ifdef URG_PREEMPT_ASYNC
+    return "async";
+#else
+    return "cooperative";
+#endif
+}
+
+/* Size of the xsave area for the features the OS enabled (CPUID 0xD.0
+ * EBX), and whether XSAVE is usable at all (CPUID 1 ECX.OSXSAVE). */
+static void __attribute__((constructor)) xsave_probe(void)
+{
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 27))) {
+        if (__get_cpuid_count(0xd, 0, &a, &b, &c, &d) && b >= 576) {
+            urg__have_xsave = 1;
+            urg__xsave_size = (b + 63) & ~63u;
+            return;
+        }
+    }
+    urg__have_xsave = 0;
+    urg__xsave_size = 512;
+}
+
+/* urg__preempt_signal: ask mp's thread to preempt its task now.
+ * Context: sysmon or a stop-the-world caller. Signal-safe. */
+bool urg__preempt_signal(m_t *mp)
+{
+#ifdef URG_PREEMPT_ASYNC
+    if (urg__asyncpreemptoff || !mp->tid || ld_relaxed(&mp->orphan))
+        return false;
+    if (!cas(&mp->signal_pending, 0u, 1u))
+        return false;
+    if (syscall(SYS_tgkill, getpid(), mp->tid, SIGURG) != 0) {
+        st_release(&mp->signal_pending, 0u);
+        return false;
+    }
+    fetch_add(&sched.preempt_signals, 1);
+    return true;
+#else
+    (void)mp;
+    return false;
+#endif
+}
+
+/* urg__async_preempt2: the C half of the trampoline. The task is back in
+ * ordinary context with every register saved; give up the P as a
+ * preempted task (global queue, as in Go) and return when rescheduled.
+ * errno is the interrupted code's: keep it across the switch, whatever
+ * thread we wake up on. Context: task. */
+static URG_NOINLINE int errno_get(void) { return errno; }
+static URG_NOINLINE void errno_set(int e) { errno = e; }
+
+URG_HIDDEN void urg__async_preempt2(void);
+void urg__async_preempt2(void)
+{
+    int e = errno_get();
+    g_t *gp = urg__tls_m->curg;
+    gp->in_async_preempt = 1;
+    fetch_add(&sched.preempt_async, 1);
+    urg__gosched(gp, true);
+    gp->in_async_preempt = 0;
+    errno_set(e);
+}
+
+#ifdef URG_PREEMPT_ASYNC
+
+/* at_safe_point: steps 3 and 4. Signal-safe. */
+static bool at_safe_point(g_t *gp, ucontext_t *uc)
+{
+    uint64_t regs[UR_NREGS];
+    urg__ucontext_regs(uc, regs);
+    uintptr_t pc = regs[UR_RIP], sp = regs[UR_RSP];
+    uintptr_t lo = (uintptr_t)gp->stack_lo, hi = (uintptr_t)gp->stack_hi;
+    size_t need = URG_PREEMPT_SP_DROP + 16 + 14 * 8 + urg__xsave_size + 64 + SCHED_CALL_BYTES;
+    if (sp > hi || sp < lo + need)
+        return false;
+
+    struct urg__modview v;
+    urg__modview_begin(&v);
+    if (urg__pc_classify(&v, pc) != PC_USER)
+        return false;
+    urg__walk_t w;
+    if (urg__walk_begin(&w, regs, lo, hi, &v) != 0)
+        return false;
+    bool safe = false;
+    for (int depth = 0; depth < MAX_WALK; depth++) {
+        int r = urg__walk_step(&w);
+        if (r < 0)
+            break;
+        if (r == 0) {
+            safe = true; /* reached the outermost frame (urg__task_start) */
+            break;
+        }
+        uintptr_t ip = urg__walk_ip(&w);
+        int cls = urg__pc_classify(&v, ip);
+        if (cls == PC_RUNTIME) {
+            /* The only runtime frame allowed above user code is the task's
+             * entry, which called it. */
+            safe = urg__walk_func(&w) == (uintptr_t)urg__task_main;
+            break;
+        }
+        if (cls != PC_USER)
+            break;
+    }
+    return safe && urg__modview_valid(&v);
+}
+
+void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
+{
+    int saved_errno = errno;
+    m_t *mp = urg__tls_m;
+    uint32_t pending = mp ? xchg(&mp->signal_pending, 0u) : 0;
+    bool ours = pending && info && info->si_code == SI_TKILL && info->si_pid == getpid();
+    if (!ours) {
+        urg__sig_forward(sig, info, uctx);
+        errno = saved_errno;
+        return;
+    }
+    fetch_add(&mp->preempt_gen, 1u);
+    g_t *gp = ld_relaxed(&mp->curg);
+    p_t *pp = mp->p;
+    bool want = gp && !urg__asyncpreemptoff && ld_relaxed(&gp->status) == G_RUNNING &&
+                ld_relaxed(&gp->preempt) && !gp->in_async_preempt;
+    if (!want) {
+        errno = saved_errno;
+        return; /* the task already yielded: nothing to do */
+    }
+    ucontext_t *uc = uctx;
+    if (gp->preempt_off == 0 && mp->locks == 0 && pp && ld_relaxed(&pp->status) == P_RUNNING &&
+        at_safe_point(gp, uc)) {
+        greg_t *g = uc->uc_mcontext.gregs;
+        uintptr_t sp = (uintptr_t)g[REG_RSP] - URG_PREEMPT_SP_DROP;
+        *(uint64_t *)sp = (uint64_t)g[REG_RIP];
+        g[REG_RSP] = (greg_t)sp;
+        g[REG_RIP] = (greg_t)(uintptr_t)urg__async_preempt;
+    } else {
+        fetch_add(&sched.preempt_deferred, 1);
+    }
+    errno = saved_errno;
+}
+
+#else /* URG_PREEMPT_COOPERATIVE */
+
+void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
+{
+    urg__sig_forward(sig, info, uctx);
+}
+
+#endif
+
+/* ---- the call-checked cooperative mode (-finstrument-functions) ----
+ * Code compiled with urg_enable_call_checks() calls these at every
+ * function entry and exit: each entry is a checkpoint, exactly pre-1.14
+ * Go's prologue check. They must be cheap and never instrumented. */
+
+__attribute__((no_instrument_function)) URG_API void __cyg_profile_func_enter(void *fn, void *site);
+__attribute__((no_instrument_function)) URG_API void __cyg_profile_func_exit(void *fn, void *site);
+
+void __cyg_profile_func_enter(void *fn, void *site)
+{
+    (void)fn;
+    (void)site;
+    m_t *mp = urg__tls_m;
+    if (!mp)
+        return;
+    g_t *gp = mp->curg;
+    if (gp && unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0 &&
+        ld_relaxed(&gp->status) == G_RUNNING)
+        urg__gopreempt(gp);
+}
+
+void __cyg_profile_func_exit(void *fn, void *site)
+{
+    (void)fn;
+    (void)site;
+}

@@ -1,0 +1,95 @@
+/*
+ * signals/signals.h — internal interface of the signal layer: the module
+ * table, the bounded unwinder, symbolization, handler chaining.
+ */
+#ifndef URG_SIGNALS_H
+#define URG_SIGNALS_H
+
+#include "runtime/sched.h"
+
+#include <signal.h>
+
+/* ---- modules.c ---- */
+
+#define URG_MOD_SEGS 6
+
+struct urg__module {
+    uintptr_t lo, hi;        /* executable segments (union) */
+    uintptr_t seg_lo[URG_MOD_SEGS], seg_hi[URG_MOD_SEGS]; /* readable PT_LOADs */
+    int nseg;
+    uintptr_t bias;          /* load bias (dlpi_addr) */
+    uintptr_t eh_hdr;        /* .eh_frame_hdr, 0 if none */
+    uintptr_t table;         /* its binary-search table */
+    uint32_t fde_count;
+    uint8_t forbidden;       /* libc, ld.so, vDSO, libunwind, libgcc, sanitizers */
+    uint8_t is_runtime;      /* liburgent.so itself */
+    char name[160];          /* path ("" for the main program) */
+};
+
+/* Where a PC lies, for the safe-point check. */
+enum urg__pc_class {
+    PC_USER = 0,      /* preemptible code */
+    PC_FORBIDDEN = 1, /* libc & co, or a user-registered unsafe range */
+    PC_RUNTIME = 2,   /* urgent's own text */
+    PC_UNKNOWN = 3,   /* no module: JIT, corrupt */
+};
+
+/* A consistent view of the table for one reader (Signal-safe). */
+struct urg__modview {
+    const struct urg__module *mods;
+    uint32_t n;
+    uint32_t seq;
+    int tab;
+};
+URG_HIDDEN void urg__modview_begin(struct urg__modview *v);
+URG_HIDDEN bool urg__modview_valid(const struct urg__modview *v);
+URG_HIDDEN const struct urg__module *urg__module_find(const struct urg__modview *v, uintptr_t pc);
+URG_HIDDEN int urg__pc_classify(const struct urg__modview *v, uintptr_t pc);
+URG_HIDDEN bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n);
+
+/* ---- unwind.c ---- */
+
+/* DWARF register numbers on x86-64, as libunwind numbers them. */
+enum {
+    UR_RAX, UR_RDX, UR_RCX, UR_RBX, UR_RSI, UR_RDI, UR_RBP, UR_RSP,
+    UR_R8, UR_R9, UR_R10, UR_R11, UR_R12, UR_R13, UR_R14, UR_R15, UR_RIP, UR_NREGS
+};
+
+struct urg__walk;
+/* The walk state lives in the caller's frame (it is large: ~1.2 KiB). */
+#define URG_WALK_BYTES 1536
+typedef struct {
+    _Alignas(16) unsigned char opaque[URG_WALK_BYTES];
+} urg__walk_t;
+
+URG_HIDDEN int urg__unwind_init(void);
+URG_HIDDEN void urg__unwind_fini(void);
+/* Start a walk at the context in regs; memory reads are limited to
+ * [stack_lo, stack_hi) and the modules' readable segments. Signal-safe. */
+URG_HIDDEN int urg__walk_begin(urg__walk_t *w, const uint64_t regs[UR_NREGS], uintptr_t stack_lo,
+                               uintptr_t stack_hi, const struct urg__modview *v);
+/* Step to the caller: 1 (a frame), 0 (end of stack), < 0 (failure). */
+URG_HIDDEN int urg__walk_step(urg__walk_t *w);
+URG_HIDDEN uintptr_t urg__walk_ip(urg__walk_t *w);
+/* Start address of the current frame's function (0 if unknown). */
+URG_HIDDEN uintptr_t urg__walk_func(urg__walk_t *w);
+
+/* ---- symbolize.c ---- */
+
+/* Appends "name+0xoff (module)" for pc to b. Signal-safe (open/mmap). */
+URG_HIDDEN void urg__pb_symbol(urg__pbuf *b, const struct urg__modview *v, uintptr_t pc);
+
+/* ---- signals.c ---- */
+
+/* Forward a signal to the handler the program had before us, respecting
+ * SIG_DFL and SIG_IGN. Signal-safe. */
+URG_HIDDEN void urg__sig_forward(int sig, siginfo_t *info, void *uctx);
+/* Registers of a ucontext, in DWARF order. Signal-safe. */
+URG_HIDDEN void urg__ucontext_regs(const void *uctx, uint64_t regs[UR_NREGS]);
+/* Registers of the calling frame's caller (arch asm). */
+URG_HIDDEN void urg__capture_regs(uint64_t regs[UR_NREGS]);
+
+/* ---- preempt.c ---- */
+URG_HIDDEN void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx);
+
+#endif /* URG_SIGNALS_H */
