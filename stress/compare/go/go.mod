@@ -1,0 +1,3 @@
+module urgent/stress/compare/go
+
+go 1.17
