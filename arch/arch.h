@@ -25,13 +25,14 @@
  * stack pointer is load_sp. Context: task or g0; never a signal handler. */
 void urg__ctx_switch(void **save_sp, void *load_sp);
 
-/* First instruction of every task (asm); calls urg__task_main(g). */
+/* First instruction of every task (asm); calls urg__task_main(g, fn, arg). */
 void urg__task_start(void);
 
-/* Builds the initial frame of a fresh task at the top of [lo, hi) so that
- * the first switch to it enters urg__task_start with `g` in hand.
- * Returns the stack pointer to store in the task. */
-static inline void *urg__arch_init_frame(void *hi, void *g)
+/* Builds the initial frame of a fresh task below `hi` so that the first
+ * switch to it enters urg__task_start, which calls urg__task_main(g, fn,
+ * arg) with the three values carried in r12, r13, r14. Returns the stack
+ * pointer to store in the task. */
+static inline void *urg__arch_init_frame(void *hi, void *g, void *fn, void *arg)
 {
     uintptr_t top = (uintptr_t)hi & ~(uintptr_t)15;
     /* rsp after the switch's `ret` is top - 16 (16-byte aligned); below it
@@ -41,7 +42,9 @@ static inline void *urg__arch_init_frame(void *hi, void *g)
     f->mxcsr = URG_MXCSR_DEFAULT;
     f->fpucw = URG_FPUCW_DEFAULT;
     f->pad = 0;
-    f->r15 = f->r14 = f->r13 = 0;
+    f->r15 = 0;
+    f->r14 = (uint64_t)(uintptr_t)arg;
+    f->r13 = (uint64_t)(uintptr_t)fn;
     f->r12 = (uint64_t)(uintptr_t)g;
     f->rbx = 0;
     f->rbp = 0;

@@ -148,7 +148,7 @@ static void complete(struct sudog *sg, bool success)
     if (!urg__waker_enter(gp, &guarded))
         return; /* the run ended; the task is abandoned */
     sg->success = success;
-    st_release(&gp->param, (void *)sg);
+    st_release(&gp->st->param, (void *)sg);
     urg__ready(gp, true);
     urg__waker_exit(guarded);
 }
@@ -278,11 +278,11 @@ static int block_on(urg_chan *c, struct waitq *q, g_t *gp, void *elem, int reaso
     struct sudog sg = {.gp = gp, .elem = elem, .c = c};
     fetch_add(&c->refs, 1u);
     enqueue(q, &sg);
-    st_relaxed(&gp->param, (void *)NULL);
-    gp->abandon = chan_abandon;
-    gp->abandon_arg = &sg;
+    st_relaxed(&gp->st->param, (void *)NULL);
+    gp->st->abandon = chan_abandon;
+    gp->st->abandon_arg = &sg;
     urg__park_g(gp, unlock_chan, c, reason);
-    gp->abandon = NULL;
+    gp->st->abandon = NULL;
     bool ok = sg.success; /* a receiver woken by close got a zeroed value */
     chan_unref(c);
     return ok ? 0 : -EPIPE;
@@ -579,7 +579,7 @@ int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns)
 
     /* Pass 2: wait on every case. */
     st_relaxed(&gp->selectdone, 0u);
-    st_relaxed(&gp->param, (void *)NULL);
+    st_relaxed(&gp->st->param, (void *)NULL);
     for (int i = 0; i < na; i++) {
         urg_select_case *k = &cases[order[i]];
         struct sudog *sg = &sgs[i];
@@ -597,33 +597,33 @@ int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns)
     struct select_waiters sw = {.sgs = sgs, .n = na};
     if (external && sp.when) {
         /* No P to hold a timer: wait on the futex with the deadline. */
-        st_relaxed(&gp->ext_futex, 0);
+        st_relaxed(&gp->st->ext_futex, 0);
         unlock_all(locks, nl);
         for (;;) {
-            if (ld_acquire(&gp->ext_futex))
+            if (ld_acquire(&gp->st->ext_futex))
                 break;
             uint64_t now = urg__nanotime();
             if (now >= sp.when) {
                 if (cas(&gp->selectdone, 0u, 1u)) {
-                    st_relaxed(&gp->param, (void *)NULL);
+                    st_relaxed(&gp->st->param, (void *)NULL);
                     break;
                 }
                 /* A channel won the race: its wakeup is on its way. */
-                while (ld_acquire(&gp->ext_futex) == 0)
-                    urg__futex_wait((uint32_t *)&gp->ext_futex, 0, -1);
+                while (ld_acquire(&gp->st->ext_futex) == 0)
+                    urg__futex_wait((uint32_t *)&gp->st->ext_futex, 0, -1);
                 break;
             }
-            urg__futex_wait((uint32_t *)&gp->ext_futex, 0, (int64_t)(sp.when - now));
+            urg__futex_wait((uint32_t *)&gp->st->ext_futex, 0, (int64_t)(sp.when - now));
         }
     } else {
-        gp->abandon = select_abandon;
-        gp->abandon_arg = &sw;
+        gp->st->abandon = select_abandon;
+        gp->st->abandon_arg = &sw;
         urg__park_g(gp, select_unlock, &sp, WAIT_SELECT);
-        gp->abandon = NULL;
+        gp->st->abandon = NULL;
         if (sp.when)
             urg__timer_cancel(gp);
     }
-    struct sudog *won = ld_acquire(&gp->param);
+    struct sudog *won = ld_acquire(&gp->st->param);
 
     /* Remove the waiters nobody completed. */
     lock_all(locks, nl);

@@ -73,7 +73,7 @@ static void regs_from_switch_frame(const g_t *gp, uint64_t regs[UR_NREGS])
 static const char *state_str(const g_t *gp, uint32_t status)
 {
     switch (status) {
-    case G_RUNNABLE: return gp->stack ? "runnable" : "runnable, not started";
+    case G_RUNNABLE: return (gp->flags & G_FLAG_STARTED) ? "runnable" : "runnable, not started";
     case G_RUNNING: return "running";
     case G_SYSCALL: return "syscall";
     case G_WAITING: return urg__waitreason_str(gp->waitreason);
@@ -98,7 +98,8 @@ static void dump_one(g_t *gp, void *arg)
     urg__pb_flush(&b);
 
     m_t *self = urg__tls_m;
-    uintptr_t lo = (uintptr_t)gp->stack_lo, hi = (uintptr_t)gp->stack_hi;
+    bool started = gp->flags & G_FLAG_STARTED;
+    uintptr_t lo = started ? (uintptr_t)gp->st->lo : 0, hi = started ? (uintptr_t)gp->st->hi : 0;
     if (status == G_RUNNING || status == G_SYSCALL) {
         if (self && ld_relaxed(&self->curg) == gp) {
             uint64_t regs[UR_NREGS] = {0};
@@ -107,7 +108,7 @@ static void dump_one(g_t *gp, void *arg)
         } else {
             urg__write_str("    (running on another thread; stack unavailable)\n");
         }
-    } else if (!gp->stack) {
+    } else if (!started) {
         struct urg__modview v;
         urg__modview_begin(&v);
         urg__pb_str(&b, "    created to run ");

@@ -11,11 +11,13 @@
  *   Every switch goes through urg__switch, which carries one piece of work
  *   across: m->after_fn runs right after the switch lands, on the stack
  *   that resumed. A task that parks sets after_fn = "mark me waiting and
- *   release my channel lock" and switches to g0; the lock is released only
- *   once the task's registers are saved, so no waker can resume it while it
- *   is still on its stack. The same mechanism lets urg_yield switch
- *   straight to the next task (one switch instead of two through g0): the
- *   yielding task is queued by the task that replaces it.
+ *   release my channel lock"; the lock is released only once the task's
+ *   registers are saved, so no waker can resume it while it is still on
+ *   its stack. The same mechanism lets a task that yields, parks or exits
+ *   hand its P straight to the next local task — one switch instead of two
+ *   through g0 — whenever the scheduler would pick that task anyway
+ *   (switch_direct): the task it replaces is queued, parked or freed by
+ *   the after_fn, on the new task's stack.
  *
  *   findrunnable looks, in order: the global queue every 61st schedule
  *   (fairness), runnext and the local ring, the global queue, ready network
@@ -50,17 +52,15 @@ __thread m_t *urg__tls_m __attribute__((tls_model("initial-exec")));
 
 /* ---- the switch --------------------------------------------------------- */
 
-/* errno is thread-local; a task that moves threads must carry its own.
- * These are out of line on purpose: glibc declares __errno_location
- * `const`, so inline code could reuse the address computed before a switch
- * — the previous thread's errno. */
-static URG_NOINLINE void errno_save(g_t *gp) { gp->saved_errno = errno; }
-static URG_NOINLINE void errno_restore(g_t *gp) { errno = gp->saved_errno; }
-
 /* finish_switch: runs on the stack that just resumed. self->m is the M
- * we are on now (set by whoever switched to us). Out of line so that the
- * compiler cannot carry anything thread-specific across the switch. */
-static URG_NOINLINE void finish_switch(g_t *self)
+ * we are on now (set by whoever switched to us): nothing here may use a
+ * thread-local, since the task may have moved threads across the switch.
+ *
+ * errno is not carried across cooperative switches: a runtime call, like
+ * any C library call, may change errno, and programs read it only after a
+ * call that reports failure through it. Async preemption, which happens
+ * between any two instructions, does carry it (preempt.c). */
+static inline __attribute__((always_inline)) void finish_switch(g_t *self)
 {
     m_t *mp = self->m;
     urg__san_finish_switch(self);
@@ -69,17 +69,17 @@ static URG_NOINLINE void finish_switch(g_t *self)
         mp->after_fn = NULL;
         fn(mp, mp->after_g, mp->after_arg);
     }
-    errno_restore(self);
 }
 
 /* urg__switch: suspend `from`, resume `to`. Both are on the calling M now;
- * when `from` resumes it may be on another M.
- * Context: task or g0. Locks: none may be held. */
-void urg__switch(g_t *from, g_t *to)
+ * when `from` resumes it may be on another M. Every switch in the runtime
+ * goes through this one call site, so the return from urg__ctx_switch
+ * always lands where the return-stack predictor expects.
+ * Context: task or g0. Locks: none may be held (but see urg__park_g). */
+URG_NOINLINE void urg__switch(g_t *from, g_t *to)
 {
     if (unlikely(from->canary_stack))
         urg__stack_check_canary(from);
-    errno_save(from);
     urg__san_start_switch(from, to, from->status == G_DEAD);
     urg__ctx_switch(&from->sp, to->sp);
     finish_switch(from);
@@ -102,12 +102,17 @@ static void mcall(g_t *gp, void (*fn)(m_t *, g_t *, void *), void *arg)
 /* prepare_run: make gp the running task of mp. Gives a fresh task its
  * stack. Returns false (gp requeued) if no stack could be had.
  * Context: g0 or task of mp. */
-static bool prepare_run(m_t *mp, p_t *pp, g_t *gp, bool inherit)
+static inline __attribute__((always_inline)) bool prepare_run(m_t *mp, p_t *pp, g_t *gp,
+                                                              bool inherit)
 {
-    if (unlikely(!gp->stack)) {
+    if (unlikely(!(gp->flags & G_FLAG_STARTED))) {
+        /* fn and arg share storage with sp and st: move them to the frame. */
+        urg_fn fn = gp->fn;
+        void *arg = gp->arg;
         if (urg__stack_alloc(pp, gp) != 0)
             urg__throw("out of memory allocating a task stack");
-        gp->sp = urg__arch_init_frame(gp->stack_hi, gp);
+        gp->sp = urg__arch_init_frame(gp->st->hi, gp, (void *)fn, arg);
+        gp->flags |= G_FLAG_STARTED;
     }
     gp->m = mp;
     st_relaxed(&gp->preempt, (uint8_t)0);
@@ -128,16 +133,17 @@ static void execute(m_t *mp, g_t *gp, bool inherit)
 }
 
 /* The first C frame of every task. */
-void urg__task_main(g_t *gp)
+void urg__task_main(g_t *gp, urg_fn fn, void *arg)
 {
     finish_switch(gp);
-    gp->fn(gp->arg);
+    fn(arg);
     urg__goexit(gp);
 }
 
 /* ---- after-switch actions (run on the stack that resumes) ------------- */
 
-/* Context: g0. The task is dead; give back its stack and descriptor. */
+/* Context: g0, or the next task's stack (direct switch). The task is
+ * dead; give back its stack and descriptor. */
 static void goexit_after(m_t *mp, g_t *gp, void *arg)
 {
     (void)arg;
@@ -153,13 +159,17 @@ static void goexit_after(m_t *mp, g_t *gp, void *arg)
     }
 }
 
+static inline bool switch_direct(m_t *mp, g_t *gp, void (*after)(m_t *, g_t *, void *), void *arg,
+                                 bool keep_slice);
+
 URG_NORETURN void urg__goexit(g_t *gp)
 {
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
     st_relaxed(&gp->status, (uint32_t)G_DEAD);
-    mcall(gp, goexit_after, NULL);
+    if (!switch_direct(mp, gp, goexit_after, NULL, true))
+        mcall(gp, goexit_after, NULL);
     urg__throw("dead task resumed");
 }
 
@@ -185,15 +195,37 @@ static void yield_global_after(m_t *mp, g_t *gp, void *arg)
  * local task, skipping the scheduler? Only when the scheduler would pick
  * the same task: no stop-the-world or shutdown pending, not the 61st tick
  * (global-queue fairness), no timer due on this P. */
-static bool can_switch_direct(p_t *pp)
+static inline bool can_switch_direct(p_t *pp)
 {
-    if (ld_relaxed(&sched.gcwaiting) || ld_relaxed(&sched.exiting))
+    if (unlikely(ld_relaxed(&sched.gcwaiting) | ld_relaxed(&sched.exiting)))
         return false;
-    if (pp->schedtick % 61 == 0 && ld_relaxed(&sched.runqsize) != 0)
+    if (unlikely(ld_relaxed(&sched.runqsize) != 0) && pp->schedtick % 61 == 0)
         return false;
     uint64_t t0 = ld_relaxed(&pp->timer0);
-    if (t0 != 0 && t0 <= urg__nanotime())
+    if (unlikely(t0 != 0) && t0 <= urg__nanotime())
         return false;
+    return true;
+}
+
+/* switch_direct: hand mp's P straight to the next local task, running
+ * after(mp, gp, arg) on its stack once gp is switched out. Returns false
+ * (doing nothing) when the scheduler must decide, and the caller then goes
+ * through g0 instead. Context: task gp on mp. */
+static inline bool switch_direct(m_t *mp, g_t *gp, void (*after)(m_t *, g_t *, void *), void *arg,
+                                 bool keep_slice)
+{
+    p_t *pp = mp->p;
+    if (!can_switch_direct(pp))
+        return false;
+    bool inherit;
+    g_t *next = urg__runqget(pp, &inherit);
+    if (!next)
+        return false;
+    prepare_run(mp, pp, next, inherit && keep_slice);
+    mp->after_fn = after;
+    mp->after_g = gp;
+    mp->after_arg = arg;
+    urg__switch(gp, next);
     return true;
 }
 
@@ -205,18 +237,8 @@ void urg__gosched(g_t *gp, bool global)
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
-    p_t *pp = mp->p;
-    if (!global && can_switch_direct(pp)) {
-        bool inherit;
-        g_t *next = urg__runqget(pp, &inherit);
-        if (next) {
-            prepare_run(mp, pp, next, false);
-            mp->after_fn = yield_local_after;
-            mp->after_g = gp;
-            urg__switch(gp, next);
-            return;
-        }
-    }
+    if (!global && switch_direct(mp, gp, yield_local_after, NULL, false))
+        return;
     mcall(gp, global ? yield_global_after : yield_local_after, NULL);
 }
 
@@ -241,7 +263,7 @@ struct park_args {
     void *arg;
 };
 
-/* Context: g0. */
+/* Context: g0, or the next task's stack (direct switch). */
 static void park_after(m_t *mp, g_t *gp, void *arg)
 {
     struct park_args *pa = arg;
@@ -256,14 +278,15 @@ static void park_after(m_t *mp, g_t *gp, void *arg)
 /* Shared by urg__park for external (non-task) threads. */
 static void park_external(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg)
 {
-    st_relaxed(&gp->ext_futex, 0);
+    int32_t *key = &gp->st->ext_futex;
+    st_relaxed(key, 0);
     st_release(&gp->status, (uint32_t)G_WAITING);
     if (unlockf && !unlockf(NULL, gp, arg)) {
         st_relaxed(&gp->status, (uint32_t)G_RUNNING);
         return;
     }
-    while (ld_acquire(&gp->ext_futex) == 0)
-        urg__futex_wait((uint32_t *)&gp->ext_futex, 0, -1);
+    while (ld_acquire(key) == 0)
+        urg__futex_wait((uint32_t *)key, 0, -1);
     st_relaxed(&gp->status, (uint32_t)G_RUNNING);
 }
 
@@ -282,7 +305,8 @@ void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int 
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
     struct park_args pa = {unlockf, arg};
-    mcall(gp, park_after, &pa);
+    if (!switch_direct(mp, gp, park_after, &pa, true))
+        mcall(gp, park_after, &pa);
     gp->waitreason = WAIT_NONE;
 }
 
@@ -293,8 +317,8 @@ void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int 
 void urg__ready(g_t *gp, bool next)
 {
     if (gp->flags & G_FLAG_EXTERNAL) {
-        st_release(&gp->ext_futex, 1);
-        urg__futex_wake((uint32_t *)&gp->ext_futex, 1);
+        st_release(&gp->st->ext_futex, 1);
+        urg__futex_wake((uint32_t *)&gp->st->ext_futex, 1);
         return;
     }
     URG_CHECK(ld_acquire(&gp->status) == G_WAITING, "bad task status in ready");

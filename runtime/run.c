@@ -138,9 +138,10 @@ static void reset_sched(void)
 static void call_abandon(g_t *gp, void *arg)
 {
     (void)arg;
-    if (ld_relaxed(&gp->status) != G_DEAD && gp->abandon) {
-        gp->abandon(gp, gp->abandon_arg);
-        gp->abandon = NULL;
+    /* A task that never started has no stack block (st is its arg). */
+    if (ld_relaxed(&gp->status) != G_DEAD && (gp->flags & G_FLAG_STARTED) && gp->st->abandon) {
+        gp->st->abandon(gp, gp->st->abandon_arg);
+        gp->st->abandon = NULL;
     }
 }
 

@@ -66,7 +66,13 @@ static bool runqputslow(p_t *pp, g_t *gp, uint32_t h, uint32_t t)
 void urg__runqput(p_t *pp, g_t *gp, bool next)
 {
     if (next) {
-        g_t *old = xchg(&pp->runnext, gp);
+        g_t *old;
+        if (ld_relaxed(&sched.gomaxprocs) == 1) { /* no thieves: see runqget */
+            old = ld_relaxed(&pp->runnext);
+            st_release(&pp->runnext, gp);
+        } else {
+            old = xchg(&pp->runnext, gp);
+        }
         if (!old)
             return;
         gp = old; /* kick the old runnext to the tail */
@@ -89,14 +95,34 @@ void urg__runqput(p_t *pp, g_t *gp, bool next)
  * Context: the owner of pp. */
 g_t *urg__runqget(p_t *pp, bool *inherit)
 {
+    /* With a single P there is no thief (stealing needs another P, and the
+     * set of Ps only changes with the world stopped), so the owner can
+     * take runnext and advance the head with plain stores instead of
+     * locked instructions. */
+    bool alone = ld_relaxed(&sched.gomaxprocs) == 1;
     g_t *next = ld_relaxed(&pp->runnext);
-    /* A failed CAS means a thief took it; it cannot have been replaced,
-     * since only we put tasks there. */
-    if (next && cas(&pp->runnext, next, (g_t *)NULL)) {
-        *inherit = true;
-        return next;
+    if (next) {
+        /* A failed CAS means a thief took it; it cannot have been
+         * replaced, since only we put tasks there. */
+        bool taken = alone ? (st_relaxed(&pp->runnext, (g_t *)NULL), true)
+                           : cas(&pp->runnext, next, (g_t *)NULL);
+        if (taken) {
+            *inherit = true;
+            return next;
+        }
     }
     *inherit = false;
+    if (alone) {
+        uint32_t h = pp->runqhead;
+        if (pp->runqtail == h)
+            return NULL;
+        g_t *gp = slot_load(pp, h);
+        st_release(&pp->runqhead, h + 1);
+        /* The task after this one will run soon: start its miss now. */
+        if (pp->runqtail != h + 1)
+            __builtin_prefetch(slot_load(pp, h + 1), 1);
+        return gp;
+    }
     for (;;) {
         uint32_t h = ld_acquire(&pp->runqhead);
         uint32_t t = pp->runqtail;
@@ -240,6 +266,8 @@ static g_t *globrunqpop(void)
     if (!gp)
         return NULL;
     sched.runqhead = gp->schedlink;
+    if (sched.runqhead)
+        __builtin_prefetch(sched.runqhead, 1);
     if (!sched.runqhead)
         sched.runqtail = NULL;
     st_relaxed(&sched.runqsize, sched.runqsize - 1);

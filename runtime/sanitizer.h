@@ -28,16 +28,16 @@
 static inline void urg__san_start_switch(g_t *from, g_t *to, bool from_dead)
 {
 #ifdef URG_ASAN
-    __sanitizer_start_switch_fiber(from_dead ? NULL : &from->asan_fake_stack, to->stack_lo,
-                                   (size_t)(to->stack_hi - to->stack_lo));
+    __sanitizer_start_switch_fiber(from_dead ? NULL : &from->st->asan_fake_stack, to->st->lo,
+                                   (size_t)(to->st->hi - to->st->lo));
 #else
     (void)from;
     (void)from_dead;
 #endif
 #ifdef URG_TSAN
-    if (!to->tsan_fiber)
-        to->tsan_fiber = __tsan_create_fiber(0);
-    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+    if (!to->st->tsan_fiber)
+        to->st->tsan_fiber = __tsan_create_fiber(0);
+    __tsan_switch_to_fiber(to->st->tsan_fiber, 0);
 #else
     (void)to;
 #endif
@@ -46,7 +46,7 @@ static inline void urg__san_start_switch(g_t *from, g_t *to, bool from_dead)
 static inline void urg__san_finish_switch(g_t *self)
 {
 #ifdef URG_ASAN
-    __sanitizer_finish_switch_fiber(self->asan_fake_stack, NULL, NULL);
+    __sanitizer_finish_switch_fiber(self->st->asan_fake_stack, NULL, NULL);
 #else
     (void)self;
 #endif
@@ -56,13 +56,13 @@ static inline void urg__san_finish_switch(g_t *self)
 static inline void urg__san_fiber_destroy(g_t *gp)
 {
 #ifdef URG_TSAN
-    if (gp->tsan_fiber) {
-        __tsan_destroy_fiber(gp->tsan_fiber);
-        gp->tsan_fiber = NULL;
+    if (gp->st->tsan_fiber) {
+        __tsan_destroy_fiber(gp->st->tsan_fiber);
+        gp->st->tsan_fiber = NULL;
     }
 #endif
 #ifdef URG_ASAN
-    gp->asan_fake_stack = NULL;
+    gp->st->asan_fake_stack = NULL;
 #endif
     (void)gp;
 }
@@ -71,7 +71,7 @@ static inline void urg__san_fiber_destroy(g_t *gp)
 static inline void urg__san_g0_init(g_t *g0)
 {
 #ifdef URG_TSAN
-    g0->tsan_fiber = __tsan_get_current_fiber();
+    g0->st->tsan_fiber = __tsan_get_current_fiber();
 #endif
     (void)g0;
 }

@@ -66,53 +66,77 @@ URG_HIDDEN const char *urg__waitreason_str(int r);
 enum {
     G_FLAG_MAIN = 1u << 0,     /* the task running main_fn */
     G_FLAG_EXTERNAL = 1u << 1, /* a thread the runtime does not manage (parks on a futex) */
+    G_FLAG_STARTED = 1u << 2,  /* has run: sp/st are valid, fn/arg are gone */
 };
 
+/*
+ * A task descriptor is one cache line. A task spawned but never run needs
+ * only its entry point, identity and queue link; everything a running or
+ * waiting task needs besides lives in the block at the top of its stack
+ * (struct urg__stack below), whose cache lines are hot while the task
+ * runs. So a million queued tasks cost 64 MB, and spawning walks one line
+ * per task. fn/arg and sp/st share storage: fn and arg travel to the task
+ * in its first frame (arch.h), after which the slot holds the saved stack
+ * pointer and the stack block.
+ */
 struct urg__g {
-    /* Hot fields, in the first cache line. */
-    void *sp;                  /* saved SP while not running (owner of the switch) */
+    union {
+        struct {
+            urg_fn fn;               /* entry, until the first run */
+            void *arg;
+        };
+        struct {
+            void *sp;                /* saved SP while not running */
+            struct urg__stack *st;   /* the stack and its task state */
+        };
+    };
     struct urg__m *m;          /* M running it; set before every switch into it */
-    struct urg__g *schedlink;  /* run queue / free list / wait list link */
+    struct urg__g *schedlink;  /* run queue / free list link */
+    uint64_t id;               /* task id, > 0 */
     uint32_t status;           /* enum urg__gstatus, atomic */
-    uint32_t flags;            /* G_FLAG_*, set at creation */
+    uint16_t flags;            /* G_FLAG_*, owner */
     uint8_t preempt;           /* atomic: preemption requested (sysmon, STW) */
     uint8_t waitreason;        /* enum urg__waitreason, owner */
-    uint8_t in_async_preempt;  /* owner: inside the injected trampoline */
-    uint8_t canary_stack;      /* owner: stack has no guard page, only a canary */
     int32_t preempt_off;       /* urg_preempt_disable depth; owner (read by the
                                   SIGURG handler on the same thread) */
-    int saved_errno;           /* errno while switched out (task-local errno) */
+    /* The task's one timer is named by (g, timer_seq) in heap entries;
+     * cancelling bumps the seq, so a stale entry is ignored when it fires.
+     * Kept here because descriptors are type-stable and stacks are not. */
+    uint32_t timer_seq;        /* atomic */
     uint32_t selectdone;       /* atomic: a select wait was completed by someone */
-    uint64_t id;               /* task id, > 0 */
+    uint8_t in_async_preempt;  /* owner: inside the injected trampoline */
+    uint8_t canary_stack;      /* owner: stack has no guard page, only a canary */
+    uint16_t pad;
+};
 
-    urg_fn fn;                 /* entry, owner */
-    void *arg;
-    struct urg__stack *stack;  /* NULL until first run; owner */
-    char *stack_lo;            /* usable range [lo, hi) of the stack; owner */
-    char *stack_hi;
-
+/*
+ * The block at the top of every task stack (64-byte aligned, below the
+ * stack's highest address): the pool's bookkeeping for the stack, and the
+ * state of the task using it that a queued task does not need. g0 and the
+ * stand-in g of an external thread have one too, outside any stack.
+ */
+struct urg__stack {
+    struct urg__stack *next;   /* pool / cache link while free */
+    struct urg__g *owner;      /* task using it (guard-hit reports) */
+    char *lo, *hi;             /* usable range [lo, hi) */
     void *param;               /* waker -> wakee: which waiter completed; atomic */
     /* While parked on a user-owned object (channel, mutex, wait group):
      * how to unlink the task's wait records from it if the run ends
      * first, so the object stays usable after urg_run returns. Owner. */
     void (*abandon)(struct urg__g *gp, void *arg);
     void *abandon_arg;
-
-    /* The task's one timer (sleep, select timeout, I/O deadline). Heap
-     * entries refer to it by (g, seq); cancelling bumps seq, so a stale
-     * entry is ignored when it fires. */
-    uint64_t timer_when;
-    uint32_t timer_seq;        /* atomic */
-    int32_t ext_futex;         /* G_FLAG_EXTERNAL: 0 parked, 1 woken */
-    struct urg__p *timer_p;    /* the P whose heap holds the timer (zombie count) */
-
+    uint64_t timer_when;       /* deadline of the armed timer, 0 if none */
+    struct urg__p *timer_p;    /* the P whose heap holds it (zombie count) */
+    int32_t ext_futex;         /* external threads: 0 parked, 1 woken */
+    uint32_t valgrind_id;
+    uint8_t mode;              /* guard mechanism (stack.c) */
 #ifdef URG_ASAN
     void *asan_fake_stack;
 #endif
 #ifdef URG_TSAN
     void *tsan_fiber;
 #endif
-};
+} URG_ALIGNED_CL;
 
 /* ---- P ------------------------------------------------------------------ */
 
@@ -181,6 +205,7 @@ struct urg__p {
 
 struct urg__m {
     struct urg__g g0;          /* scheduler context on the thread's own stack */
+    struct urg__stack g0x;     /* g0's block: the thread stack's bounds */
     struct urg__g *curg;       /* task running now, or NULL; owner writes,
                                   the SIGURG handler and sysmon read */
     struct urg__p *p;          /* attached P, owner */
@@ -339,7 +364,7 @@ URG_HIDDEN g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int 
 URG_HIDDEN void urg__gfree(p_t *pp, g_t *gp);
 URG_HIDDEN void urg__gfree_all(void);                 /* teardown */
 URG_HIDDEN void urg__gslab_foreach(void (*fn)(g_t *gp, void *arg), void *arg);
-URG_HIDDEN void urg__task_main(g_t *gp);
+URG_HIDDEN void urg__task_main(g_t *gp, urg_fn fn, void *arg);
 URG_HIDDEN g_t *urg__getg_ext(void);                  /* the calling thread's external g */
 /* The current task's g and M, or NULL outside a task. Honours orphaning. */
 URG_HIDDEN g_t *urg__curg(void);

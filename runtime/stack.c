@@ -11,8 +11,11 @@
  * mmap(MAP_NORESERVE) with transparent huge pages turned off (a 2 MiB page
  * would commit eight stacks' worth of memory on first touch):
  *
- *   slot: [ guard 16 KiB ][ usable stack ............ ][ meta 32 B ]
- *         ^ base                                         ^ hi
+ *   slot: [ guard 16 KiB ][ usable stack ........... ][ block 128 B ]
+ *         ^ base                                        ^ hi
+ *
+ * The block (struct urg__stack, sched.h) is the stack's handle and holds
+ * the state of the task using it.
  *
  * Protection, and why this layout: the default vm.max_map_count (65,530)
  * caps mappings per process, and an mprotect'ed guard page splits its
@@ -58,17 +61,6 @@
 #define CANARY 0x5552474e54535441ull /* "URGNTSTA" */
 
 enum { GUARD_MADVISE = 0, GUARD_MPROTECT = 1, GUARD_CANARY = 2 };
-
-/* The metadata block at the top of each slot. It is the stack's handle. */
-struct urg__stack {
-    struct urg__stack *next; /* pool / cache link while free */
-    g_t *owner;              /* task using it (guard-hit reports) */
-    uint32_t valgrind_id;
-    uint8_t mode;            /* GUARD_* protecting this slot */
-    uint8_t pad[3];
-    uint64_t pad2;
-};
-_Static_assert(sizeof(struct urg__stack) == 32, "stack meta block");
 
 struct arena {
     char *base;
@@ -147,11 +139,7 @@ static struct arena *new_arena(void)
     return a;
 }
 
-static void set_canary(struct urg__stack *st)
-{
-    char *lo = (char *)st + sizeof(*st) - pool.slot_bytes + GUARD_BYTES;
-    *(uint64_t *)lo = CANARY;
-}
+static void set_canary(struct urg__stack *st) { *(uint64_t *)st->lo = CANARY; }
 
 /* carve: a fresh slot, its guard installed. Locks: stackpool.lock. */
 static struct urg__stack *carve(void)
@@ -179,23 +167,18 @@ static struct urg__stack *carve(void)
     st->mode = (uint8_t)mode;
     st->owner = NULL;
     st->next = NULL;
+    st->lo = base + GUARD_BYTES;
+    st->hi = (char *)st;
 #ifdef URG_HAVE_VALGRIND
     st->valgrind_id = VALGRIND_STACK_REGISTER(base + GUARD_BYTES, (char *)st);
 #endif
     return st;
 }
 
-static void stack_bounds(struct urg__stack *st, char **lo, char **hi)
-{
-    *hi = (char *)st;
-    *lo = (char *)st + sizeof(*st) - pool.slot_bytes + GUARD_BYTES;
-}
-
 /* trim: give back the pages of a stack that grew deep. Context: any. */
 static void trim(struct urg__stack *st)
 {
-    char *lo, *hi;
-    stack_bounds(st, &lo, &hi);
+    char *lo = st->lo, *hi = st->hi;
     char *keep = (char *)(((uintptr_t)hi - TRIM_KEEP) & ~(uintptr_t)(pool.page - 1));
     size_t len = (size_t)(keep - lo);
     size_t npages = len / pool.page;
@@ -247,9 +230,19 @@ int urg__stack_alloc(p_t *pp, g_t *gp)
         st = pp->stackcache[--pp->nstack];
     }
     st->owner = gp;
-    gp->stack = st;
+    st->param = NULL;
+    st->abandon = NULL;
+    st->abandon_arg = NULL;
+    st->timer_when = 0;
+    st->timer_p = NULL;
+#ifdef URG_ASAN
+    st->asan_fake_stack = NULL;
+#endif
+#ifdef URG_TSAN
+    st->tsan_fiber = NULL;
+#endif
+    gp->st = st;
     gp->canary_stack = st->mode == GUARD_CANARY;
-    stack_bounds(st, &gp->stack_lo, &gp->stack_hi);
     return 0;
 }
 
@@ -269,13 +262,13 @@ static void pool_put_batch(struct urg__stack **v, int n)
 /* urg__stack_free: gp exited; recycle its stack. Context: g0 holding pp. */
 void urg__stack_free(p_t *pp, g_t *gp)
 {
-    struct urg__stack *st = gp->stack;
-    if (!st)
+    if (!(gp->flags & G_FLAG_STARTED))
         return;
+    struct urg__stack *st = gp->st;
     if (st->mode == GUARD_CANARY)
         urg__stack_check_canary(gp);
     st->owner = NULL;
-    gp->stack = NULL;
+    gp->st = NULL;
     if (pp->nstack == URG_STACK_CACHE_MAX) {
         int half = URG_STACK_CACHE_MAX / 2;
         pp->nstack -= half;
@@ -296,10 +289,9 @@ void urg__stack_flush_cache(p_t *pp)
 /* urg__stack_check_canary: for canary-guarded stacks. Context: any. */
 void urg__stack_check_canary(g_t *gp)
 {
-    struct urg__stack *st = gp->stack;
-    if (!st || st->mode != GUARD_CANARY)
+    if (!(gp->flags & G_FLAG_STARTED) || gp->st->mode != GUARD_CANARY)
         return;
-    if (*(uint64_t *)gp->stack_lo != CANARY) {
+    if (*(uint64_t *)gp->st->lo != CANARY) {
         urg__pbuf b = {.len = 0};
         urg__pb_str(&b, "fatal error: stack overflow in task ");
         urg__pb_u64(&b, gp->id);

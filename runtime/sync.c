@@ -204,10 +204,10 @@ void urg_mutex_lock(urg_mutex *mu)
         /* A waiter that lost the race after a wakeup goes back to the
          * front: it has waited longest. */
         q_push(&m->head, &m->tail, &w, requeue);
-        gp->abandon = mutex_abandon;
-        gp->abandon_arg = &w;
+        gp->st->abandon = mutex_abandon;
+        gp->st->abandon_arg = &w;
         urg__park_g(gp, unlock_q, &m->qlock, WAIT_MUTEX);
-        gp->abandon = NULL;
+        gp->st->abandon = NULL;
         if (w.handoff)
             return;
         requeue = true;
@@ -351,8 +351,8 @@ void urg_wg_wait(urg_wg *w)
         return;
     }
     q_push(&wg->head, &wg->tail, &x, false);
-    gp->abandon = wg_abandon;
-    gp->abandon_arg = &x;
+    gp->st->abandon = wg_abandon;
+    gp->st->abandon_arg = &x;
     urg__park_g(gp, unlock_q, &wg->qlock, WAIT_WG);
-    gp->abandon = NULL;
+    gp->st->abandon = NULL;
 }

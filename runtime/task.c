@@ -5,9 +5,9 @@
  * Descriptors are carved from slabs (mmap'd chunks; pages are committed
  * when first written) and recycled through a per-P free list of up to 64,
  * which overflows into a global list. Nothing per task comes from malloc:
- * a queued task that never ran costs one descriptor (sizeof(g_t), ~150
- * bytes) and a run-queue slot, and spawning takes no lock in the common
- * case. Slabs are kept until the run ends; dumps walk them to find every
+ * a queued task that never ran costs one 64-byte descriptor (sched.h says
+ * why it is one cache line) and a run-queue slot, and spawning takes no
+ * lock in the common case. Slabs are kept until the run ends; dumps walk them to find every
  * task. Descriptors are type-stable for the whole run: a stale pointer to
  * a recycled descriptor (a cancelled timer, say) still points at a g_t,
  * which is what makes lazy timer deletion safe.
@@ -39,7 +39,7 @@ static struct {
     int64_t ngfree;
 } gpool = {.lock = URG_LOCK_INIT(URG_RANK_GSLAB)};
 
-_Static_assert(sizeof(g_t) <= 192, "task descriptor grew: the queued-task memory target is 256 B");
+_Static_assert(sizeof(g_t) == URG_CACHELINE, "a task descriptor is one cache line (see sched.h)");
 
 /* carve: take up to n fresh or free descriptors into a schedlink list.
  * Locks: takes gpool.lock. */
@@ -94,6 +94,9 @@ static g_t *gfget(p_t *pp)
     g_t *gp = pp->gfree;
     pp->gfree = gp->schedlink;
     pp->ngfree--;
+    /* Spawning in bulk walks descriptors that have left the cache. */
+    if (pp->gfree)
+        __builtin_prefetch(pp->gfree, 1);
     return gp;
 }
 
@@ -175,16 +178,22 @@ g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int *err)
         *err = -ENOMEM;
         return NULL;
     }
-    /* timer_seq survives reuse (a stale timer entry, which may read it
-     * at any time, must never match again): clear around it. */
-    size_t off = offsetof(g_t, timer_seq), end = off + sizeof(gp->timer_seq);
-    memset(gp, 0, off);
-    memset((char *)gp + end, 0, sizeof(*gp) - end);
-    gp->status = G_RUNNABLE;
-    gp->flags = flags;
-    gp->id = new_goid(pp);
+    /* Every field a new task reads, set once (one cache line). timer_seq
+     * survives reuse: a stale timer entry, which may read it at any time,
+     * must never match again. */
     gp->fn = fn;
     gp->arg = arg;
+    gp->m = NULL;
+    gp->schedlink = NULL;
+    gp->id = new_goid(pp);
+    gp->status = G_RUNNABLE;
+    gp->flags = (uint16_t)flags;
+    gp->preempt = 0;
+    gp->waitreason = WAIT_NONE;
+    gp->preempt_off = 0;
+    gp->selectdone = 0;
+    gp->in_async_preempt = 0;
+    gp->canary_stack = 0;
     if (pp)
         counter_inc(&pp->n_created);
     else
@@ -194,15 +203,20 @@ g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int *err)
 
 /* ---- external threads --------------------------------------------------- */
 
-static __thread g_t ext_g;
+/* The stand-in for a thread outside the runtime when it blocks on a
+ * runtime object: it parks on a futex instead of giving up a P. */
+static __thread struct {
+    g_t g;
+    struct urg__stack x;
+} ext;
 
-/* urg__getg_ext: the g that stands for the calling non-task thread when
- * it blocks on a runtime object (it parks on a futex instead of a P). */
+/* urg__getg_ext: the calling non-task thread's stand-in g. */
 g_t *urg__getg_ext(void)
 {
-    g_t *gp = &ext_g;
+    g_t *gp = &ext.g;
     if (!(gp->flags & G_FLAG_EXTERNAL)) {
-        gp->flags = G_FLAG_EXTERNAL;
+        gp->st = &ext.x;
+        gp->flags = G_FLAG_EXTERNAL | G_FLAG_STARTED;
         gp->status = G_RUNNING;
     }
     st_relaxed(&sched.external_seen, 1u);

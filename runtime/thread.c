@@ -32,8 +32,8 @@ static void g0_bounds(m_t *mp)
         void *addr;
         size_t size;
         if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-            mp->g0.stack_lo = addr;
-            mp->g0.stack_hi = (char *)addr + size;
+            mp->g0x.lo = addr;
+            mp->g0x.hi = (char *)addr + size;
         }
         pthread_attr_destroy(&attr);
     }
@@ -99,6 +99,8 @@ m_t *urg__newm(p_t *pp, bool spinning, int *err)
     }
     memset(mp, 0, sizeof(*mp));
     mp->g0.m = mp;
+    mp->g0.st = &mp->g0x;
+    mp->g0.flags = G_FLAG_STARTED;
     mp->g0.status = G_RUNNING;
     mp->nextp = pp;
     mp->spinning = spinning;

@@ -120,8 +120,8 @@ static void wake_netpoller(uint64_t when)
 void urg__timer_add(p_t *pp, g_t *gp, uint64_t when)
 {
     struct urg__timer_ent e = {.when = when ? when : 1, .gp = gp, .seq = ld_acquire(&gp->timer_seq)};
-    gp->timer_when = e.when;
-    gp->timer_p = pp;
+    gp->st->timer_when = e.when;
+    gp->st->timer_p = pp;
     urg__lock(&pp->timerlock);
     if (pp->ntimers > 64 && ld_relaxed(&pp->nzombies) > pp->ntimers / 4)
         sweep_zombies(pp);
@@ -137,12 +137,12 @@ void urg__timer_add(p_t *pp, g_t *gp, uint64_t when)
  * Context: the task itself. */
 void urg__timer_cancel(g_t *gp)
 {
-    if (!gp->timer_when)
+    if (!gp->st->timer_when)
         return;
     uint32_t seq = ld_acquire(&gp->timer_seq);
-    p_t *pp = gp->timer_p;
-    gp->timer_when = 0;
-    gp->timer_p = NULL;
+    p_t *pp = gp->st->timer_p;
+    gp->st->timer_when = 0;
+    gp->st->timer_p = NULL;
     /* The entry carries the seq current at arming; if it still matches,
      * the timer is pending and we turn it into a zombie. */
     if (cas(&gp->timer_seq, seq, seq + 1) && pp)
@@ -163,7 +163,7 @@ void urg__timer_fire(g_t *gp, p_t *readyp)
     case WAIT_CHAN_RECV:
         /* A channel may be completing the same wait; selectdone decides. */
         if (cas(&gp->selectdone, 0u, 1u)) {
-            st_release(&gp->param, (void *)NULL);
+            st_release(&gp->st->param, (void *)NULL);
             urg__ready(gp, true);
         }
         break;
@@ -199,7 +199,7 @@ uint64_t urg__timers_check(p_t *pp, p_t *readyp, uint64_t now, bool *ran)
         urg__unlock(&pp->timerlock);
         for (int i = 0; i < n; i++) {
             if (cas(&due[i].gp->timer_seq, due[i].seq, due[i].seq + 1)) {
-                due[i].gp->timer_when = 0;
+                due[i].gp->st->timer_when = 0;
                 urg__timer_fire(due[i].gp, readyp);
                 *ran = true;
             }
@@ -236,7 +236,7 @@ void urg__timers_move(p_t *from, p_t *to)
     for (uint32_t i = 0; i < n; i++) {
         if (stale(&v[i]))
             continue;
-        v[i].gp->timer_p = to;
+        v[i].gp->st->timer_p = to;
         if (!heap_push(to, v[i]))
             urg__throw("out of memory growing a timer heap");
     }
@@ -258,7 +258,7 @@ void urg__timers_free(p_t *pp)
 static bool sleep_unlock(m_t *mp, g_t *gp, void *arg)
 {
     (void)arg;
-    urg__timer_add(mp->p, gp, gp->timer_when);
+    urg__timer_add(mp->p, gp, gp->st->timer_when);
     return true;
 }
 
@@ -278,6 +278,6 @@ void urg_sleep(uint64_t ns)
     }
     uint64_t now = urg__nanotime();
     uint64_t when = now + ns < now ? UINT64_MAX : now + ns;
-    gp->timer_when = when;
+    gp->st->timer_when = when;
     urg__park_g(gp, sleep_unlock, NULL, WAIT_SLEEP);
 }

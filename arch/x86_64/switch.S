@@ -104,8 +104,9 @@ urg__ctx_switch:
 /*
  * urg__task_start: where a fresh task's first switch returns to.
  * The initial frame (built by urg__arch_init_frame) holds the task
- * descriptor in r12 and a zero rbp; rsp is 16-byte aligned here.
- * It calls urg__task_main(g), which never returns.
+ * descriptor in r12, its function in r13, its argument in r14, and a zero
+ * rbp; rsp is 16-byte aligned here. It calls urg__task_main(g, fn, arg),
+ * which never returns.
  *
  * `.cfi_undefined rip` marks this as the outermost frame, so unwinders stop
  * here instead of walking into whatever lies above the stack.
@@ -118,6 +119,8 @@ urg__task_start:
         .cfi_startproc
         .cfi_undefined rip
         movq    %r12, %rdi
+        movq    %r13, %rsi
+        movq    %r14, %rdx
         call    urg__task_main
         ud2
         .cfi_endproc
