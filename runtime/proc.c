@@ -566,6 +566,16 @@ top:;
         bool ran;
         now = urg__nanotime();
         polluntil = urg__timers_check(pp, pp, now, &ran);
+        /* A task a timer just woke runs before anything else, even on the
+         * 61st tick: it is what makes a ticker beside hogs run at the next
+         * preemption rather than one slice later. It inherits the current
+         * slice, so sysmon still bounds how long such tasks can keep the
+         * global queue waiting. */
+        if (ran) {
+            g_t *gp = urg__runqget(pp, inherit);
+            if (gp)
+                return gp;
+        }
     }
 
     /* Fairness: now and then look at the global queue first, or two

@@ -366,7 +366,7 @@ func stw(scenario string, nhogs, calls int) {
 	var us []float64
 	var lateBegin, lateEnd time.Duration
 	for i := 0; i < calls; i++ {
-		n := 3 - i%2 // 3, 2, 3, 2, ...: never the current value
+		n := 1 + i%2 // 1, 2, 1, 2, ...: never the current value, never more Ps than CPUs
 		t0 := time.Now()
 		runtime.GOMAXPROCS(n)
 		t1 := time.Now()
@@ -384,7 +384,7 @@ func stw(scenario string, nhogs, calls int) {
 	elapsed := time.Since(start)
 	runtime.GOMAXPROCS(2)
 
-	comment("%s: %d hogs, GOMAXPROCS alternating 3/2, %d calls wanted, ended after %.3f s",
+	comment("%s: %d hogs, GOMAXPROCS alternating 1/2, %d calls wanted, ended after %.3f s",
 		scenario, nhogs, calls, elapsed.Seconds())
 	comment("%s: waited %.0f us for a hog to run on the other P", scenario, float64(spin)/1e3)
 	result(scenario, "completed", "%d", len(us))

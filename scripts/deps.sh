@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# scripts/deps.sh — make sure the build dependencies are installed.
+#
+# usage: deps.sh [--with-go]
+# Installs what is missing with apt-get when run as root; otherwise prints
+# the one command to run and exits 1. Debian/Ubuntu only.
+set -euo pipefail
+
+pkgs=(cmake make gcc pkg-config libunwind-dev libcmocka-dev)
+[[ ${1:-} == --with-go ]] && pkgs+=(golang-go)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "urgent needs: ${missing[*]} (Debian/Ubuntu package names); install them and retry." >&2
+	exit 1
+fi
+if [[ $(id -u) -ne 0 ]]; then
+	echo "Missing packages. Run this once, then retry:" >&2
+	echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+echo "Installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq "${missing[@]}" >/dev/null
