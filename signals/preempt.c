@@ -130,7 +130,7 @@ static bool at_safe_point(g_t *gp, ucontext_t *uc)
     uint64_t regs[UR_NREGS];
     urg__ucontext_regs(uc, regs);
     uintptr_t pc = regs[UR_RIP], sp = regs[UR_RSP];
-    uintptr_t lo = (uintptr_t)gp->stack_lo, hi = (uintptr_t)gp->stack_hi;
+    uintptr_t lo = (uintptr_t)gp->st->lo, hi = (uintptr_t)gp->st->hi;
     size_t need = URG_PREEMPT_SP_DROP + 16 + 14 * 8 + urg__xsave_size + 64 + SCHED_CALL_BYTES;
     if (sp > hi || sp < lo + need)
         return false;

@@ -217,7 +217,7 @@ static void segv_handler(int sig, siginfo_t *info, void *uctx)
         urg__pb_str(&b, " [running]:\n");
         urg__pb_flush(&b);
         if (gp)
-            urg__print_backtrace_ctx(uctx, (uintptr_t)gp->stack_lo, (uintptr_t)gp->stack_hi);
+            urg__print_backtrace_ctx(uctx, (uintptr_t)gp->st->lo, (uintptr_t)gp->st->hi);
         urg__write_str("\n");
         urg__throw("stack overflow");
     }
