@@ -136,8 +136,12 @@ int urg__procresize(int32_t nprocs, p_t **runnable_out)
     return 0;
 }
 
-/* urg__preemptone: ask the task running on pp to give it up. Returns
- * whether a request was made. Context: any (sysmon, STW caller). */
+/* urg__preemptone: ask the task running on pp to give it up: set its
+ * preempt flag (seen at runtime calls and checkpoints) and, in the async
+ * build, signal its thread. Every request is counted, retries included, so
+ * that requests >= signals >= async + deferred, and requests >= async +
+ * cooperative (a request is honoured at most once). Returns whether a
+ * request was made. Context: any (sysmon, STW caller). */
 bool urg__preemptone(p_t *pp)
 {
     m_t *mp = ld_acquire(&pp->m);
@@ -148,6 +152,7 @@ bool urg__preemptone(p_t *pp)
         return false;
     st_release(&gp->preempt, (uint8_t)1);
     st_relaxed(&pp->preempt, (uint8_t)1);
+    fetch_add(&sched.preempt_requests, 1);
     urg__preempt_signal(mp);
     return true;
 }

@@ -66,11 +66,7 @@ static int retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
                 pd->schedtick = t;
                 pd->schedwhen = now;
             } else if (pd->schedwhen + quantum <= now) {
-                m_t *mp = ld_acquire(&pp->m);
-                g_t *gp = mp ? ld_acquire(&mp->curg) : NULL;
-                bool first = gp && !ld_relaxed(&gp->preempt);
-                if (urg__preemptone(pp) && first)
-                    fetch_add(&sched.preempt_requests, 1);
+                urg__preemptone(pp);
                 sysretake = true;
             }
             if (!sysretake) {

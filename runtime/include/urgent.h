@@ -171,7 +171,11 @@ URG_API int urg_connect(int fd, const struct sockaddr *addr, socklen_t len); /* 
 
 typedef struct urg_stats {
     uint64_t tasks_created, tasks_live, context_switches, steals;
-    uint64_t preempt_requests;    /* sysmon found a task past its quantum */
+    /* Preemption. Invariants: requests >= signals >= async + deferred, and
+     * requests >= async + cooperative (retries count as requests; a request
+     * is honoured at most once). */
+    uint64_t preempt_requests;    /* sysmon found a task past its quantum (or a
+                                     stop-the-world asked it to yield) */
     uint64_t preempt_signals;     /* SIGURGs sent */
     uint64_t preempt_async;       /* preemptions completed by the signal path */
     uint64_t preempt_deferred;    /* signals that landed at an unsafe point */

@@ -1,0 +1,99 @@
+/*
+ * tests/test_errno.c — errno survives asynchronous preemption and
+ * migration to another thread.
+ *
+ * errno is thread-local. A task interrupted between setting it and reading
+ * it may resume on another thread, whose errno is someone else's. The
+ * trampoline saves the interrupted task's errno and restores it into
+ * whichever thread resumes the task. Here many tasks set a value of their
+ * own, spin without calls for longer than the quantum (so they are
+ * preempted and, with two procs and a crowd, often moved), then read it
+ * back. Setter and getter are out of line: inline code may keep the
+ * address of the old thread's errno in a register across the preemption,
+ * which no runtime can fix (docs/preemption.md, "hazards").
+ */
+#include "testutil.h"
+
+#define NTASKS 16
+#define ROUNDS 20
+
+__attribute__((noinline)) static void set_errno(int v) { errno = v; }
+__attribute__((noinline)) static int get_errno(void) { return errno; }
+
+static volatile int sink;
+static urg_wg wg;
+static uint64_t mismatches, checks;
+
+static void spin_ns(uint64_t ns)
+{
+    /* Call-free, apart from the clock every 4096 iterations, so that most
+     * signals land in this loop rather than in the vDSO. */
+    uint64_t t0 = urg_now();
+    for (;;) {
+        for (int i = 0; i < 4096; i++)
+            sink++;
+        if (urg_now() - t0 > ns)
+            return;
+    }
+}
+
+static void errno_task(void *arg)
+{
+    int mine = 1000 + (int)(intptr_t)arg;
+    for (int r = 0; r < ROUNDS; r++) {
+        set_errno(mine + r);
+        spin_ns(3000000); /* three quanta of 1 ms */
+        int got = get_errno();
+        __atomic_fetch_add(&checks, 1, __ATOMIC_RELAXED);
+        if (got != mine + r)
+            __atomic_fetch_add(&mismatches, 1, __ATOMIC_RELAXED);
+    }
+    urg_wg_done(&wg);
+}
+
+static urg_stats st;
+static void errno_main(void *arg)
+{
+    (void)arg;
+    urg_wg_add(&wg, NTASKS);
+    for (int i = 0; i < NTASKS; i++)
+        CHECK(urg_go(errno_task, (void *)(intptr_t)i) == 0);
+    urg_wg_wait(&wg);
+    urg_stats_get(&st);
+}
+
+static void run(int procs)
+{
+    mismatches = checks = 0;
+    tu_reset();
+    urg_config cfg = {.maxprocs = procs, .quantum_ns = 1000000};
+    assert_int_equal(urg_run(errno_main, NULL, &cfg), 0);
+    assert_checks_ok();
+    print_message("%d procs: %llu checks, %llu async preemptions\n", procs,
+                  (unsigned long long)checks, (unsigned long long)st.preempt_async);
+    assert_int_equal(checks, NTASKS * ROUNDS);
+    assert_int_equal(mismatches, 0);
+    if (tu_is_async() && !TU_TSAN)
+        assert_true(st.preempt_async > 0);
+}
+
+static void test_errno_survives_preemption_one_proc(void **state)
+{
+    (void)state;
+    run(1);
+}
+
+static void test_errno_survives_preemption_and_migration(void **state)
+{
+    (void)state;
+    run(2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_errno_survives_preemption_one_proc),
+        cmocka_unit_test(test_errno_survives_preemption_and_migration),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,225 @@
+/*
+ * tests/test_preempt.c — asynchronous preemption, and its absence in the
+ * cooperative build.
+ *
+ * Call-free loops on one proc: in the async build every one of them makes
+ * progress; in the cooperative build the first to get the proc keeps it,
+ * and this test asserts that starvation too — it is what proves that the
+ * comparison (stress/compare) measures something real. A monitor pthread
+ * ends the loops, since in the cooperative build nothing inside the
+ * runtime can.
+ *
+ * Also: urg_preempt_disable regions are never interrupted and yield
+ * promptly once enabled again; the counters obey their invariants;
+ * URG_DEBUG=asyncpreemptoff=1 turns the async build cooperative.
+ */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#define NHOGS 4
+
+struct hog {
+    volatile uint64_t n;
+    char pad[56];
+};
+
+static struct hog hogs[NHOGS];
+static volatile int stop;
+static urg_wg wg;
+
+static void hog(void *arg)
+{
+    struct hog *h = arg;
+    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
+        h->n++;
+    urg_wg_done(&wg);
+}
+
+struct monitor {
+    pthread_t t;
+    long ms;
+    uint64_t snap[NHOGS];
+};
+
+static void *monitor_main(void *arg)
+{
+    struct monitor *m = arg;
+    struct timespec ts = {m->ms / 1000, (m->ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    for (int i = 0; i < NHOGS; i++)
+        m->snap[i] = hogs[i].n;
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void monitor_start(struct monitor *m, long ms)
+{
+    m->ms = ms;
+    pthread_create(&m->t, NULL, monitor_main, m);
+}
+
+static urg_stats end_stats;
+
+static void hogs_main(void *arg)
+{
+    (void)arg;
+    urg_wg_add(&wg, NHOGS);
+    for (int i = 0; i < NHOGS; i++)
+        CHECK(urg_go(hog, &hogs[i]) == 0);
+    urg_wg_wait(&wg);
+    urg_stats_get(&end_stats);
+}
+
+static int run_hogs(int procs, uint64_t quantum_ns, struct monitor *m)
+{
+    memset(hogs, 0, sizeof(hogs));
+    stop = 0;
+    tu_reset();
+    monitor_start(m, 600);
+    urg_config cfg = {.maxprocs = procs, .quantum_ns = quantum_ns};
+    int r = urg_run(hogs_main, NULL, &cfg);
+    pthread_join(m->t, NULL);
+    return r;
+}
+
+static int progressed(const struct monitor *m)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < NHOGS; i++)
+        total += m->snap[i];
+    int n = 0;
+    for (int i = 0; i < NHOGS; i++)
+        n += m->snap[i] * NHOGS * 10 >= total; /* at least 10% of a fair share */
+    return n;
+}
+
+static void test_preempt_callfree_loops_one_proc(void **state)
+{
+    (void)state;
+    struct monitor m;
+    assert_int_equal(run_hogs(1, 2000000, &m), 0);
+    assert_checks_ok();
+    int n = progressed(&m);
+    if (tu_is_async() && !TU_TSAN) {
+        assert_int_equal(n, NHOGS);
+        assert_true(end_stats.preempt_async > 0);
+    } else if (!tu_is_async()) {
+        /* The cooperative build: one loop keeps the only proc. */
+        assert_int_equal(n, 1);
+        assert_int_equal(end_stats.preempt_async, 0);
+        assert_int_equal(end_stats.preempt_signals, 0);
+    }
+}
+
+static void test_preempt_callfree_loops_two_procs(void **state)
+{
+    (void)state;
+    struct monitor m;
+    assert_int_equal(run_hogs(2, 2000000, &m), 0);
+    assert_checks_ok();
+    int n = progressed(&m);
+    if (tu_is_async() && !TU_TSAN)
+        assert_int_equal(n, NHOGS);
+    else if (!tu_is_async())
+        assert_int_equal(n, 2); /* one loop per proc, the other two starve */
+}
+
+static void test_preempt_asyncpreemptoff_is_cooperative(void **state)
+{
+    (void)state;
+    setenv("URG_DEBUG", "asyncpreemptoff=1", 1);
+    struct monitor m;
+    int r = run_hogs(1, 2000000, &m);
+    unsetenv("URG_DEBUG");
+    assert_int_equal(r, 0);
+    assert_int_equal(progressed(&m), 1);
+    assert_int_equal(end_stats.preempt_async, 0);
+    assert_true(end_stats.preempt_requests > 0); /* sysmon still asks */
+}
+
+/* ---- urg_preempt_disable ---- */
+
+static volatile int region_active;
+static volatile uint64_t ran_during_region;
+static volatile uint64_t region_end_ns, other_after_ns;
+
+static void observer(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+        if (region_active)
+            ran_during_region++;
+        if (region_end_ns && !other_after_ns)
+            other_after_ns = urg_now();
+    }
+    urg_wg_done(&wg);
+}
+
+static void region_main(void *arg)
+{
+    (void)arg;
+    urg_wg_add(&wg, 1);
+    CHECK(urg_go(observer, NULL) == 0);
+    urg_yield(); /* let the observer start */
+    urg_preempt_disable();
+    urg_preempt_disable(); /* nested */
+    region_active = 1;
+    uint64_t t0 = urg_now();
+    while (urg_now() - t0 < 30000000) /* 30 ms: three quanta of 10 ms */
+        urg_checkpoint();             /* checkpoints do not yield inside */
+    urg_preempt_enable();
+    region_active = 0; /* still disabled (depth 1) */
+    uint64_t requested_before = 0;
+    urg_stats s;
+    urg_stats_get(&s);
+    requested_before = s.preempt_requests;
+    CHECK(requested_before > 0); /* sysmon asked, and we refused */
+    region_end_ns = urg_now();
+    urg_preempt_enable(); /* depth 0: the pending request is honoured here */
+    uint64_t back = urg_now();
+    CHECK(other_after_ns != 0 && other_after_ns >= region_end_ns && other_after_ns <= back);
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    urg_wg_wait(&wg);
+}
+
+static void test_preempt_disable_region_not_interrupted(void **state)
+{
+    (void)state;
+    stop = 0;
+    region_active = 0;
+    ran_during_region = 0;
+    region_end_ns = other_after_ns = 0;
+    tu_reset();
+    tu_run(region_main, NULL, 1);
+    assert_checks_ok();
+    assert_int_equal(ran_during_region, 0);
+}
+
+/* ---- counters ---- */
+
+static void test_preempt_counters_add_up(void **state)
+{
+    (void)state;
+    struct monitor m;
+    assert_int_equal(run_hogs(2, 1000000, &m), 0);
+    urg_stats *s = &end_stats;
+    assert_true(s->preempt_requests >= s->preempt_signals);
+    assert_true(s->preempt_signals >= s->preempt_async + s->preempt_deferred);
+    assert_true(s->preempt_requests >= s->preempt_async + s->preempt_cooperative);
+    if (tu_is_async() && !TU_TSAN)
+        assert_true(s->preempt_async > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_preempt_callfree_loops_one_proc),
+        cmocka_unit_test(test_preempt_callfree_loops_two_procs),
+        cmocka_unit_test(test_preempt_asyncpreemptoff_is_cooperative),
+        cmocka_unit_test(test_preempt_disable_region_not_interrupted),
+        cmocka_unit_test(test_preempt_counters_add_up),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
