@@ -22,6 +22,7 @@
 
 #include <fenv.h>
 #include <pthread.h>
+#include <time.h>
 
 uint64_t kern_gpr(uint64_t seed, uint64_t iters);
 uint64_t kern_sse(uint64_t seed, uint64_t iters);
@@ -240,6 +241,28 @@ static void default_rounding_hog(void *arg)
 
 static urg_stats st;
 
+/* The monitor is a plain thread: in the cooperative build the kernels
+ * never give up the proc, so only something outside the runtime can end
+ * the run. It stops once 10^4 preemptions have happened (async) or after
+ * a time limit. */
+static void *monitor(void *arg)
+{
+    (void)arg;
+    uint64_t t0 = urg_now();
+    for (;;) {
+        struct timespec ts = {0, 50000000};
+        nanosleep(&ts, NULL);
+        urg_stats_get(&st);
+        uint64_t elapsed = urg_now() - t0;
+        if ((st.preempt_async >= 12000 && elapsed > 500000000ull) || elapsed > 8000000000ull)
+            break;
+        if ((!tu_is_async() || TU_TSAN) && elapsed > 1000000000ull)
+            break;
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
 static void regs_main(void *arg)
 {
     (void)arg;
@@ -251,19 +274,8 @@ static void regs_main(void *arg)
         if (have[k])
             CHECK(urg_go(kernel_task, (void *)(intptr_t)k) == 0);
     CHECK(urg_go(default_rounding_hog, NULL) == 0);
-    /* Run until 10^4 preemptions (async build) or a time limit. */
-    uint64_t t0 = urg_now();
-    for (;;) {
-        urg_sleep(50000000);
-        urg_stats_get(&st);
-        uint64_t elapsed = urg_now() - t0;
-        if ((st.preempt_async >= 12000 && elapsed > 500000000ull) || elapsed > 8000000000ull)
-            break;
-        if ((!tu_is_async() || TU_TSAN) && elapsed > 1000000000ull)
-            break;
-    }
-    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     urg_wg_wait(&wg);
+    urg_stats_get(&st);
 }
 
 static void test_regs_survive_preemption(void **state)
@@ -290,14 +302,21 @@ static void test_regs_survive_preemption(void **state)
     tu_reset();
     /* One proc, the smallest quantum: preemptions come every ~100 us. */
     urg_config cfg = {.maxprocs = 1, .quantum_ns = URG_QUANTUM_MIN_NS};
-    assert_int_equal(urg_run(regs_main, NULL, &cfg), 0);
+    pthread_t mon;
+    pthread_create(&mon, NULL, monitor, NULL);
+    int r = urg_run(regs_main, NULL, &cfg);
+    pthread_join(mon, NULL);
+    assert_int_equal(r, 0);
     assert_checks_ok();
     for (int k = 0; k < K_COUNT; k++) {
         if (!have[k])
             continue;
         print_message("%-7s %8llu calls, %llu mismatches\n", knames[k], (unsigned long long)calls[k],
                       (unsigned long long)mismatches[k]);
-        assert_true(calls[k] > 0);
+        /* In the cooperative build the first kernel keeps the proc and the
+         * others never run; whatever ran must still be exact. */
+        if (tu_is_async() && !TU_TSAN)
+            assert_true(calls[k] > 0);
         assert_int_equal(mismatches[k], 0);
     }
     print_message("%llu async preemptions, %llu deferred\n", (unsigned long long)st.preempt_async,
