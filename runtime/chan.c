@@ -374,8 +374,10 @@ int urg_chan_close(urg_chan *c)
 
 void urg_chan_free(urg_chan *c)
 {
-    if (!c)
+    if (!c) {
+        urg__warn("urg_chan_free(NULL)", "ignored");
         return;
+    }
     urg_chan_close(c);
     chan_unref(c);
 }

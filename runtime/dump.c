@@ -28,7 +28,7 @@ static void print_walk(const uint64_t regs[UR_NREGS], uintptr_t lo, uintptr_t hi
     urg__modview_begin(&v);
     urg__walk_t w;
     urg__pbuf b = {.len = 0};
-    if (urg__walk_begin(&w, regs, lo, hi, &v) != 0) {
+    if (urg__walk_begin(&w, NULL, regs, lo, hi, &v) != 0) {
         urg__write_str("    (no backtrace: unwinder unavailable)\n");
         return;
     }

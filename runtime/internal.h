@@ -96,8 +96,8 @@ URG_HIDDEN void urg__write_str(const char *s);
  * Context: any. Signal-safe. */
 URG_HIDDEN URG_NORETURN URG_COLD void urg__throw(const char *msg);
 
-/* urg__warn prints "urgent: <msg>" once per distinct call site flag.
- * Used for refused misuse of void API functions. Signal-safe. */
+/* urg__warn prints one line "urgent: <what>: <detail>". Used for refused
+ * misuse of void API functions (each call says so). Signal-safe. */
 URG_HIDDEN URG_COLD void urg__warn(const char *what, const char *detail);
 
 /* Invariant checks that stay on in release builds. */

@@ -120,6 +120,8 @@ static inline __attribute__((always_inline)) bool prepare_run(m_t *mp, p_t *pp, 
     if (!inherit)
         st_relaxed(&pp->schedtick, pp->schedtick + 1);
     counter_inc(&pp->n_switches);
+    if (unlikely(mp->preempt_t0))
+        urg__preempt_cost_record(mp);
     st_release(&mp->curg, gp);
     return true;
 }
@@ -353,6 +355,10 @@ void urg__acquirep(m_t *mp, p_t *pp)
     URG_CHECK(ld_relaxed(&pp->m) == NULL, "acquirep: P already in use");
     mp->p = pp;
     st_release(&pp->m, mp);
+    /* A P coming back from idle starts a new time slice, even if its first
+     * task inherits one (runnext): sysmon's record of the last slice is
+     * stale. */
+    st_relaxed(&pp->schedtick, pp->schedtick + 1);
     st_release(&pp->status, (uint32_t)P_RUNNING);
     if (unlikely(ld_relaxed(&sched.sysmonwait)))
         urg__sysmon_wake(); /* sysmon sleeps deeply while every P is idle */
@@ -755,7 +761,9 @@ void urg__mstart(m_t *mp)
             reset_spinning(mp);
         execute(mp, gp, inherit);
     }
-    if (mp->spinning) {
+    /* An abandoned M must not touch the scheduler again: its run is over
+     * and the next one may have started. */
+    if (mp->spinning && !ld_acquire(&mp->orphan)) {
         mp->spinning = false;
         fetch_sub(&sched.nmspinning, 1);
     }

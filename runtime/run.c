@@ -130,6 +130,7 @@ static void reset_sched(void)
     sched.sysmonwait = 0;
     sched.preempt_requests = sched.preempt_signals = sched.preempt_async = 0;
     sched.preempt_deferred = sched.syscall_handoffs = 0;
+    memset(sched.preempt_cost, 0, sizeof(sched.preempt_cost));
     sched.exited_p_created = sched.exited_p_exited = sched.exited_p_switches = 0;
     sched.exited_p_steals = sched.exited_p_coop = 0;
     sched.starttime = urg__nanotime();
@@ -146,12 +147,18 @@ static void call_abandon(g_t *gp, void *arg)
 }
 
 /* shutdown: the main task returned. Stop every M; returns the number of
- * Ms that had to be abandoned. Context: urg_run's thread (sysmon). */
+ * Ms that had to be abandoned. An M abandoned is one still running a task
+ * (or inside a syscall bracket) after the grace period: its task may never
+ * reach a runtime call. Ms without a task always end promptly (they only
+ * look for work, and find `exiting`), so they are waited for without a
+ * deadline — abandoning one of those would leave it inside the scheduler.
+ * Context: urg_run's thread (sysmon). */
 static int shutdown_ms(void)
 {
     st_release(&sched.exiting, 1u);
     urg__netpoll_break();
     uint64_t deadline = urg__nanotime() + SHUTDOWN_GRACE_NS;
+    int orphans = 0;
     for (;;) {
         /* Wake every idle M; ask running tasks to stop. */
         urg__lock(&sched.lock);
@@ -159,24 +166,25 @@ static int shutdown_ms(void)
         while ((mp = urg__mget()) != NULL)
             urg__note_wakeup(&mp->park);
         urg__preemptall();
+        bool past = urg__nanotime() > deadline;
+        int waiting = 0;
+        for (mp = sched.allm; mp; mp = mp->alllink) {
+            if (ld_acquire(&mp->exited) || ld_acquire(&mp->orphan))
+                continue;
+            if (past && ld_acquire(&mp->curg)) {
+                st_release(&mp->orphan, 1u);
+                orphans++;
+                continue;
+            }
+            waiting++;
+        }
         urg__unlock(&sched.lock);
+        if (waiting == 0)
+            break;
         urg__netpoll_break();
-        if (ld_acquire(&sched.mlive) == 0 || urg__nanotime() > deadline)
-            break;
         urg__note_clear(&sched.sysmonnote);
-        if (ld_acquire(&sched.mlive) == 0)
-            break;
         urg__note_tsleep(&sched.sysmonnote, 1000000);
     }
-    int orphans = 0;
-    urg__lock(&sched.lock);
-    for (m_t *mp = sched.allm; mp; mp = mp->alllink) {
-        if (ld_acquire(&mp->exited))
-            continue;
-        st_release(&mp->orphan, 1u);
-        orphans++;
-    }
-    urg__unlock(&sched.lock);
     /* Outside threads may still be finishing an operation. */
     while (ld_acquire(&ext_refs) != 0)
         sched_yield();

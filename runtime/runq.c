@@ -280,9 +280,10 @@ static g_t *globrunqpop(void)
 g_t *urg__globrunqget(p_t *pp, int32_t max)
 {
     int64_t size = (int64_t)sched.runqsize;
+    int32_t procs = ld_relaxed(&sched.gomaxprocs);
     if (size == 0)
         return NULL;
-    int64_t n = size / ld_relaxed(&sched.gomaxprocs) + 1;
+    int64_t n = size / (procs > 0 ? procs : 1) + 1;
     if (n > size)
         n = size;
     if (max > 0 && n > max)

@@ -149,6 +149,8 @@ enum urg__pstatus {
 };
 
 #define URG_RUNQ_SIZE 256
+#define URG__COST_BUCKETS 256
+#define URG__COST_STEP_NS 250
 #define URG_GFREE_MAX 64
 #define URG_STACK_CACHE_MAX 32
 
@@ -233,6 +235,8 @@ struct urg__m {
     void *after_arg;
 
     /* Async preemption (signals/). */
+    uint64_t preempt_t0;       /* owner: handler entry of the preemption in
+                                  progress, 0 if none (cost histogram) */
     uint32_t signal_pending;   /* atomic: a SIGURG from sysmon is in flight */
     uint32_t preempt_gen;      /* atomic: handled preemption signals */
     void *altstack;            /* sigaltstack memory */
@@ -297,6 +301,7 @@ struct urg__sched {
 
     /* Global counters (atomic). */
     uint64_t preempt_requests, preempt_signals, preempt_async, preempt_deferred;
+    uint64_t preempt_cost[URG__COST_BUCKETS]; /* atomic: 250 ns buckets */
     uint64_t syscall_handoffs;
     uint64_t exited_p_created, exited_p_exited, exited_p_switches, exited_p_steals,
         exited_p_coop; /* counters of Ps removed by a resize */
@@ -340,6 +345,7 @@ URG_HIDDEN void urg__handoffp(p_t *pp);
 URG_HIDDEN void urg__acquirep(m_t *mp, p_t *pp);
 URG_HIDDEN p_t *urg__releasep(m_t *mp);
 URG_HIDDEN void urg__switch(g_t *from, g_t *to);       /* see proc.c */
+URG_HIDDEN void urg__preempt_cost_record(m_t *mp);    /* stats.c */
 URG_HIDDEN URG_NORETURN void urg__orphan_exit(m_t *mp);
 URG_HIDDEN void urg__checkdead_locked(void);  /* Locks: sched.lock */
 

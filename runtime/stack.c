@@ -44,6 +44,16 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#ifdef URG_ASAN
+#include <sanitizer/asan_interface.h>
+/* A recycled stack still carries the poison of its last task's frames
+ * (frames of a task that exits or is abandoned mid-call never return to
+ * clear it), and a region unmapped and mapped again keeps its shadow. */
+#define unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define unpoison(p, n) ((void)0)
+#endif
+
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
 #define URG_HAVE_VALGRIND 1
@@ -229,6 +239,7 @@ int urg__stack_alloc(p_t *pp, g_t *gp)
             return -ENOMEM;
         st = pp->stackcache[--pp->nstack];
     }
+    unpoison(st->lo, (size_t)(st->hi - st->lo));
     st->owner = gp;
     st->param = NULL;
     st->abandon = NULL;
@@ -337,6 +348,7 @@ void urg__stack_teardown(void)
             VALGRIND_STACK_DEREGISTER(st->valgrind_id);
         }
 #endif
+        unpoison(a->base, a->bytes);
         munmap(a->base, a->bytes);
     }
     st_release(&pool.narenas, 0u);

@@ -18,12 +18,37 @@
 
 #include <string.h>
 
-URG_HIDDEN bool urg__ext_enter(void);
+/* urg__preempt_cost_record: the next task is about to run on mp after an
+ * async preemption that began at mp->preempt_t0. Context: g0. */
+void urg__preempt_cost_record(m_t *mp)
+{
+    uint64_t d = urg__nanotime() - mp->preempt_t0;
+    mp->preempt_t0 = 0;
+    uint64_t b = d / URG__COST_STEP_NS;
+    if (b >= URG__COST_BUCKETS)
+        b = URG__COST_BUCKETS - 1;
+    __atomic_fetch_add(&sched.preempt_cost[b], 1, __ATOMIC_RELAXED);
+}
+
+/* Percentile q (0..100) of the cost histogram, as the upper edge of the
+ * bucket it falls in. */
+static uint64_t cost_percentile(const uint64_t *h, uint64_t total, unsigned q)
+{
+    uint64_t want = (total * q + 99) / 100, seen = 0;
+    for (int i = 0; i < URG__COST_BUCKETS; i++) {
+        seen += h[i];
+        if (seen >= want && want > 0)
+            return (uint64_t)(i + 1) * URG__COST_STEP_NS;
+    }
+    return 0;
+}
 
 void urg_stats_get(urg_stats *out)
 {
-    if (!out)
+    if (!out) {
+        urg__warn("urg_stats_get(NULL)", "ignored");
         return;
+    }
     memset(out, 0, sizeof(*out));
     bool guarded = !urg__tls_m;
     if (guarded && !urg__ext_enter())
@@ -63,6 +88,12 @@ void urg_stats_get(urg_stats *out)
     out->spinning_threads = ld_relaxed(&sched.nmspinning);
     out->global_runq = ld_relaxed(&sched.runqsize);
     out->local_runq = local;
+    uint64_t h[URG__COST_BUCKETS], total = 0;
+    for (int i = 0; i < URG__COST_BUCKETS; i++)
+        total += h[i] = ld_relaxed(&sched.preempt_cost[i]);
+    out->preempt_cost_samples = total;
+    out->preempt_cost_p50_ns = cost_percentile(h, total, 50);
+    out->preempt_cost_p99_ns = cost_percentile(h, total, 99);
 done:
     if (guarded)
         urg__ext_exit();

@@ -59,6 +59,11 @@ static int retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
         struct urg__sysmontick *pd = &pp->sysmontick;
         uint32_t s = ld_acquire(&pp->status);
         bool sysretake = false;
+        if (s == P_IDLE) {
+            /* Whatever runs next on it starts a slice no earlier than now. */
+            pd->schedwhen = now;
+            continue;
+        }
         if (s == P_RUNNING || s == P_SYSCALL) {
             *any_running = true;
             uint32_t t = ld_relaxed(&pp->schedtick);

@@ -189,6 +189,11 @@ int urg__modules_refresh(void)
     st_release(&active, cur ^ 1);
     fetch_add(&seq, 1u);
     urg__unlock(&build_lock);
+    /* Unwind rules cached for code that may have been unloaded are stale. */
+    urg__lock(&sched.lock);
+    for (m_t *mp = sched.allm; mp; mp = mp->alllink)
+        urg__unwind_as_flush(mp->unw_as);
+    urg__unlock(&sched.lock);
     return 0;
 }
 
@@ -244,13 +249,18 @@ int urg__pc_classify(const struct urg__modview *v, uintptr_t pc)
     return m->forbidden ? PC_FORBIDDEN : PC_USER;
 }
 
-bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n)
+bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n, uintptr_t *lo,
+                       uintptr_t *hi)
 {
     for (uint32_t i = 0; i < v->n; i++) {
         const struct urg__module *m = &v->mods[i];
-        for (int s = 0; s < m->nseg; s++)
-            if (addr >= m->seg_lo[s] && addr + n <= m->seg_hi[s] && addr + n > addr)
+        for (int s = 0; s < m->nseg; s++) {
+            if (addr >= m->seg_lo[s] && addr + n <= m->seg_hi[s] && addr + n > addr) {
+                *lo = m->seg_lo[s];
+                *hi = m->seg_hi[s];
                 return true;
+            }
+        }
     }
     return false;
 }

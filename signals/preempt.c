@@ -124,8 +124,16 @@ void urg__async_preempt2(void)
 
 #ifdef URG_PREEMPT_ASYNC
 
+/* push_return: store the interrupted PC below the red zone, as the
+ * trampoline's return address. Not instrumented: under ASan that slot may
+ * still be marked as belonging to a frame that returned long ago. */
+__attribute__((no_sanitize_address)) static void push_return(uintptr_t sp, uint64_t pc)
+{
+    *(volatile uint64_t *)sp = pc;
+}
+
 /* at_safe_point: steps 3 and 4. Signal-safe. */
-static bool at_safe_point(g_t *gp, ucontext_t *uc)
+static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
 {
     uint64_t regs[UR_NREGS];
     urg__ucontext_regs(uc, regs);
@@ -140,7 +148,7 @@ static bool at_safe_point(g_t *gp, ucontext_t *uc)
     if (urg__pc_classify(&v, pc) != PC_USER)
         return false;
     urg__walk_t w;
-    if (urg__walk_begin(&w, regs, lo, hi, &v) != 0)
+    if (urg__walk_begin(&w, mp->unw_as, regs, lo, hi, &v) != 0)
         return false;
     bool safe = false;
     for (int depth = 0; depth < MAX_WALK; depth++) {
@@ -170,6 +178,7 @@ void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
     int saved_errno = errno;
     m_t *mp = urg__tls_m;
     uint32_t pending = mp ? xchg(&mp->signal_pending, 0u) : 0;
+    uint64_t t0 = pending ? urg__nanotime() : 0;
     bool ours = pending && info && info->si_code == SI_TKILL && info->si_pid == getpid();
     if (!ours) {
         urg__sig_forward(sig, info, uctx);
@@ -187,12 +196,13 @@ void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
     }
     ucontext_t *uc = uctx;
     if (gp->preempt_off == 0 && mp->locks == 0 && pp && ld_relaxed(&pp->status) == P_RUNNING &&
-        at_safe_point(gp, uc)) {
+        at_safe_point(mp, gp, uc)) {
         greg_t *g = uc->uc_mcontext.gregs;
         uintptr_t sp = (uintptr_t)g[REG_RSP] - URG_PREEMPT_SP_DROP;
-        *(uint64_t *)sp = (uint64_t)g[REG_RIP];
+        push_return(sp, (uint64_t)g[REG_RIP]);
         g[REG_RSP] = (greg_t)sp;
         g[REG_RIP] = (greg_t)(uintptr_t)urg__async_preempt;
+        mp->preempt_t0 = t0; /* closed when the next task starts here */
     } else {
         fetch_add(&sched.preempt_deferred, 1);
     }

@@ -180,15 +180,25 @@ void urg__altstack_free(m_t *mp)
     mp->altstack = NULL;
 }
 
+/* urg__safepoint_m_init: the M's own unwinder for its SIGURG handler.
+ * Context: the new thread, before it runs anything. */
 int urg__safepoint_m_init(m_t *mp)
 {
+#ifdef URG_PREEMPT_ASYNC
+    mp->unw_as = urg__unwind_as_new();
+    return mp->unw_as ? 0 : -ENOMEM;
+#else
     (void)mp;
     return 0;
+#endif
 }
 
+/* Context: the M's thread, exiting, with every signal blocked. */
 void urg__safepoint_m_fini(m_t *mp)
 {
-    /* The thread is about to exit; its alternate stack goes with it. */
+    urg__unwind_as_free(mp->unw_as);
+    mp->unw_as = NULL;
+    /* Its alternate stack goes with the thread. */
     stack_t ss = {.ss_flags = SS_DISABLE};
     if (urg__tls_m == NULL && mp->altstack)
         sigaltstack(&ss, NULL);

@@ -45,7 +45,10 @@ URG_HIDDEN void urg__modview_begin(struct urg__modview *v);
 URG_HIDDEN bool urg__modview_valid(const struct urg__modview *v);
 URG_HIDDEN const struct urg__module *urg__module_find(const struct urg__modview *v, uintptr_t pc);
 URG_HIDDEN int urg__pc_classify(const struct urg__modview *v, uintptr_t pc);
-URG_HIDDEN bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n);
+/* Is [addr, addr+n) inside a loaded object's readable segment? If so,
+ * the segment is stored in lo and hi, for callers that cache it. */
+URG_HIDDEN bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n,
+                                  uintptr_t *lo, uintptr_t *hi);
 
 /* ---- unwind.c ---- */
 
@@ -65,9 +68,15 @@ typedef struct {
 URG_HIDDEN int urg__unwind_init(void);
 URG_HIDDEN void urg__unwind_fini(void);
 /* Start a walk at the context in regs; memory reads are limited to
- * [stack_lo, stack_hi) and the modules' readable segments. Signal-safe. */
-URG_HIDDEN int urg__walk_begin(urg__walk_t *w, const uint64_t regs[UR_NREGS], uintptr_t stack_lo,
-                               uintptr_t stack_hi, const struct urg__modview *v);
+ * [stack_lo, stack_hi) and the modules' readable segments. cached_as is
+ * the calling M's own address space (its handler only), or NULL for the
+ * shared uncached one. Signal-safe. */
+URG_HIDDEN int urg__walk_begin(urg__walk_t *w, void *cached_as, const uint64_t regs[UR_NREGS],
+                               uintptr_t stack_lo, uintptr_t stack_hi,
+                               const struct urg__modview *v);
+URG_HIDDEN void *urg__unwind_as_new(void);
+URG_HIDDEN void urg__unwind_as_free(void *as);
+URG_HIDDEN void urg__unwind_as_flush(void *as);
 /* Step to the caller: 1 (a frame), 0 (end of stack), < 0 (failure). */
 URG_HIDDEN int urg__walk_step(urg__walk_t *w);
 URG_HIDDEN uintptr_t urg__walk_ip(urg__walk_t *w);

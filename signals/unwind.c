@@ -19,10 +19,17 @@
  * locks of their own. libunwind allocates its parse records from its own
  * mmap-backed pool (mempool.c), never malloc.
  *
- * One address space serves every walk; it is created once, outside any
- * handler, when the runtime first starts.
+ * Address spaces: one shared, uncached, for dumps (any thread); and one
+ * per M for its SIGURG handler, with libunwind's cache of parsed unwind
+ * rules turned on. That cache is what makes repeated walks of the same
+ * frames cheap (a hog's loop is interrupted at the same few PCs over and
+ * over): without it every walk re-parses each frame's FDE and CIE. This
+ * libunwind (Debian's 1.6) is built without its thread-local cache, so
+ * UNW_CACHE_PER_THREAD uses the address space's own cache, unlocked:
+ * safe exactly because only its M's handler ever uses it. The tables come
+ * from mmap on first use. When modules change, unw_flush_cache bumps the
+ * space's generation, and the owner rebuilds lazily on its next walk.
  */
-#define UNW_REMOTE_ONLY
 #include "signals.h"
 
 #include <libunwind.h>
@@ -38,6 +45,7 @@ struct urg__walk {
     unw_cursor_t cursor;
     uint64_t regs[UR_NREGS];
     uintptr_t stack_lo, stack_hi;
+    uintptr_t seg_lo, seg_hi; /* the last object segment a read was found in */
     const struct urg__modview *view;
 };
 _Static_assert(sizeof(struct urg__walk) <= URG_WALK_BYTES, "urg__walk_t too small");
@@ -85,9 +93,12 @@ static int acc_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int wr
     struct urg__walk *w = arg;
     if (write)
         return -UNW_EINVAL;
-    uintptr_t a = (uintptr_t)addr;
-    bool ok = (a >= w->stack_lo && a + sizeof(unw_word_t) <= w->stack_hi && a + 8 > a) ||
-              urg__mem_readable(w->view, a, sizeof(unw_word_t));
+    uintptr_t a = (uintptr_t)addr, end = a + sizeof(unw_word_t);
+    /* libunwind reads unwind tables a word at a time through here, so the
+     * segment of the last read is remembered: most reads fall in it. */
+    bool ok = end > a && ((a >= w->stack_lo && end <= w->stack_hi) ||
+                          (a >= w->seg_lo && end <= w->seg_hi) ||
+                          urg__mem_readable(w->view, a, sizeof(unw_word_t), &w->seg_lo, &w->seg_hi));
     if (!ok)
         return -UNW_EINVAL;
     memcpy(val, (const void *)a, sizeof(*val));
@@ -165,17 +176,42 @@ void urg__unwind_fini(void)
      * and creating it is not signal-safe. */
 }
 
+/* A cached address space for one M's handler. Context: the M's thread
+ * at start (allocates). */
+void *urg__unwind_as_new(void)
+{
+    unw_addr_space_t as = unw_create_addr_space(&accessors, 0);
+    if (as)
+        unw_set_caching_policy(as, UNW_CACHE_PER_THREAD);
+    return as;
+}
+
+void urg__unwind_as_free(void *as)
+{
+    if (as)
+        unw_destroy_addr_space(as);
+}
+
+/* Invalidate an M's cache (modules changed). Any thread: libunwind only
+ * bumps a generation counter; the owner flushes on its next walk. */
+void urg__unwind_as_flush(void *as)
+{
+    if (as)
+        unw_flush_cache(as, 0, 0);
+}
+
 /* Signal-safe. */
-int urg__walk_begin(urg__walk_t *wt, const uint64_t regs[UR_NREGS], uintptr_t stack_lo,
-                    uintptr_t stack_hi, const struct urg__modview *v)
+int urg__walk_begin(urg__walk_t *wt, void *cached_as, const uint64_t regs[UR_NREGS],
+                    uintptr_t stack_lo, uintptr_t stack_hi, const struct urg__modview *v)
 {
     struct urg__walk *w = (struct urg__walk *)wt;
-    unw_addr_space_t as = ld_acquire(&the_as);
+    unw_addr_space_t as = cached_as ? (unw_addr_space_t)cached_as : ld_acquire(&the_as);
     if (!as)
         return -1;
     memcpy(w->regs, regs, sizeof(w->regs));
     w->stack_lo = stack_lo;
     w->stack_hi = stack_hi;
+    w->seg_lo = w->seg_hi = 0;
     w->view = v;
     return unw_init_remote(&w->cursor, as, w) == 0 ? 0 : -1;
 }

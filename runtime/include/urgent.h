@@ -183,6 +183,11 @@ typedef struct urg_stats {
     uint64_t syscall_handoffs;    /* Ps taken from threads blocked in syscalls */
     int maxprocs, idle_procs, threads, idle_threads, spinning_threads;
     uint64_t global_runq, local_runq; /* tasks queued now */
+    /* What an async preemption costs the preempted thread: from the SIGURG
+     * handler's entry to the next task running there (signal delivery not
+     * included). Median and 99th percentile, to 250 ns, over this run. */
+    uint64_t preempt_cost_samples;
+    uint64_t preempt_cost_p50_ns, preempt_cost_p99_ns;
 } urg_stats;
 
 /* Fills *out (zeroes when the runtime is not running). Any thread. */
