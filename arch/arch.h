@@ -25,12 +25,14 @@
  * stack pointer is load_sp. Context: task or g0; never a signal handler. */
 void urg__ctx_switch(void **save_sp, void *load_sp);
 
-/* First instruction of every task (asm); calls urg__task_main(g, fn, arg). */
+/* First instruction of every task (asm): urg__task_begin(g), fn(arg),
+ * urg__goexit(g). urg__task_fn_return is the return address of fn. */
 void urg__task_start(void);
+extern const char urg__task_fn_return[];
 
 /* Builds the initial frame of a fresh task below `hi` so that the first
- * switch to it enters urg__task_start, which calls urg__task_main(g, fn,
- * arg) with the three values carried in r12, r13, r14. Returns the stack
+ * switch to it enters urg__task_start, which runs fn(arg) as task g, the
+ * three values carried in r12, r13, r14. Returns the stack
  * pointer to store in the task. */
 static inline void *urg__arch_init_frame(void *hi, void *g, void *fn, void *arg)
 {

@@ -134,13 +134,9 @@ static void execute(m_t *mp, g_t *gp, bool inherit)
     urg__switch(&mp->g0, gp);
 }
 
-/* The first C frame of every task. */
-void urg__task_main(g_t *gp, urg_fn fn, void *arg)
-{
-    finish_switch(gp);
-    fn(arg);
-    urg__goexit(gp);
-}
+/* urg__task_begin: the first thing a fresh task does (called from
+ * urg__task_start, which then calls the task's function). */
+void urg__task_begin(g_t *gp) { finish_switch(gp); }
 
 /* ---- after-switch actions (run on the stack that resumes) ------------- */
 
@@ -166,6 +162,7 @@ static inline bool switch_direct(m_t *mp, g_t *gp, void (*after)(m_t *, g_t *, v
 
 URG_NORETURN void urg__goexit(g_t *gp)
 {
+    URG_CLOSE_OPEN_SYSCALL(gp, "a task returned");
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
@@ -236,6 +233,7 @@ static inline bool switch_direct(m_t *mp, g_t *gp, void (*after)(m_t *, g_t *, v
  * Context: task. */
 void urg__gosched(g_t *gp, bool global)
 {
+    URG_CLOSE_OPEN_SYSCALL(gp, "urg_yield (or a preemption)");
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
@@ -303,6 +301,7 @@ void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int 
         park_external(gp, unlockf, arg);
         return;
     }
+    URG_CLOSE_OPEN_SYSCALL(gp, "a blocking runtime call");
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);

@@ -346,6 +346,13 @@ URG_HIDDEN void urg__acquirep(m_t *mp, p_t *pp);
 URG_HIDDEN p_t *urg__releasep(m_t *mp);
 URG_HIDDEN void urg__switch(g_t *from, g_t *to);       /* see proc.c */
 URG_HIDDEN void urg__preempt_cost_record(m_t *mp);    /* stats.c */
+URG_HIDDEN void urg__syscall_close_open(g_t *gp, const char *what); /* syscall.c */
+/* A task inside a syscall bracket holds no P: scheduling calls close it. */
+#define URG_CLOSE_OPEN_SYSCALL(gp, what)                                                          \
+    do {                                                                                          \
+        if (unlikely((gp)->status == G_SYSCALL))                                                  \
+            urg__syscall_close_open((gp), (what));                                                \
+    } while (0)
 URG_HIDDEN URG_NORETURN void urg__orphan_exit(m_t *mp);
 URG_HIDDEN void urg__checkdead_locked(void);  /* Locks: sched.lock */
 
@@ -370,7 +377,7 @@ URG_HIDDEN g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int 
 URG_HIDDEN void urg__gfree(p_t *pp, g_t *gp);
 URG_HIDDEN void urg__gfree_all(void);                 /* teardown */
 URG_HIDDEN void urg__gslab_foreach(void (*fn)(g_t *gp, void *arg), void *arg);
-URG_HIDDEN void urg__task_main(g_t *gp, urg_fn fn, void *arg);
+URG_HIDDEN void urg__task_begin(g_t *gp);
 URG_HIDDEN g_t *urg__getg_ext(void);                  /* the calling thread's external g */
 /* The current task's g and M, or NULL outside a task. Honours orphaning. */
 URG_HIDDEN g_t *urg__curg(void);
@@ -425,6 +432,7 @@ URG_HIDDEN void urg__schedtrace(bool detailed);
 URG_HIDDEN void urg__dump_all(bool from_signal);
 URG_HIDDEN void urg__print_backtrace_ctx(void *ucontext, uintptr_t stack_lo, uintptr_t stack_hi);
 URG_HIDDEN void urg__dump_tasks_brief(void);
+URG_HIDDEN void urg__print_backtrace_here(uintptr_t stack_lo, uintptr_t stack_hi);
 
 /* env.c, maxprocs.c */
 struct urg__env {

@@ -32,6 +32,7 @@
 
 #include "sched.h"
 
+#include <signal.h>
 #include <sys/prctl.h>
 
 #define SYSMON_MIN_NS 20000ull
@@ -115,6 +116,13 @@ static bool all_idle(void)
 void urg__sysmon(m_t *mp)
 {
     (void)mp;
+    /* sysmon has no use for SIGURG; blocking it here sends the program's
+     * (process-directed) SIGURGs to other threads, so that a flood of them
+     * cannot slow the thread that asks for preemptions. */
+    sigset_t urg, old_mask;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    pthread_sigmask(SIG_BLOCK, &urg, &old_mask);
     int old_slack = prctl(PR_GET_TIMERSLACK);
     /* Wake on time: the default 50 us of slack would stretch short quanta. */
     prctl(PR_SET_TIMERSLACK, 1UL);
@@ -191,4 +199,5 @@ void urg__sysmon(m_t *mp)
         }
     }
     prctl(PR_SET_TIMERSLACK, (unsigned long)(old_slack > 0 ? old_slack : 50000));
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 }

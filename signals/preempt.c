@@ -12,7 +12,8 @@
  *   1. Was it ours? We clear signal_pending and check that the signal came
  *      from tgkill in this process. Anything else — a SIGURG from another
  *      process, or one landing on a thread that is not an M — goes to the
- *      handler the program had before (signals.c).
+ *      handler the program had before (signals.c). A pending request is
+ *      acted on either way: ours may have merged with an outside one.
  *   2. Is the thread running a task that should yield? The task must be
  *      curg, G_RUNNING, with the request still set, not inside
  *      urg_preempt_disable (preempt_off), and the M must hold no runtime
@@ -23,7 +24,9 @@
  *      the vDSO, libunwind, libgcc, the sanitizer runtimes, urgent's own
  *      text, or a range registered with urg_preempt_unsafe_range. The
  *      frames come from a libunwind walk bounded to the task's stack
- *      (unwind.c). A walk that fails, or runs past 128 frames, is unsafe.
+ *      (unwind.c), which must reach the task's entry (the return address
+ *      urg__task_fn_return); a walk that fails, ends elsewhere, or runs
+ *      past 128 frames, is unsafe.
  *      Go checks only the PC, because the Go compiler marks every unsafe
  *      instruction; C code carries no such marks, and the frames above
  *      matter: user code called back from qsort or dl_iterate_phdr runs
@@ -155,19 +158,16 @@ static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
         int r = urg__walk_step(&w);
         if (r < 0)
             break;
-        if (r == 0) {
-            safe = true; /* reached the outermost frame (urg__task_start) */
-            break;
-        }
+        if (r == 0)
+            break; /* the end, without passing urg__task_start: unknown */
         uintptr_t ip = urg__walk_ip(&w);
-        int cls = urg__pc_classify(&v, ip);
-        if (cls == PC_RUNTIME) {
-            /* The only runtime frame allowed above user code is the task's
-             * entry, which called it. */
-            safe = urg__walk_func(&w) == (uintptr_t)urg__task_main;
+        if (ip == (uintptr_t)urg__task_fn_return) {
+            /* The task's entry (urg__task_start) called the frame below:
+             * the only runtime frame allowed above user code. */
+            safe = true;
             break;
         }
-        if (cls != PC_USER)
+        if (urg__pc_classify(&v, ip) != PC_USER)
             break;
     }
     return safe && urg__modview_valid(&v);
@@ -179,9 +179,15 @@ void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
     m_t *mp = urg__tls_m;
     uint32_t pending = mp ? xchg(&mp->signal_pending, 0u) : 0;
     uint64_t t0 = pending ? urg__nanotime() : 0;
+    /* Anything we did not send goes to the program's handler. A SIGURG of
+     * ours that arrived while another was pending merged with it (standard
+     * signals do not queue), so `pending` — not the sender — says whether
+     * sysmon is waiting for an answer: under a flood of outside SIGURGs
+     * every one of ours merges, and preemption must still happen. */
     bool ours = pending && info && info->si_code == SI_TKILL && info->si_pid == getpid();
-    if (!ours) {
+    if (!ours)
         urg__sig_forward(sig, info, uctx);
+    if (!pending) {
         errno = saved_errno;
         return;
     }

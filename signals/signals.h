@@ -80,8 +80,6 @@ URG_HIDDEN void urg__unwind_as_flush(void *as);
 /* Step to the caller: 1 (a frame), 0 (end of stack), < 0 (failure). */
 URG_HIDDEN int urg__walk_step(urg__walk_t *w);
 URG_HIDDEN uintptr_t urg__walk_ip(urg__walk_t *w);
-/* Start address of the current frame's function (0 if unknown). */
-URG_HIDDEN uintptr_t urg__walk_func(urg__walk_t *w);
 
 /* ---- symbolize.c ---- */
 

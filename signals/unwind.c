@@ -232,13 +232,3 @@ uintptr_t urg__walk_ip(urg__walk_t *wt)
     unw_get_reg(&w->cursor, UNW_REG_IP, &ip);
     return (uintptr_t)ip;
 }
-
-/* Signal-safe. */
-uintptr_t urg__walk_func(urg__walk_t *wt)
-{
-    struct urg__walk *w = (struct urg__walk *)wt;
-    unw_proc_info_t pi;
-    if (unw_get_proc_info(&w->cursor, &pi) != 0)
-        return 0;
-    return (uintptr_t)pi.start_ip;
-}

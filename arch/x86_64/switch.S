@@ -105,23 +105,33 @@ urg__ctx_switch:
  * urg__task_start: where a fresh task's first switch returns to.
  * The initial frame (built by urg__arch_init_frame) holds the task
  * descriptor in r12, its function in r13, its argument in r14, and a zero
- * rbp; rsp is 16-byte aligned here. It calls urg__task_main(g, fn, arg),
- * which never returns.
+ * rbp; rsp is 16-byte aligned here. It finishes the switch in C, calls
+ * fn(arg) itself, and then exits the task; r12-r14 are callee-saved, so
+ * they survive both calls.
+ *
+ * Calling fn from here gives every task's outermost frame the same,
+ * known return address, urg__task_fn_return: the SIGURG handler's
+ * safe-point walk ends when it reaches it, without looking anything up.
  *
  * `.cfi_undefined rip` marks this as the outermost frame, so unwinders stop
  * here instead of walking into whatever lies above the stack.
  */
         .globl  urg__task_start
         .hidden urg__task_start
+        .globl  urg__task_fn_return
+        .hidden urg__task_fn_return
         .type   urg__task_start, @function
         .p2align 4
 urg__task_start:
         .cfi_startproc
         .cfi_undefined rip
         movq    %r12, %rdi
-        movq    %r13, %rsi
-        movq    %r14, %rdx
-        call    urg__task_main
+        call    urg__task_begin
+        movq    %r14, %rdi
+        call    *%r13
+urg__task_fn_return:
+        movq    %r12, %rdi
+        call    urg__goexit
         ud2
         .cfi_endproc
         .size   urg__task_start, .-urg__task_start
