@@ -160,6 +160,7 @@ static inline g_t *enter(void)
     g_t *gp = urg__curg();
     if (!gp)
         return urg__getg_ext(); /* marks external_seen */
+    URG_CLOSE_OPEN_SYSCALL(gp, "a channel operation"); /* before any lock */
     if (unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
         urg__gopreempt(gp);
     return gp;

@@ -55,6 +55,15 @@ void urg__print_backtrace_ctx(void *uctx, uintptr_t lo, uintptr_t hi)
     print_walk(regs, lo, hi);
 }
 
+/* urg__print_backtrace_here: a backtrace from the caller, reading only
+ * [lo, hi) of the stack. Signal-safe. */
+void urg__print_backtrace_here(uintptr_t lo, uintptr_t hi)
+{
+    uint64_t regs[UR_NREGS] = {0};
+    urg__capture_regs(regs);
+    print_walk(regs, lo, hi);
+}
+
 static void regs_from_switch_frame(const g_t *gp, uint64_t regs[UR_NREGS])
 {
     const struct urg__ctx_frame *f = gp->sp;

@@ -270,14 +270,14 @@ g_t *urg__netpoll(int64_t delay_ns, int32_t *count)
 
 /* ---- the I/O calls ------------------------------------------------------ */
 
-static bool fd_nonblocking(int fd)
+/* The file status flags of fd (O_ACCMODE, O_NONBLOCK), or -errno. */
+static int fd_flags(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
-    return fl >= 0 && (fl & O_NONBLOCK);
+    return fl < 0 ? -errno : fl;
 }
 
-/* fd_wait_ready: for a blocking non-socket fd, wait (parking the task)
- * until it is ready, so the following read or write does not block. */
+/* fd_wait_ready: wait (parking the task) until fd is ready. */
 static int fd_wait_ready(g_t *gp, int fd, bool write)
 {
     for (;;) {
@@ -295,6 +295,70 @@ static int fd_wait_ready(g_t *gp, int fd, bool write)
     }
 }
 
+/* thread_wait: a thread outside the runtime waits for fd in poll(2). */
+static int thread_wait(int fd, bool write)
+{
+    struct pollfd p = {.fd = fd, .events = (short)(write ? POLLOUT : POLLIN)};
+    while (poll(&p, 1, -1) < 0)
+        if (errno != EINTR)
+            return -errno;
+    return 0;
+}
+
+/* io_once: one read or write attempt by a task, parking while fd is not
+ * ready. Sockets take MSG_DONTWAIT and never block. Other descriptors with
+ * O_NONBLOCK are tried, then waited for. Other descriptors without it
+ * (pipes, ttys, regular files) are waited for and then read or written
+ * inside a syscall bracket: the call can still block (another reader took
+ * the data first; disk I/O), and then sysmon hands our P to another
+ * thread instead of letting the whole P stall. Returns bytes, or -errno;
+ * never -EINTR or -EAGAIN. Context: task. */
+static ssize_t io_once(g_t *gp, int fd, void *buf, size_t n, bool out, int *kind)
+{
+    enum { UNKNOWN, SOCKET, NONBLOCK, BLOCKING };
+    for (;;) {
+        ssize_t r;
+        if (*kind == UNKNOWN || *kind == SOCKET) {
+            r = out ? send(fd, buf, n, MSG_DONTWAIT) : recv(fd, buf, n, MSG_DONTWAIT);
+            if (r < 0 && errno == ENOTSOCK) {
+                int fl = fd_flags(fd);
+                if (fl < 0)
+                    return fl;
+                int mode = fl & O_ACCMODE;
+                if ((out && mode == O_RDONLY) || (!out && mode == O_WRONLY))
+                    return -EBADF; /* would never become ready */
+                *kind = (fl & O_NONBLOCK) ? NONBLOCK : BLOCKING;
+                continue;
+            }
+            *kind = SOCKET;
+        } else if (*kind == NONBLOCK) {
+            r = out ? write(fd, buf, n) : read(fd, buf, n);
+        } else {
+            int e = fd_wait_ready(gp, fd, out);
+            if (e)
+                return e;
+            if (out && n > PIPE_BUF)
+                n = PIPE_BUF; /* a ready pipe takes at least this much at once */
+            urg_syscall_enter();
+            r = out ? write(fd, buf, n) : read(fd, buf, n);
+            int saved = errno;
+            urg_syscall_exit();
+            errno = saved;
+        }
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            int e = wait_io(gp, fd, out);
+            if (e)
+                return e;
+            continue;
+        }
+        return -errno;
+    }
+}
+
 ssize_t urg_read(int fd, void *buf, size_t n)
 {
     if (fd < 0)
@@ -302,38 +366,29 @@ ssize_t urg_read(int fd, void *buf, size_t n)
     if (!buf && n > 0)
         return -EFAULT;
     g_t *gp = urg__curg();
+    if (gp)
+        URG_CLOSE_OPEN_SYSCALL(gp, "urg_read or urg_write");
     if (gp && unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
         urg__gopreempt(gp);
-    bool socket = true;
     for (;;) {
-        ssize_t r;
-        if (!gp) {
-            r = read(fd, buf, n);
-        } else if (socket) {
-            r = recv(fd, buf, n, MSG_DONTWAIT);
-            if (r < 0 && errno == ENOTSOCK) {
-                socket = false;
+        if (!gp || n == 0) {
+            /* A thread outside the runtime blocks; so does nothing: a
+             * zero-length read answers at once. */
+            ssize_t r = read(fd, buf, n);
+            if (r >= 0)
+                return r;
+            if (errno == EINTR)
                 continue;
-            }
-        } else {
-            if (!fd_nonblocking(fd)) {
-                int e = fd_wait_ready(gp, fd, false);
+            if (n > 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                int e = thread_wait(fd, false);
                 if (e)
                     return e;
+                continue;
             }
-            r = read(fd, buf, n);
+            return -errno;
         }
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
-            continue;
-        if (gp && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int e = wait_io(gp, fd, false);
-            if (e)
-                return e;
-            continue;
-        }
-        return -errno;
+        int kind = 0;
+        return io_once(gp, fd, buf, n, false, &kind);
     }
 }
 
@@ -344,51 +399,35 @@ ssize_t urg_write(int fd, const void *buf, size_t n)
     if (!buf && n > 0)
         return -EFAULT;
     g_t *gp = urg__curg();
+    if (gp)
+        URG_CLOSE_OPEN_SYSCALL(gp, "urg_read or urg_write");
     if (gp && unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
         urg__gopreempt(gp);
     const char *p = buf;
     size_t done = 0;
-    bool socket = true;
-    int blocking = -1;
-    while (done < n || n == 0) {
+    int kind = 0;
+    do {
         ssize_t r;
-        size_t len = n - done;
-        if (!gp) {
-            r = write(fd, p + done, len);
-        } else if (socket) {
-            r = send(fd, p + done, len, MSG_DONTWAIT);
-            if (r < 0 && errno == ENOTSOCK) {
-                socket = false;
-                continue;
+        if (!gp || n == 0) {
+            r = write(fd, p + done, n - done);
+            if (r < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (n > 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                    int e = thread_wait(fd, true);
+                    if (e)
+                        return done ? (ssize_t)done : e;
+                    continue;
+                }
+                r = -errno;
             }
         } else {
-            if (blocking < 0)
-                blocking = !fd_nonblocking(fd);
-            if (blocking) {
-                int e = fd_wait_ready(gp, fd, true);
-                if (e)
-                    return done ? (ssize_t)done : e;
-                if (len > PIPE_BUF)
-                    len = PIPE_BUF;
-            }
-            r = write(fd, p + done, len);
+            r = io_once(gp, fd, (void *)(p + done), n - done, true, &kind);
         }
-        if (r >= 0) {
-            done += (size_t)r;
-            if (n == 0)
-                break;
-            continue;
-        }
-        if (errno == EINTR)
-            continue;
-        if (gp && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int e = wait_io(gp, fd, true);
-            if (e)
-                return done ? (ssize_t)done : e;
-            continue;
-        }
-        return done ? (ssize_t)done : -errno;
-    }
+        if (r < 0)
+            return done ? (ssize_t)done : r;
+        done += (size_t)r;
+    } while (done < n);
     return (ssize_t)done;
 }
 
@@ -400,18 +439,28 @@ int urg_accept(int fd, struct sockaddr *addr, socklen_t *len)
         return -EINVAL;
     g_t *gp = urg__curg();
     for (;;) {
-        if (gp && !fd_nonblocking(fd)) {
+        int fl = fd_flags(fd);
+        if (fl < 0)
+            return fl;
+        bool blocking = !(fl & O_NONBLOCK);
+        if (gp && blocking) {
             int e = fd_wait_ready(gp, fd, false);
             if (e)
                 return e;
+            /* Another task may take the connection first: bracket it. */
+            urg_syscall_enter();
         }
         int r = accept(fd, addr, len);
+        int saved = errno;
+        if (gp && blocking)
+            urg_syscall_exit();
         if (r >= 0)
             return r;
+        errno = saved;
         if (errno == EINTR || errno == ECONNABORTED)
             continue;
-        if (gp && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int e = wait_io(gp, fd, false);
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            int e = gp ? wait_io(gp, fd, false) : thread_wait(fd, false);
             if (e)
                 return e;
             continue;

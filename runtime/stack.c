@@ -11,7 +11,7 @@
  * mmap(MAP_NORESERVE) with transparent huge pages turned off (a 2 MiB page
  * would commit eight stacks' worth of memory on first touch):
  *
- *   slot: [ guard 16 KiB ][ usable stack ........... ][ block 128 B ]
+ *   slot: [ guard 64 KiB ][ usable stack ........... ][ block 128 B ]
  *         ^ base                                        ^ hi
  *
  * The block (struct urg__stack, sched.h) is the stack's handle and holds
@@ -23,8 +23,10 @@
  * Linux 6.13 added MADV_GUARD_INSTALL: guard pages kept in the page
  * tables, which do not split mappings. We use it when the kernel has it
  * (an arena stays one mapping however many stacks it holds, so a million
- * tasks take ~270 mappings). On older kernels, guards are mprotect'ed
- * while a budget of a quarter of max_map_count lasts; stacks beyond it get
+ * tasks take ~320 mappings), and make it 64 KiB, since it costs only
+ * address space: a frame must be larger than that to jump over it. On
+ * older kernels, guards are mprotect'ed while they use at most a quarter
+ * of max_map_count (each costs two mappings); stacks beyond that get
  * a canary word at the bottom, checked at every switch away from the task
  * and when the stack is freed — detection after the fact rather than at
  * the faulting instruction, and said so in the fatal message.
@@ -63,7 +65,7 @@
 #define MADV_GUARD_INSTALL 102
 #endif
 
-#define GUARD_BYTES (16u * 1024u)
+#define GUARD_BYTES (64u * 1024u)
 #define ARENA_TARGET (1ull << 30)
 #define MAX_ARENAS 4096
 #define TRIM_KEEP (8u * 1024u)
@@ -121,7 +123,8 @@ int urg__stack_init(size_t stack_size)
     pool.free = NULL;
     pool.nfree = 0;
     pool.guard_mode = GUARD_MADVISE;
-    pool.mprotect_budget = read_max_map_count() / 4;
+    /* Each mprotect'ed guard splits its arena's mapping: two entries. */
+    pool.mprotect_budget = read_max_map_count() / 4 / 2;
     if (urg__stackguard_force >= 0)
         pool.guard_mode = urg__stackguard_force;
     return 0;
@@ -306,8 +309,14 @@ void urg__stack_check_canary(g_t *gp)
         urg__pbuf b = {.len = 0};
         urg__pb_str(&b, "fatal error: stack overflow in task ");
         urg__pb_u64(&b, gp->id);
-        urg__pb_str(&b, " (canary overwritten: detected after the fact)\n");
+        urg__pb_str(&b, " (canary overwritten: detected after the fact)\n\ntask ");
+        urg__pb_u64(&b, gp->id);
+        urg__pb_str(&b, " [running]:\n");
         urg__pb_flush(&b);
+        /* We are still on its stack, probably well above the frames that
+         * overflowed; the walk may read the unprotected guard area too. */
+        urg__print_backtrace_here((uintptr_t)gp->st->lo - GUARD_BYTES, (uintptr_t)gp->st->hi);
+        urg__write_str("\n");
         urg__throw("stack overflow");
     }
 }

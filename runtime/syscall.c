@@ -66,6 +66,17 @@ static void exitsyscall0(m_t *mp, g_t *gp, void *arg)
 
 URG_HIDDEN void urg__mcall_exitsyscall(g_t *gp, void (*fn)(m_t *, g_t *, void *));
 
+/* urg__syscall_close_open: gp (the caller) reached the scheduler — it is
+ * exiting, yielding, parking or spawning — inside a syscall bracket, where
+ * it holds no P. That is a bug in the program; refuse it with a line and
+ * close the bracket here, so the task carries on with a P. Context: task. */
+void urg__syscall_close_open(g_t *gp, const char *what)
+{
+    (void)gp;
+    urg__warn(what, "inside urg_syscall_enter/urg_syscall_exit; the bracket is closed here");
+    urg_syscall_exit();
+}
+
 void urg_syscall_exit(void)
 {
     g_t *gp = urg__curg(); /* an abandoned task stops here */

@@ -232,6 +232,7 @@ int urg_go(urg_fn fn, void *arg)
     int err = 0;
     g_t *cur = urg__curg();
     if (cur) {
+        URG_CLOSE_OPEN_SYSCALL(cur, "urg_go");
         m_t *mp = cur->m;
         if (unlikely(ld_relaxed(&sched.exiting)))
             return -EPERM;

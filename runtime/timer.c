@@ -272,6 +272,7 @@ void urg_sleep(uint64_t ns)
         }
         return;
     }
+    URG_CLOSE_OPEN_SYSCALL(gp, "urg_sleep");
     if (ns == 0) {
         urg__gosched(gp, false);
         return;

@@ -30,6 +30,10 @@
 #include <sys/ucontext.h>
 #include <unistd.h>
 
+#ifdef URG_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
@@ -176,6 +180,10 @@ void urg__altstack_free(m_t *mp)
         stack_t ss = {.ss_flags = SS_DISABLE};
         sigaltstack(&ss, NULL);
     }
+#ifdef URG_ASAN
+    /* The next run may map its own stacks here: leave no stale shadow. */
+    ASAN_UNPOISON_MEMORY_REGION(mp->altstack, mp->altstack_size);
+#endif
     munmap(mp->altstack, mp->altstack_size);
     mp->altstack = NULL;
 }
