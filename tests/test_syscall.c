@@ -1,0 +1,681 @@
+/*
+ * test_syscall.c — urg_syscall_enter / urg_syscall_exit, the brackets
+ * around a call that may block its thread (Go's entersyscall and
+ * exitsyscall).
+ *
+ * Why these tests: a task blocked in read(2) holds its thread, and
+ * without the brackets it would also hold its P, so at one proc nothing
+ * else could run. With them, sysmon sees the P sitting in a syscall and
+ * hands it to another thread when there is other work (or after 10 ms in
+ * any case); the counter syscall_handoffs says it did. The converse
+ * matters as much: short calls must keep their P (a handoff costs a
+ * thread wakeup), so the fast path must really be taken.
+ *
+ * Also: unbalanced brackets are refused with one line on stderr and leave
+ * the task usable; brackets outside a task do nothing; a stop-the-world
+ * (urg_set_maxprocs) racing with tasks inside brackets neither hangs nor
+ * loses a task.
+ */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+/* In a forked child, cmocka's crash handlers would catch a fault and carry
+ * on running the test list there; a crash must end the child instead. */
+static void child_default_signals(void)
+{
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        signal(sigs[i], SIG_DFL);
+}
+
+/* ---- watchdog: a hang becomes a failure with a reason ---- */
+
+static struct {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int armed;
+    int seconds;
+    const char *what;
+} wd = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *wd_main(void *arg)
+{
+    (void)arg;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    pthread_mutex_lock(&wd.mu);
+    dl.tv_sec += wd.seconds;
+    while (wd.armed) {
+        if (pthread_cond_timedwait(&wd.cv, &wd.mu, &dl) == ETIMEDOUT && wd.armed) {
+            fprintf(stderr, "watchdog: %s did not finish in %d s\n", wd.what, wd.seconds);
+            abort();
+        }
+    }
+    pthread_mutex_unlock(&wd.mu);
+    return NULL;
+}
+
+static void wd_start(int seconds, const char *what)
+{
+    wd.armed = 1;
+    wd.seconds = seconds * (TU_SANITIZED ? 3 : 1);
+    wd.what = what;
+    assert_int_equal(pthread_create(&wd.thread, NULL, wd_main, NULL), 0);
+}
+
+static void wd_stop(void)
+{
+    pthread_mutex_lock(&wd.mu);
+    wd.armed = 0;
+    pthread_cond_signal(&wd.cv);
+    pthread_mutex_unlock(&wd.mu);
+    pthread_join(wd.thread, NULL);
+}
+
+/* ---- stderr capture (the runtime's warnings are write(2)s to fd 2) ---- */
+
+static int cap_saved = -1;
+static FILE *cap_file;
+
+static void cap_begin(void)
+{
+    fflush(stderr);
+    cap_file = tmpfile();
+    assert_non_null(cap_file);
+    cap_saved = dup(2);
+    assert_true(cap_saved >= 0);
+    assert_true(dup2(fileno(cap_file), 2) >= 0);
+}
+
+static void cap_end(char *buf, size_t n)
+{
+    fflush(stderr);
+    dup2(cap_saved, 2);
+    close(cap_saved);
+    cap_saved = -1;
+    rewind(cap_file);
+    size_t len = fread(buf, 1, n - 1, cap_file);
+    buf[len] = 0;
+    fclose(cap_file);
+}
+
+static int count_substr(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static const int procs_list[] = {1, 2, 4};
+#define NPROCS_LIST (int)(sizeof(procs_list) / sizeof(procs_list[0]))
+
+/* ---- a blocking read inside the brackets lets other tasks run ---- */
+
+struct handoff_case {
+    int fds[2];
+    int in_call;          /* atomic */
+    int call_done;        /* atomic */
+    long ticks;           /* atomic: the other task's progress */
+    long ticks_at_enter, ticks_at_exit;
+    ssize_t nread;
+    char got[8];
+    uint64_t handoffs;
+    urg_wg wg;
+};
+
+static void *handoff_writer(void *arg)
+{
+    struct handoff_case *c = arg;
+    while (!__atomic_load_n(&c->in_call, __ATOMIC_SEQ_CST))
+        sleep_ms(1);
+    sleep_ms(100);
+    ssize_t w = write(c->fds[1], "data", 4);
+    (void)w;
+    return NULL;
+}
+
+static void handoff_blocker(void *arg)
+{
+    struct handoff_case *c = arg;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, handoff_writer, c) == 0);
+    c->ticks_at_enter = __atomic_load_n(&c->ticks, __ATOMIC_SEQ_CST);
+    urg_syscall_enter();
+    __atomic_store_n(&c->in_call, 1, __ATOMIC_SEQ_CST);
+    c->nread = read(c->fds[0], c->got, sizeof(c->got)); /* blocks the thread ~100 ms */
+    urg_syscall_exit();
+    c->ticks_at_exit = __atomic_load_n(&c->ticks, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&c->call_done, 1, __ATOMIC_SEQ_CST);
+    pthread_join(t, NULL);
+    urg_wg_done(&c->wg);
+}
+
+static void handoff_other(void *arg)
+{
+    struct handoff_case *c = arg;
+    while (!__atomic_load_n(&c->call_done, __ATOMIC_SEQ_CST)) {
+        __atomic_fetch_add(&c->ticks, 1, __ATOMIC_SEQ_CST);
+        urg_yield();
+    }
+    urg_wg_done(&c->wg);
+}
+
+static void handoff_main(void *arg)
+{
+    struct handoff_case *c = arg;
+    urg_wg_add(&c->wg, 2);
+    CHECK(urg_go(handoff_blocker, c) == 0);
+    CHECK(urg_go(handoff_other, c) == 0);
+    urg_wg_wait(&c->wg);
+    urg_stats s;
+    urg_stats_get(&s);
+    c->handoffs = s.syscall_handoffs;
+}
+
+static void test_syscall_blocking_read_hands_off_p(void **state)
+{
+    (void)state;
+    for (int i = 0; i < NPROCS_LIST; i++) {
+        struct handoff_case c;
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(pipe(c.fds), 0);
+        tu_reset();
+        wd_start(10, "blocking read in brackets");
+        tu_run(handoff_main, &c, procs_list[i]);
+        wd_stop();
+        assert_checks_ok();
+        assert_int_equal(c.nread, 4);
+        assert_memory_equal(c.got, "data", 4);
+        /* The other task ran while the read blocked its thread. */
+        assert_true(c.ticks_at_exit > c.ticks_at_enter);
+        assert_true(c.handoffs >= 1);
+        close(c.fds[0]);
+        close(c.fds[1]);
+    }
+}
+
+/* ---- a long call with nothing else to do is handed off within 10 ms ---- */
+
+struct lone_case {
+    uint64_t handoffs;
+    int after; /* the task carries on after exit */
+};
+
+static void lone_main(void *arg)
+{
+    struct lone_case *c = arg;
+    urg_syscall_enter();
+    sleep_ms(60);
+    urg_syscall_exit();
+    urg_stats s;
+    urg_stats_get(&s);
+    c->handoffs = s.syscall_handoffs;
+    urg_yield();
+    urg_sleep(1000 * 1000);
+    c->after = 1;
+}
+
+static void test_syscall_lone_long_call_handed_off(void **state)
+{
+    (void)state;
+    for (int i = 0; i < NPROCS_LIST; i++) {
+        struct lone_case c = {0};
+        tu_reset();
+        wd_start(10, "lone long call");
+        tu_run(lone_main, &c, procs_list[i]);
+        wd_stop();
+        assert_checks_ok();
+        assert_true(c.handoffs >= 1);
+        assert_true(c.after);
+    }
+}
+
+/* ---- short calls keep their P ---- */
+
+#define SHORT_CALLS 20000
+
+struct short_case {
+    int done; /* atomic */
+    uint64_t handoffs;
+    long other_ticks;
+    urg_wg wg;
+};
+
+static void short_caller(void *arg)
+{
+    struct short_case *c = arg;
+    for (int i = 0; i < SHORT_CALLS; i++) {
+        urg_syscall_enter();
+        (void)syscall(SYS_getppid);
+        urg_syscall_exit();
+    }
+    urg_stats s;
+    urg_stats_get(&s);
+    c->handoffs = s.syscall_handoffs;
+    __atomic_store_n(&c->done, 1, __ATOMIC_SEQ_CST);
+    urg_wg_done(&c->wg);
+}
+
+static void short_other(void *arg)
+{
+    struct short_case *c = arg;
+    while (!__atomic_load_n(&c->done, __ATOMIC_SEQ_CST)) {
+        c->other_ticks++;
+        urg_yield();
+    }
+    urg_wg_done(&c->wg);
+}
+
+static void short_main(void *arg)
+{
+    struct short_case *c = arg;
+    urg_wg_add(&c->wg, 2);
+    /* Other work is queued the whole time, the condition under which a
+     * long call would be handed off at once. */
+    CHECK(urg_go(short_other, c) == 0);
+    CHECK(urg_go(short_caller, c) == 0);
+    urg_wg_wait(&c->wg);
+}
+
+static void test_syscall_short_calls_keep_p(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        struct short_case c;
+        memset(&c, 0, sizeof(c));
+        tu_reset();
+        wd_start(20, "short calls");
+        tu_run(short_main, &c, i == 0 ? 1 : 2);
+        wd_stop();
+        assert_checks_ok();
+        print_message("%d short calls at %d proc(s): %llu handoffs\n", SHORT_CALLS, i + 1,
+                      (unsigned long long)c.handoffs);
+        /* A handoff needs sysmon to see the same call twice, 20 us apart;
+         * only a thread descheduled mid-call allows that. 1% is generous. */
+        if (c.handoffs > SHORT_CALLS / 100)
+            fail_msg("%llu handoffs for %d short calls", (unsigned long long)c.handoffs,
+                     SHORT_CALLS);
+    }
+}
+
+/* ---- several blocking calls at one proc overlap ---- */
+
+#define OVERLAP_TASKS 8
+#define OVERLAP_MS 50
+
+struct overlap_case {
+    uint64_t elapsed;
+    uint64_t handoffs;
+    int finished;
+    urg_wg wg;
+};
+
+static void overlap_task(void *arg)
+{
+    struct overlap_case *c = arg;
+    urg_syscall_enter();
+    sleep_ms(OVERLAP_MS);
+    urg_syscall_exit();
+    __atomic_fetch_add(&c->finished, 1, __ATOMIC_SEQ_CST);
+    urg_wg_done(&c->wg);
+}
+
+static void overlap_main(void *arg)
+{
+    struct overlap_case *c = arg;
+    uint64_t t0 = urg_now();
+    urg_wg_add(&c->wg, OVERLAP_TASKS);
+    for (int i = 0; i < OVERLAP_TASKS; i++)
+        CHECK(urg_go(overlap_task, c) == 0);
+    urg_wg_wait(&c->wg);
+    c->elapsed = urg_now() - t0;
+    urg_stats s;
+    urg_stats_get(&s);
+    c->handoffs = s.syscall_handoffs;
+}
+
+static void test_syscall_blocking_calls_overlap_at_one_proc(void **state)
+{
+    (void)state;
+    struct overlap_case c;
+    memset(&c, 0, sizeof(c));
+    tu_reset();
+    wd_start(10, "overlapping calls");
+    tu_run(overlap_main, &c, 1);
+    wd_stop();
+    assert_checks_ok();
+    assert_int_equal(c.finished, OVERLAP_TASKS);
+    print_message("%d x %d ms calls at one proc: %llu ms, %llu handoffs\n", OVERLAP_TASKS,
+                  OVERLAP_MS, (unsigned long long)(c.elapsed / 1000000),
+                  (unsigned long long)c.handoffs);
+    /* Each call but the last hands its P to a thread that starts the next
+     * task. Serially they would take OVERLAP_TASKS * 50 ms = 400 ms. */
+    assert_true(c.handoffs >= OVERLAP_TASKS - 1);
+    if (c.elapsed >= (uint64_t)OVERLAP_TASKS * OVERLAP_MS * 1000000u * 3 / 4)
+        fail_msg("8 x 50 ms calls took %llu ms at one proc: they did not overlap",
+                 (unsigned long long)(c.elapsed / 1000000));
+}
+
+/* ---- unbalanced brackets ---- */
+
+struct unbal_case {
+    int children_ran;
+    urg_wg wg;
+};
+
+static void unbal_child(void *arg)
+{
+    struct unbal_case *c = arg;
+    urg_yield();
+    __atomic_fetch_add(&c->children_ran, 1, __ATOMIC_SEQ_CST);
+    urg_wg_done(&c->wg);
+}
+
+static void unbal_main(void *arg)
+{
+    struct unbal_case *c = arg;
+    uint64_t id = urg_task_id();
+    urg_syscall_exit(); /* refused: not inside */
+    urg_syscall_enter();
+    urg_syscall_enter(); /* refused: already inside */
+    urg_syscall_exit();
+    urg_syscall_exit(); /* refused again */
+    CHECK(urg_task_id() == id);
+    /* The task and the scheduler are intact: spawn, yield, sleep, wait. */
+    urg_wg_add(&c->wg, 10);
+    for (int i = 0; i < 10; i++)
+        CHECK(urg_go(unbal_child, c) == 0);
+    urg_yield();
+    urg_sleep(1000 * 1000);
+    urg_wg_wait(&c->wg);
+    /* A balanced pair still works afterwards. */
+    urg_syscall_enter();
+    urg_syscall_exit();
+}
+
+static void test_syscall_unbalanced_brackets_refused(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        struct unbal_case c;
+        memset(&c, 0, sizeof(c));
+        char out[4096];
+        tu_reset();
+        wd_start(10, "unbalanced brackets");
+        cap_begin();
+        urg_config cfg = {.maxprocs = i == 0 ? 1 : 2};
+        int r = urg_run(unbal_main, &c, &cfg);
+        cap_end(out, sizeof(out));
+        wd_stop();
+        assert_int_equal(r, 0);
+        assert_checks_ok();
+        assert_int_equal(c.children_ran, 10);
+        assert_int_equal(count_substr(out, "urg_syscall_exit without urg_syscall_enter"), 2);
+        assert_int_equal(count_substr(out, "urg_syscall_enter inside a syscall bracket"), 1);
+        /* One line per refusal, nothing else. */
+        assert_int_equal(count_substr(out, "\n"), 3);
+    }
+}
+
+/* ---- brackets outside a task ---- */
+
+static void brackets_anywhere(void)
+{
+    urg_syscall_exit();
+    urg_syscall_enter();
+    urg_syscall_enter();
+    urg_syscall_exit();
+    urg_syscall_exit();
+}
+
+struct outside_case {
+    int thread_done; /* atomic */
+    int ticks;
+};
+
+static void *outside_thread(void *arg)
+{
+    struct outside_case *c = arg;
+    urg_syscall_enter();
+    sleep_ms(30); /* if this counted as a task's call, sysmon would act on it */
+    urg_syscall_exit();
+    brackets_anywhere();
+    __atomic_store_n(&c->thread_done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void outside_main(void *arg)
+{
+    struct outside_case *c = arg;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, outside_thread, c) == 0);
+    while (!__atomic_load_n(&c->thread_done, __ATOMIC_SEQ_CST)) {
+        c->ticks++;
+        urg_sleep(1000 * 1000);
+    }
+    pthread_join(t, NULL);
+    urg_stats s;
+    urg_stats_get(&s);
+    CHECK(s.syscall_handoffs == 0);
+}
+
+static void test_syscall_brackets_outside_task_do_nothing(void **state)
+{
+    (void)state;
+    char out[4096];
+    /* No runtime at all. */
+    cap_begin();
+    brackets_anywhere();
+    cap_end(out, sizeof(out));
+    assert_string_equal(out, "");
+    /* A plain thread while the runtime runs. */
+    struct outside_case c;
+    memset(&c, 0, sizeof(c));
+    tu_reset();
+    wd_start(10, "brackets outside a task");
+    cap_begin();
+    urg_config cfg = {.maxprocs = 1};
+    int r = urg_run(outside_main, &c, &cfg);
+    cap_end(out, sizeof(out));
+    wd_stop();
+    assert_int_equal(r, 0);
+    assert_checks_ok();
+    assert_string_equal(out, "");
+    assert_true(c.ticks > 0);
+}
+
+/* ---- stop-the-world racing with tasks inside brackets ---- */
+
+#define STW_CALLERS 4
+#define STW_CALLS 40
+
+struct stw_case {
+    int callers_done; /* atomic */
+    int calls;        /* atomic */
+    int resizes;
+    int final_procs;
+    urg_wg wg;
+};
+
+static void stw_caller(void *arg)
+{
+    struct stw_case *c = arg;
+    for (int i = 0; i < STW_CALLS; i++) {
+        urg_syscall_enter();
+        sleep_ms(1 + i % 3);
+        urg_syscall_exit();
+        __atomic_fetch_add(&c->calls, 1, __ATOMIC_SEQ_CST);
+        if (i % 5 == 0)
+            urg_yield();
+    }
+    __atomic_fetch_add(&c->callers_done, 1, __ATOMIC_SEQ_CST);
+    urg_wg_done(&c->wg);
+}
+
+static void stw_resizer(void *arg)
+{
+    struct stw_case *c = arg;
+    static const int seq[] = {1, 3, 2, 4, 1, 2};
+    int k = 0;
+    while (__atomic_load_n(&c->callers_done, __ATOMIC_SEQ_CST) < STW_CALLERS) {
+        int n = seq[k++ % 6];
+        CHECK(urg_set_maxprocs(n) == 0);
+        CHECK(urg_maxprocs() == n);
+        c->resizes++;
+        urg_sleep(500 * 1000);
+    }
+    CHECK(urg_set_maxprocs(2) == 0);
+    c->final_procs = urg_maxprocs();
+    urg_wg_done(&c->wg);
+}
+
+static void stw_main(void *arg)
+{
+    struct stw_case *c = arg;
+    urg_wg_add(&c->wg, STW_CALLERS + 1);
+    for (int i = 0; i < STW_CALLERS; i++)
+        CHECK(urg_go(stw_caller, c) == 0);
+    CHECK(urg_go(stw_resizer, c) == 0);
+    urg_wg_wait(&c->wg);
+}
+
+static void test_syscall_stop_the_world_during_calls(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        struct stw_case c;
+        memset(&c, 0, sizeof(c));
+        tu_reset();
+        wd_start(30, "stop the world during syscalls");
+        tu_run(stw_main, &c, i == 0 ? 1 : 4);
+        wd_stop();
+        assert_checks_ok();
+        assert_int_equal(c.calls, STW_CALLERS * STW_CALLS);
+        assert_true(c.resizes > 0);
+        assert_int_equal(c.final_procs, 2);
+    }
+}
+
+/* ---- a bracket left open ----
+ *
+ * A task that returns (say, from an error path) between enter and exit, or
+ * calls the scheduler inside the bracket, is a programming error, but the
+ * API promises misuse is refused with a line on stderr, not a crash. These
+ * run in a child: the crash is what they look for. */
+
+static int misuse_mode;
+static urg_wg misuse_wg;
+
+static void misuse_task(void *arg)
+{
+    (void)arg;
+    urg_syscall_enter();
+    urg_wg_done(&misuse_wg);
+    /* returns with the bracket open */
+}
+
+static void misuse_main(void *arg)
+{
+    (void)arg;
+    switch (misuse_mode) {
+    case 0: /* a task returns inside the bracket */
+        urg_wg_add(&misuse_wg, 1);
+        CHECK(urg_go(misuse_task, NULL) == 0);
+        urg_wg_wait(&misuse_wg);
+        urg_sleep(20 * 1000 * 1000);
+        urg_yield();
+        break;
+    case 1: /* main itself returns inside the bracket */
+        urg_syscall_enter();
+        break;
+    case 2: /* a scheduler call inside the bracket */
+        urg_syscall_enter();
+        urg_yield();
+        urg_syscall_exit();
+        break;
+    }
+}
+
+static int misuse_child(void *arg)
+{
+    child_default_signals();
+    misuse_mode = (int)(intptr_t)arg;
+    for (int i = 0; i < 2; i++) {
+        urg_config cfg = {.maxprocs = 1};
+        if (urg_run(misuse_main, NULL, &cfg) != 0)
+            return 2;
+    }
+    fprintf(stderr, "runs completed\n");
+    return 0;
+}
+
+static struct tu_child misuse_res;
+
+static const char *describe_status(int status)
+{
+    static char buf[64];
+    if (WIFEXITED(status))
+        snprintf(buf, sizeof(buf), "exit %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, sizeof(buf), "signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(buf, sizeof(buf), "status 0x%x", status);
+    return buf;
+}
+
+static void test_syscall_task_ending_inside_bracket_warns(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 2; mode++) {
+        tu_in_child(misuse_child, (void *)(intptr_t)mode, 20, &misuse_res);
+        if (!WIFEXITED(misuse_res.status) || WEXITSTATUS(misuse_res.status) != 0 ||
+            !strstr(misuse_res.out, "runs completed"))
+            fail_msg("%s returning inside a syscall bracket: child ended with %s; output:\n%s",
+                     mode == 0 ? "a task" : "main", describe_status(misuse_res.status),
+                     misuse_res.out);
+        if (!strstr(misuse_res.out, "urg_syscall"))
+            fail_msg("no warning naming the bracket; output:\n%s", misuse_res.out);
+    }
+}
+
+static void test_syscall_scheduler_call_inside_bracket_not_silent(void **state)
+{
+    (void)state;
+    tu_in_child(misuse_child, (void *)(intptr_t)2, 20, &misuse_res);
+    bool ok_exit = WIFEXITED(misuse_res.status) && WEXITSTATUS(misuse_res.status) == 0 &&
+                   strstr(misuse_res.out, "runs completed");
+    bool reported = strstr(misuse_res.out, "fatal error:") != NULL;
+    if (!ok_exit && !reported)
+        fail_msg("urg_yield inside a syscall bracket: child ended with %s and no report; "
+                 "output:\n%s",
+                 describe_status(misuse_res.status), misuse_res.out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_syscall_blocking_read_hands_off_p),
+        cmocka_unit_test(test_syscall_lone_long_call_handed_off),
+        cmocka_unit_test(test_syscall_short_calls_keep_p),
+        cmocka_unit_test(test_syscall_blocking_calls_overlap_at_one_proc),
+        cmocka_unit_test(test_syscall_unbalanced_brackets_refused),
+        cmocka_unit_test(test_syscall_brackets_outside_task_do_nothing),
+        cmocka_unit_test(test_syscall_stop_the_world_during_calls),
+        cmocka_unit_test(test_syscall_task_ending_inside_bracket_warns),
+        cmocka_unit_test(test_syscall_scheduler_call_inside_bracket_not_silent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

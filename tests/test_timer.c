@@ -1,0 +1,603 @@
+/*
+ * test_timer.c — urg_sleep, urg_now and the per-P timer heaps behind them.
+ *
+ * Each P keeps its own heap; the owner runs due timers when it schedules,
+ * other Ms run them when they steal, and the netpoller sleeps until the
+ * earliest one. What a program relies on, and what these tests pin: a
+ * sleep never ends early; sleepers wake in deadline order when their
+ * deadlines are well apart; urg_sleep(0) lets another task run; a timer on
+ * a P that is busy running a task still fires about on time; timers
+ * survive their P going away (urg_set_maxprocs); outside a task urg_sleep
+ * is a plain nanosleep; ten thousand sleeping tasks all wake; and urg_now
+ * never goes backwards, even across threads.
+ *
+ * Upper bounds on lateness are only checked where lateness is the
+ * behaviour under test, and then with margins of tens of times the
+ * expected delay: CI runs on a loaded 2-core VM, often under ASan.
+ */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+static const int procs_list[] = {1, 2, 4};
+#define NPROCS_LIST ((int)(sizeof(procs_list) / sizeof(procs_list[0])))
+
+#define RUN_AT(fn, arg, procs)                                                                    \
+    do {                                                                                          \
+        tu_reset();                                                                               \
+        tu_run((fn), (arg), (procs));                                                             \
+        if (__atomic_load_n(&tu_failures, __ATOMIC_SEQ_CST) != 0)                                 \
+            fail_msg("at %d procs: %d task-side check(s) failed; first: %s", (procs),            \
+                     tu_failures, tu_first_failure);                                              \
+    } while (0)
+
+#define US 1000ull
+#define MS 1000000ull
+
+static uint64_t xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* ---- at least d --------------------------------------------------------- */
+
+struct at_least {
+    urg_wg wg;
+};
+
+static void at_least_task(void *arg)
+{
+    struct at_least *a = arg;
+    static const uint64_t ds[] = {1, 1 * US, 50 * US, 1 * MS, 5 * MS, 20 * MS};
+    for (size_t i = 0; i < sizeof(ds) / sizeof(ds[0]); i++) {
+        uint64_t t0 = urg_now();
+        urg_sleep(ds[i]);
+        uint64_t el = urg_now() - t0;
+        CHECK(el >= ds[i]);
+        CHECK(el < ds[i] + 5000 * MS); /* it does end */
+    }
+    urg_wg_done(&a->wg);
+}
+
+static void at_least_main(void *arg)
+{
+    (void)arg;
+    struct at_least a = {0};
+    urg_wg_add(&a.wg, 8);
+    for (int i = 0; i < 8; i++)
+        CHECK(urg_go(at_least_task, &a) == 0);
+    urg_wg_wait(&a.wg);
+}
+
+static void test_timer_sleep_at_least_duration(void **state)
+{
+    (void)state;
+    for (int i = 0; i < NPROCS_LIST; i++)
+        RUN_AT(at_least_main, NULL, procs_list[i]);
+}
+
+/* ---- deadline order ----------------------------------------------------- */
+
+#define ORD_N 40
+#define ORD_STEP_NS (5 * MS)
+/* Timers that come due together (the thread was descheduled: a loaded CI
+ * box does that for tens of milliseconds) fire as one batch, and the
+ * batch's tasks run in runnext order, not deadline order, microseconds
+ * apart. So the order check is: no task runs this long after a task whose
+ * deadline was later. A heap that lost its order leaves the earlier task
+ * waiting for a later pass, at least one deadline step later. */
+#define ORD_SLACK_NS (2 * MS)
+
+struct order {
+    uint64_t start;
+    uint64_t deadline[ORD_N];
+    uint64_t woke[ORD_N];
+    int next_id;
+    int perm[ORD_N];
+    int inversions;
+    uint64_t median_late;
+    urg_wg wg;
+};
+
+static struct order order_state;
+
+static void order_task(void *arg)
+{
+    struct order *o = arg;
+    int id = o->perm[__atomic_fetch_add(&o->next_id, 1, __ATOMIC_RELAXED)];
+    uint64_t now = urg_now();
+    uint64_t d = o->deadline[id] > now ? o->deadline[id] - now : 0;
+    urg_sleep(d);
+    o->woke[id] = urg_now();
+    CHECK(o->woke[id] >= o->deadline[id]);
+    urg_wg_done(&o->wg);
+}
+
+static void order_main(void *arg)
+{
+    (void)arg;
+    struct order *o = &order_state;
+    memset(o, 0, sizeof(*o));
+    /* Spawn in a scrambled order so heap order, not spawn order, counts. */
+    uint64_t rs = 88172645463325252ull;
+    for (int i = 0; i < ORD_N; i++)
+        o->perm[i] = i;
+    for (int i = ORD_N - 1; i > 0; i--) {
+        int j = (int)(xorshift(&rs) % (uint64_t)(i + 1));
+        int t = o->perm[i];
+        o->perm[i] = o->perm[j];
+        o->perm[j] = t;
+    }
+    o->start = urg_now();
+    for (int i = 0; i < ORD_N; i++)
+        o->deadline[i] = o->start + 20 * MS + (uint64_t)i * ORD_STEP_NS;
+    urg_wg_add(&o->wg, ORD_N);
+    for (int i = 0; i < ORD_N; i++)
+        CHECK(urg_go(order_task, o) == 0);
+    urg_wg_wait(&o->wg);
+    for (int i = 0; i < ORD_N; i++)
+        for (int j = i + 1; j < ORD_N; j++)
+            if (o->woke[i] > o->woke[j] + ORD_SLACK_NS)
+                o->inversions++;
+    /* And they fire near their deadlines, not all at the end: most of
+     * them (the median) within a generous bound. */
+    uint64_t late[ORD_N];
+    for (int i = 0; i < ORD_N; i++)
+        late[i] = o->woke[i] - o->deadline[i];
+    for (int i = 1; i < ORD_N; i++)
+        for (int j = i; j > 0 && late[j - 1] > late[j]; j--) {
+            uint64_t t = late[j];
+            late[j] = late[j - 1];
+            late[j - 1] = t;
+        }
+    o->median_late = late[ORD_N / 2];
+}
+
+/* A thread descheduled in the middle of a batch, or a P whose thread the
+ * OS holds back while another P runs, also reorders wakeups. Noise does
+ * not do that three times running; a broken timer heap does. */
+static void test_timer_sleepers_wake_in_deadline_order(void **state)
+{
+    (void)state;
+    for (int i = 0; i < NPROCS_LIST; i++) {
+        int attempts = 0;
+        for (;;) {
+            RUN_AT(order_main, NULL, procs_list[i]);
+            int ok = order_state.inversions == 0 && order_state.median_late < 100 * MS;
+            if (ok)
+                break;
+            if (++attempts == 3)
+                fail_msg("at %d procs: %d wakeups out of deadline order, median lateness "
+                         "%llu us (third attempt)",
+                         procs_list[i], order_state.inversions,
+                         (unsigned long long)(order_state.median_late / US));
+        }
+    }
+}
+
+/* ---- urg_sleep(0) ------------------------------------------------------- */
+
+struct pingpong {
+    int turn[2];
+    int max_skew;
+    int stop;
+    urg_wg wg;
+};
+
+static void flag_task(void *arg) { __atomic_store_n((int *)arg, 1, __ATOMIC_SEQ_CST); }
+
+/* Two tasks on one proc that only ever switch through urg_sleep(0) must
+ * alternate: each sleep(0) lets the other run. */
+static void pp_task(void *arg)
+{
+    struct pingpong *p = arg;
+    static int ids;
+    int me = __atomic_fetch_add(&ids, 1, __ATOMIC_RELAXED) % 2;
+    for (int i = 0; i < 1000; i++) {
+        p->turn[me]++;
+        int skew = p->turn[me] - p->turn[1 - me];
+        if (skew < 0)
+            skew = -skew;
+        if (skew > p->max_skew)
+            p->max_skew = skew;
+        urg_sleep(0);
+    }
+    urg_wg_done(&p->wg);
+}
+
+static void sleep0_main(void *arg)
+{
+    (void)arg;
+    int ran = 0;
+    CHECK(urg_go(flag_task, &ran) == 0);
+    uint64_t t0 = urg_now();
+    urg_sleep(0);
+    CHECK(__atomic_load_n(&ran, __ATOMIC_SEQ_CST) == 1);
+    CHECK(urg_now() - t0 < 1000 * MS); /* a yield, not a timed wait */
+
+    static struct pingpong p;
+    memset(&p, 0, sizeof(p));
+    urg_wg_add(&p.wg, 2);
+    CHECK(urg_go(pp_task, &p) == 0);
+    CHECK(urg_go(pp_task, &p) == 0);
+    urg_wg_wait(&p.wg);
+    /* The first to start is one ahead; a sleep(0) that did not switch
+     * would let one run many turns ahead. Preemption (async build) can
+     * add a turn. */
+    CHECK(p.max_skew <= 3);
+}
+
+static void test_timer_sleep_zero_yields(void **state)
+{
+    (void)state;
+    RUN_AT(sleep0_main, NULL, 1);
+}
+
+/* ---- busy procs --------------------------------------------------------- */
+
+struct busy {
+    uint64_t deadline;
+    uint64_t woke;
+    urg_wg wg;
+};
+
+static void busy_sleeper(void *arg)
+{
+    struct busy *b = arg;
+    uint64_t now = urg_now();
+    urg_sleep(b->deadline > now ? b->deadline - now : 0);
+    b->woke = urg_now();
+    urg_wg_done(&b->wg);
+}
+
+/* The sleeper arms its timer on this task's P; then this task keeps that
+ * P busy. The timer must still fire about on time: run by another P, or
+ * when this task is preempted (async) or passes a checkpoint (cooperative
+ * build, with its quantum). */
+static void busy_main(void *arg)
+{
+    (void)arg;
+    struct busy b = {0};
+    b.deadline = urg_now() + 10 * MS;
+    urg_wg_add(&b.wg, 1);
+    CHECK(urg_go(busy_sleeper, &b) == 0);
+    urg_yield(); /* the sleeper runs here next and parks */
+    /* Normally over after about 10 ms; the long limit is for loaded VMs,
+     * and a timer that waits for this task to stop would take all of it. */
+    uint64_t end = urg_now() + 3000 * MS;
+    while (urg_now() < end && !__atomic_load_n(&b.woke, __ATOMIC_SEQ_CST))
+        urg_checkpoint();
+    urg_wg_wait(&b.wg);
+    CHECK(b.woke >= b.deadline);
+    CHECK(b.woke < b.deadline + 1500 * MS);
+}
+
+static void test_timer_fires_while_proc_busy(void **state)
+{
+    (void)state;
+    for (int i = 0; i < NPROCS_LIST; i++)
+        RUN_AT(busy_main, NULL, procs_list[i]);
+}
+
+/* ---- spread over procs -------------------------------------------------- */
+
+#define SPREAD_N 400
+
+struct spread {
+    uint64_t late_max;
+    int bad;
+    uint64_t rs;
+    urg_wg wg;
+};
+
+/* Spawned from many tasks, with some CPU work in between, so the
+ * sleepers end up on every P's heap (work stealing spreads them). */
+static void spread_sleeper(void *arg)
+{
+    struct spread *s = arg;
+    uint64_t rs = urg_now() ^ (uintptr_t)&rs;
+    for (volatile int k = 0; k < (int)(xorshift(&rs) % 20000); k++) {
+    }
+    uint64_t d = xorshift(&rs) % (15 * MS);
+    uint64_t t0 = urg_now();
+    urg_sleep(d);
+    uint64_t el = urg_now() - t0;
+    if (el < d) {
+        __atomic_fetch_add(&s->bad, 1, __ATOMIC_RELAXED);
+        el = d;
+    }
+    uint64_t late = el - d, m = __atomic_load_n(&s->late_max, __ATOMIC_RELAXED);
+    while (late > m && !__atomic_compare_exchange_n(&s->late_max, &m, late, false,
+                                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+    urg_wg_done(&s->wg);
+}
+
+static void spawner(void *arg)
+{
+    struct spread *s = arg;
+    for (int i = 0; i < SPREAD_N / 4; i++) {
+        CHECK(urg_go(spread_sleeper, s) == 0);
+        if (i % 8 == 0)
+            urg_yield();
+    }
+    urg_wg_done(&s->wg);
+}
+
+static void spread_main(void *arg)
+{
+    (void)arg;
+    struct spread s = {0};
+    urg_wg_add(&s.wg, SPREAD_N + 4);
+    for (int i = 0; i < 4; i++)
+        CHECK(urg_go(spawner, &s) == 0);
+    urg_wg_wait(&s.wg);
+    CHECK(s.bad == 0);
+    CHECK(s.late_max < 5000 * MS);
+}
+
+static void test_timer_sleepers_spread_over_procs(void **state)
+{
+    (void)state;
+    for (int i = 0; i < NPROCS_LIST; i++)
+        RUN_AT(spread_main, NULL, procs_list[i]);
+}
+
+/* Shrinking the procs moves the timers of the Ps that go away. */
+static void resize_main(void *arg)
+{
+    (void)arg;
+    struct spread s = {0};
+    urg_wg_add(&s.wg, SPREAD_N + 4);
+    for (int i = 0; i < 4; i++)
+        CHECK(urg_go(spawner, &s) == 0);
+    urg_sleep(2 * MS);
+    CHECK(urg_set_maxprocs(1) == 0);
+    urg_sleep(3 * MS);
+    CHECK(urg_set_maxprocs(3) == 0);
+    urg_wg_wait(&s.wg);
+    CHECK(s.bad == 0);
+}
+
+static void test_timer_survives_maxprocs_change(void **state)
+{
+    (void)state;
+    RUN_AT(resize_main, NULL, 4);
+}
+
+/* ---- outside a task ----------------------------------------------------- */
+
+struct plain {
+    int ok;
+    urg_wg wg;
+};
+
+static void *plain_sleeper(void *arg)
+{
+    struct plain *p = arg;
+    uint64_t t0 = urg_now();
+    urg_sleep(20 * MS);
+    uint64_t el = urg_now() - t0;
+    urg_sleep(0);
+    __atomic_store_n(&p->ok, el >= 20 * MS ? 1 : -1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void plain_main(void *arg)
+{
+    (void)arg;
+    /* A plain thread sleeping while the runtime runs: it must not touch
+     * the runtime's timers (it has no P), and tasks go on meanwhile. */
+    struct plain p = {0};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, plain_sleeper, &p) == 0);
+    int n = 0;
+    while (!__atomic_load_n(&p.ok, __ATOMIC_SEQ_CST) && n < 5000) {
+        urg_sleep(MS);
+        n++;
+    }
+    CHECK(__atomic_load_n(&p.ok, __ATOMIC_SEQ_CST) == 1);
+    urg_syscall_enter();
+    pthread_join(th, NULL);
+    urg_syscall_exit();
+}
+
+static void test_timer_sleep_outside_task(void **state)
+{
+    (void)state;
+    /* No runtime at all. */
+    uint64_t t0 = urg_now();
+    urg_sleep(15 * MS);
+    assert_true(urg_now() - t0 >= 15 * MS);
+    urg_sleep(0);
+    assert_int_equal(urg_task_id(), 0);
+    for (int i = 0; i < NPROCS_LIST; i++)
+        RUN_AT(plain_main, NULL, procs_list[i]);
+}
+
+/* ---- ten thousand ------------------------------------------------------- */
+
+#define MANY_N 10000
+
+struct many {
+    int woke;
+    int early;
+    urg_wg wg;
+};
+
+static void many_sleeper(void *arg)
+{
+    struct many *m = arg;
+    uint64_t rs = urg_now() ^ ((uint64_t)(uintptr_t)&rs << 7);
+    uint64_t d = xorshift(&rs) % (20 * MS);
+    uint64_t t0 = urg_now();
+    urg_sleep(d);
+    if (urg_now() - t0 < d)
+        __atomic_fetch_add(&m->early, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&m->woke, 1, __ATOMIC_RELAXED);
+    urg_wg_done(&m->wg);
+}
+
+static void many_main(void *arg)
+{
+    (void)arg;
+    struct many m = {0};
+    urg_wg_add(&m.wg, MANY_N);
+    for (int i = 0; i < MANY_N; i++)
+        CHECK(urg_go(many_sleeper, &m) == 0);
+    urg_wg_wait(&m.wg);
+    CHECK(m.woke == MANY_N);
+    CHECK(m.early == 0);
+}
+
+static void test_timer_ten_thousand_sleepers_all_wake(void **state)
+{
+    (void)state;
+    /* 64 KiB stacks: 10k tasks must fit a small CI box under ASan too. */
+    for (int i = 0; i < NPROCS_LIST; i++) {
+        tu_reset();
+        urg_config cfg = {.maxprocs = procs_list[i], .stack_size = 64 * 1024};
+        assert_int_equal(urg_run(many_main, NULL, &cfg), 0);
+        assert_checks_ok();
+    }
+}
+
+/* ---- abandoned sleepers ------------------------------------------------- */
+
+static void forever_sleeper(void *arg)
+{
+    (void)arg;
+    urg_sleep(UINT64_MAX); /* the deadline must saturate, not wrap */
+    CHECK(0);
+}
+
+static void abandon_main(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 10; i++)
+        CHECK(urg_go(forever_sleeper, NULL) == 0);
+    urg_sleep(5 * MS);
+    /* Returning abandons them, their timers too. */
+}
+
+static void after_abandon_main(void *arg)
+{
+    (void)arg;
+    uint64_t t0 = urg_now();
+    urg_sleep(5 * MS);
+    CHECK(urg_now() - t0 >= 5 * MS);
+}
+
+static void test_timer_abandoned_sleepers_do_not_leak_into_next_run(void **state)
+{
+    (void)state;
+    RUN_AT(abandon_main, NULL, 2);
+    RUN_AT(after_abandon_main, NULL, 2);
+    RUN_AT(after_abandon_main, NULL, 1);
+}
+
+/* ---- urg_now ------------------------------------------------------------ */
+
+struct mono {
+    uint64_t latest;
+    urg_wg wg;
+};
+
+/* A value another thread published before this read started cannot be
+ * later than this read: CLOCK_MONOTONIC is one clock for the system. */
+static void mono_task(void *arg)
+{
+    struct mono *m = arg;
+    uint64_t last = 0;
+    for (int i = 0; i < 100000; i++) {
+        uint64_t seen = __atomic_load_n(&m->latest, __ATOMIC_ACQUIRE);
+        uint64_t now = urg_now();
+        CHECK(now >= last);
+        CHECK(now >= seen);
+        if (now < last || now < seen)
+            break;
+        last = now;
+        uint64_t cur = seen;
+        while (now > cur && !__atomic_compare_exchange_n(&m->latest, &cur, now, false,
+                                                         __ATOMIC_RELEASE, __ATOMIC_ACQUIRE)) {
+        }
+        if (i % 1000 == 0)
+            urg_yield();
+    }
+    urg_wg_done(&m->wg);
+}
+
+static void mono_main(void *arg)
+{
+    (void)arg;
+    struct mono m = {0};
+    urg_wg_add(&m.wg, 4);
+    for (int i = 0; i < 4; i++)
+        CHECK(urg_go(mono_task, &m) == 0);
+    urg_wg_wait(&m.wg);
+}
+
+static void test_timer_now_is_monotonic(void **state)
+{
+    (void)state;
+    /* The same clock as CLOCK_MONOTONIC, in nanoseconds. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t mono = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    uint64_t now = urg_now();
+    assert_true(now >= mono);
+    assert_true(now - mono < 1000 * MS);
+    for (int i = 0; i < NPROCS_LIST; i++)
+        RUN_AT(mono_main, NULL, procs_list[i]);
+}
+
+/* ---- group -------------------------------------------------------------- */
+
+static int fds_before;
+
+static void nothing(void *arg) { (void)arg; }
+
+/* The first run opens a few descriptors that live as long as the process
+ * (libunwind's address-validation pipe); count from after one. */
+static int group_setup(void **state)
+{
+    (void)state;
+    urg_config cfg = {.maxprocs = 1};
+    if (urg_run(nothing, NULL, &cfg) != 0)
+        return -1;
+    fds_before = tu_open_fds();
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    int after = tu_open_fds();
+    if (after != fds_before) {
+        fprintf(stderr, "descriptor leak: %d open before, %d after\n", fds_before, after);
+        return -1;
+    }
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timer_sleep_at_least_duration),
+        cmocka_unit_test(test_timer_sleepers_wake_in_deadline_order),
+        cmocka_unit_test(test_timer_sleep_zero_yields),
+        cmocka_unit_test(test_timer_fires_while_proc_busy),
+        cmocka_unit_test(test_timer_sleepers_spread_over_procs),
+        cmocka_unit_test(test_timer_survives_maxprocs_change),
+        cmocka_unit_test(test_timer_sleep_outside_task),
+        cmocka_unit_test(test_timer_ten_thousand_sleepers_all_wake),
+        cmocka_unit_test(test_timer_abandoned_sleepers_do_not_leak_into_next_run),
+        cmocka_unit_test(test_timer_now_is_monotonic),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
