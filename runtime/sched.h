@@ -130,6 +130,7 @@ struct urg__stack {
     int32_t ext_futex;         /* external threads: 0 parked, 1 woken */
     uint32_t valgrind_id;
     uint8_t mode;              /* guard mechanism (stack.c) */
+    uint8_t clean;             /* in the pool and checked for deep pages (stack.c) */
 #ifdef URG_ASAN
     void *asan_fake_stack;
 #endif
@@ -397,6 +398,8 @@ URG_HIDDEN int urg__stack_init(size_t stack_size);
  * id owner (via *gp_out) and true. Signal-safe. */
 URG_HIDDEN bool urg__stack_guard_hit(uintptr_t addr, g_t **gp_out);
 URG_HIDDEN void urg__stack_check_canary(g_t *gp);
+/* Give back the pages of pooled stacks that grew deep. Context: sysmon. */
+URG_HIDDEN void urg__stack_trim_pool(void);
 
 /* timer.c */
 URG_HIDDEN void urg__timer_add(p_t *pp, g_t *gp, uint64_t when);

@@ -34,10 +34,14 @@
  * forces the fallbacks (for tests).
  *
  * Pooling. Freed stacks go to a per-P cache of 32 (no lock); overflow
- * moves half to a global pool. On the way there each stack is checked
- * with mincore(2), and if more than 16 KiB of it is resident, everything
- * but its top 8 KiB is given back with MADV_DONTNEED. The spawn/exit hot
- * path therefore makes no system call.
+ * moves half to a global pool, and an empty cache takes half a cache's
+ * worth back. sysmon trims the pool in the background: each stack that
+ * entered it since the last pass is checked with mincore(2), and if more
+ * than 16 KiB of it is resident, everything but its top 8 KiB is given
+ * back with MADV_DONTNEED. Neither spawning, exiting nor moving stacks
+ * between caches and the pool makes a system call (programs that keep
+ * thousands of tasks alive, like fork-join recursion, move stacks back and
+ * forth all the time).
  */
 #include "sched.h"
 
@@ -88,6 +92,7 @@ static struct {
     uint32_t narenas;      /* atomic (read by the SIGSEGV handler) */
     struct urg__stack *free;
     int64_t nfree;
+    int64_t ndirty;        /* pooled stacks not yet trimmed; atomic reads */
     int guard_mode;        /* best mode available */
     int64_t mprotect_budget;
     size_t page;
@@ -122,6 +127,7 @@ int urg__stack_init(size_t stack_size)
     pool.narenas = 0;
     pool.free = NULL;
     pool.nfree = 0;
+    pool.ndirty = 0;
     pool.guard_mode = GUARD_MADVISE;
     /* Each mprotect'ed guard splits its arena's mapping: two entries. */
     pool.mprotect_budget = read_max_map_count() / 4 / 2;
@@ -262,15 +268,56 @@ int urg__stack_alloc(p_t *pp, g_t *gp)
 
 static void pool_put_batch(struct urg__stack **v, int n)
 {
-    for (int i = 0; i < n; i++)
-        trim(v[i]);
     urg__lock(&pool.lock);
     for (int i = 0; i < n; i++) {
+        v[i]->clean = 0;
         v[i]->next = pool.free;
         pool.free = v[i];
     }
     pool.nfree += n;
+    pool.ndirty += n;
     urg__unlock(&pool.lock);
+}
+
+#define TRIM_BATCH 64
+
+/* urg__stack_trim_pool: trim stacks that entered the pool since the last
+ * pass, a batch at a time. Each is taken out of the pool while it is
+ * checked, so no task can be given a stack being trimmed.
+ * Context: sysmon. Locks: takes stackpool.lock. */
+void urg__stack_trim_pool(void)
+{
+    while (ld_relaxed(&pool.ndirty) > 0) {
+        struct urg__stack *batch[TRIM_BATCH];
+        int n = 0;
+        urg__lock(&pool.lock);
+        struct urg__stack **link = &pool.free;
+        while (*link && n < TRIM_BATCH) {
+            struct urg__stack *st = *link;
+            if (st->clean) {
+                link = &st->next;
+                continue;
+            }
+            *link = st->next;
+            batch[n++] = st;
+        }
+        pool.nfree -= n;
+        pool.ndirty = n == TRIM_BATCH ? pool.ndirty - n : 0;
+        urg__unlock(&pool.lock);
+        if (n == 0)
+            return;
+        for (int i = 0; i < n; i++) {
+            trim(batch[i]);
+            batch[i]->clean = 1;
+        }
+        urg__lock(&pool.lock);
+        for (int i = 0; i < n; i++) {
+            batch[i]->next = pool.free;
+            pool.free = batch[i];
+        }
+        pool.nfree += n;
+        urg__unlock(&pool.lock);
+    }
 }
 
 /* urg__stack_free: gp exited; recycle its stack. Context: g0 holding pp. */
@@ -363,4 +410,5 @@ void urg__stack_teardown(void)
     st_release(&pool.narenas, 0u);
     pool.free = NULL;
     pool.nfree = 0;
+    pool.ndirty = 0;
 }

@@ -14,7 +14,9 @@
  *   3. polls the network if nobody has for 10 ms;
  *   4. prints the schedtrace line when URG_DEBUG=schedtrace=MS asks;
  *   5. notices newly loaded modules (async build: the safe-point check
- *      needs their address ranges).
+ *      needs their address ranges);
+ *   6. every 100 ms, gives back the pages of pooled stacks that grew deep
+ *      (stack.c), so that no task pays for it.
  *
  * How long a slice really lasts: a P bumps schedtick each time it starts a
  * new task; sysmon notes the time when it first sees a new value
@@ -40,6 +42,7 @@
 #define SYSMON_DEEP_NS 1000000000ull
 #define SYSCALL_RETAKE_NS 10000000ull
 #define NETPOLL_STALE_NS 10000000ull
+#define TRIM_PERIOD_NS 100000000ull
 
 /* urg__sysmon_wake: Signal-safe. */
 void urg__sysmon_wake(void)
@@ -129,7 +132,7 @@ void urg__sysmon(m_t *mp)
     uint32_t idle = 0;
     uint64_t delay = SYSMON_MIN_NS;
     uint64_t lasttrace = urg__nanotime();
-    uint64_t lastmod = lasttrace;
+    uint64_t lastmod = lasttrace, lasttrim = lasttrace;
     uint64_t next_expiry = 0;
     bool any_running = true;
     while (!ld_acquire(&sched.main_done)) {
@@ -191,6 +194,10 @@ void urg__sysmon(m_t *mp)
         if (sched.schedtrace_ms > 0 && now - lasttrace >= (uint64_t)sched.schedtrace_ms * 1000000u) {
             lasttrace = now;
             urg__schedtrace(sched.scheddetail > 0);
+        }
+        if (now - lasttrim >= TRIM_PERIOD_NS) {
+            lasttrim = now;
+            urg__stack_trim_pool();
         }
         if (now - lastmod >= SYSMON_DEEP_NS) {
             lastmod = now;
