@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ELEM_MAX 65536
+#define ELEM_MAX           65536
 #define SELECT_STACK_CASES 8
 
 struct waitq;
@@ -39,13 +39,13 @@ struct waitq;
 struct sudog {
     g_t *gp;
     struct sudog *next, *prev;
-    struct waitq *q;   /* the queue it is (or was last) linked in */
-    void *elem;        /* send: source; recv: destination (may be NULL) */
+    struct waitq *q; /* the queue it is (or was last) linked in */
+    void *elem;      /* send: source; recv: destination (may be NULL) */
     urg_chan *c;
     int case_index;
     bool is_select;
-    bool queued;       /* still linked in c's queue (c.lock) */
-    bool success;      /* completed by an operation (false: by close) */
+    bool queued;  /* still linked in c's queue (c.lock) */
+    bool success; /* completed by an operation (false: by close) */
 };
 
 struct waitq {
@@ -54,11 +54,11 @@ struct waitq {
 
 struct urg_chan {
     urg__lock_t lock;
-    uint32_t closed;   /* c.lock; also read atomically */
-    uint32_t refs;     /* atomic */
+    uint32_t closed; /* c.lock; also read atomically */
+    uint32_t refs;   /* atomic */
     size_t elemsize;
     size_t cap;
-    size_t count;      /* c.lock */
+    size_t count; /* c.lock */
     size_t sendx, recvx;
     struct waitq sendq, recvq;
     char *buf;
@@ -159,7 +159,7 @@ static inline g_t *enter(void)
 {
     g_t *gp = urg__curg();
     if (!gp)
-        return urg__getg_ext(); /* marks external_seen */
+        return urg__getg_ext();                        /* marks external_seen */
     URG_CLOSE_OPEN_SYSCALL(gp, "a channel operation"); /* before any lock */
     if (unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
         urg__gopreempt(gp);
@@ -402,7 +402,7 @@ int urg_chan_cap(const urg_chan *c)
 struct select_park {
     urg_chan **locked; /* distinct channels, address order */
     int nlocked;
-    uint64_t when;     /* 0: no timer */
+    uint64_t when; /* 0: no timer */
 };
 
 static void lock_all(urg_chan **v, int n)
@@ -586,8 +586,8 @@ int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns)
     for (int i = 0; i < na; i++) {
         urg_select_case *k = &cases[order[i]];
         struct sudog *sg = &sgs[i];
-        *sg = (struct sudog){.gp = gp, .elem = k->elem, .c = k->chan, .case_index = order[i],
-                             .is_select = true};
+        *sg = (struct sudog){
+            .gp = gp, .elem = k->elem, .c = k->chan, .case_index = order[i], .is_select = true};
         fetch_add(&k->chan->refs, 1u);
         enqueue(k->op == URG_SELECT_SEND ? &k->chan->sendq : &k->chan->recvq, sg);
     }

@@ -82,11 +82,16 @@ static void regs_from_switch_frame(const g_t *gp, uint64_t regs[UR_NREGS])
 static const char *state_str(const g_t *gp, uint32_t status)
 {
     switch (status) {
-    case G_RUNNABLE: return (gp->flags & G_FLAG_STARTED) ? "runnable" : "runnable, not started";
-    case G_RUNNING: return "running";
-    case G_SYSCALL: return "syscall";
-    case G_WAITING: return urg__waitreason_str(gp->waitreason);
-    default: return "?";
+    case G_RUNNABLE:
+        return (gp->flags & G_FLAG_STARTED) ? "runnable" : "runnable, not started";
+    case G_RUNNING:
+        return "running";
+    case G_SYSCALL:
+        return "syscall";
+    case G_WAITING:
+        return urg__waitreason_str(gp->waitreason);
+    default:
+        return "?";
     }
 }
 

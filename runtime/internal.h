@@ -45,34 +45,34 @@
 #endif
 #endif
 
-#define URG_HIDDEN __attribute__((visibility("hidden")))
-#define URG_NOINLINE __attribute__((noinline))
-#define URG_NORETURN __attribute__((noreturn))
-#define URG_COLD __attribute__((cold))
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-#define URG_CACHELINE 64
-#define URG_ALIGNED_CL __attribute__((aligned(URG_CACHELINE)))
+#define URG_HIDDEN       __attribute__((visibility("hidden")))
+#define URG_NOINLINE     __attribute__((noinline))
+#define URG_NORETURN     __attribute__((noreturn))
+#define URG_COLD         __attribute__((cold))
+#define likely(x)        __builtin_expect(!!(x), 1)
+#define unlikely(x)      __builtin_expect(!!(x), 0)
+#define URG_CACHELINE    64
+#define URG_ALIGNED_CL   __attribute__((aligned(URG_CACHELINE)))
 #define URG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Atomics: thin names over the GCC builtins, so that the memory order of
  * every access is spelled out where it happens. */
-#define ld_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define ld_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define ld_relaxed(p)    __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ld_acquire(p)    __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define st_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define st_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define xchg(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
-#define cas(p, oldv, newv)                                                                        \
-    ({                                                                                            \
-        __typeof__(*(p)) cas_old_ = (oldv);                                                       \
-        __atomic_compare_exchange_n((p), &cas_old_, (newv), false, __ATOMIC_ACQ_REL,              \
-                                    __ATOMIC_ACQUIRE);                                            \
+#define xchg(p, v)       __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
+#define cas(p, oldv, newv)                                                                         \
+    ({                                                                                             \
+        __typeof__(*(p)) cas_old_ = (oldv);                                                        \
+        __atomic_compare_exchange_n((p), &cas_old_, (newv), false, __ATOMIC_ACQ_REL,               \
+                                    __ATOMIC_ACQUIRE);                                             \
     })
 #define fetch_add(p, v) __atomic_fetch_add((p), (v), __ATOMIC_ACQ_REL)
 #define fetch_sub(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_ACQ_REL)
 /* Owner-only counters that other threads read: a relaxed increment keeps
  * readers free of torn values without a locked instruction. */
-#define counter_inc(p) st_relaxed((p), ld_relaxed(p) + 1)
+#define counter_inc(p)    st_relaxed((p), ld_relaxed(p) + 1)
 #define counter_add(p, v) st_relaxed((p), ld_relaxed(p) + (v))
 
 static inline void cpu_relax(void) { __builtin_ia32_pause(); }
@@ -101,10 +101,10 @@ URG_HIDDEN URG_NORETURN URG_COLD void urg__throw(const char *msg);
 URG_HIDDEN URG_COLD void urg__warn(const char *what, const char *detail);
 
 /* Invariant checks that stay on in release builds. */
-#define URG_CHECK(cond, msg)                                                                      \
-    do {                                                                                          \
-        if (unlikely(!(cond)))                                                                    \
-            urg__throw(msg);                                                                      \
+#define URG_CHECK(cond, msg)                                                                       \
+    do {                                                                                           \
+        if (unlikely(!(cond)))                                                                     \
+            urg__throw(msg);                                                                       \
     } while (0)
 
 /* Monotonic clock in ns (vDSO). Signal-safe. */

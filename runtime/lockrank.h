@@ -52,9 +52,15 @@ typedef struct urg__lock {
 } urg__lock_t;
 
 #ifdef URG_LOCKRANK
-#define URG_LOCK_INIT(r) {0, (r)}
+#define URG_LOCK_INIT(r)                                                                           \
+    {                                                                                              \
+        0, (r)                                                                                     \
+    }
 #else
-#define URG_LOCK_INIT(r) {0}
+#define URG_LOCK_INIT(r)                                                                           \
+    {                                                                                              \
+        0                                                                                          \
+    }
 #endif
 
 URG_HIDDEN void urg__lock_init(urg__lock_t *l, enum urg__lockrank rank);

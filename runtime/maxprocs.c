@@ -166,7 +166,8 @@ static double cgroup_cpu_limit(void)
 {
     char cg[4096], mnt[4096], root[4096];
     int version = 0;
-    if (!find_cgroup(cg, sizeof(cg), &version) || !find_mount(version, mnt, sizeof(mnt), root, sizeof(root)))
+    if (!find_cgroup(cg, sizeof(cg), &version) ||
+        !find_mount(version, mnt, sizeof(mnt), root, sizeof(root)))
         return 0;
     /* Path of our cgroup inside the mount. */
     const char *rel = cg;

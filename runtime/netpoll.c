@@ -36,22 +36,22 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define PD_CHUNK 1024
-#define PD_CHUNKS 1024 /* fds up to 1M */
+#define PD_CHUNK    1024
+#define PD_CHUNKS   1024 /* fds up to 1M */
 #define EVENT_BATCH 128
 
 struct pd {
     urg__lock_t lock;
-    g_t *rg, *wg;     /* waiting reader / writer, pd.lock */
-    uint8_t armed;    /* registered with epoll at least once, pd.lock */
+    g_t *rg, *wg;  /* waiting reader / writer, pd.lock */
+    uint8_t armed; /* registered with epoll at least once, pd.lock */
     int fd;
 };
 
 static struct {
     int epfd;
     int evfd;
-    uint32_t wakesig;          /* atomic: a wakeup is pending */
-    int32_t waiters;           /* atomic: tasks parked on I/O */
+    uint32_t wakesig;             /* atomic: a wakeup is pending */
+    int32_t waiters;              /* atomic: tasks parked on I/O */
     struct pd *chunks[PD_CHUNKS]; /* atomic publication */
     urg__lock_t chunklock;
 } np = {.epfd = -1, .evfd = -1, .chunklock = URG_LOCK_INIT(URG_RANK_NETPOLL)};

@@ -253,10 +253,7 @@ void urg__gopreempt(g_t *gp)
 
 /* urg__mcall_exitsyscall: run fn on g0 for a task back from a syscall
  * that found no P (syscall.c). Returns when the task is resumed. */
-void urg__mcall_exitsyscall(g_t *gp, void (*fn)(m_t *, g_t *, void *))
-{
-    mcall(gp, fn, NULL);
-}
+void urg__mcall_exitsyscall(g_t *gp, void (*fn)(m_t *, g_t *, void *)) { mcall(gp, fn, NULL); }
 
 struct park_args {
     bool (*unlockf)(m_t *, g_t *, void *);
@@ -623,8 +620,7 @@ top:;
 
     /* Steal, unless enough Ms already spin: at most half the busy Ps. */
     int32_t procs = ld_relaxed(&sched.gomaxprocs);
-    if (mp->spinning ||
-        2 * ld_relaxed(&sched.nmspinning) < procs - ld_relaxed(&sched.npidle)) {
+    if (mp->spinning || 2 * ld_relaxed(&sched.nmspinning) < procs - ld_relaxed(&sched.npidle)) {
         if (!mp->spinning)
             become_spinning(mp);
         if (!now)

@@ -36,9 +36,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SHUTDOWN_GRACE_NS (200ull * 1000 * 1000)
+#define SHUTDOWN_GRACE_NS  (200ull * 1000 * 1000)
 #define DEFAULT_QUANTUM_NS (10ull * 1000 * 1000)
-#define DEFAULT_STACK (256u * 1024u)
+#define DEFAULT_STACK      (256u * 1024u)
 
 URG_HIDDEN void urg__thread_set_base_mask(const sigset_t *mask);
 
@@ -95,8 +95,8 @@ static int resolve_config(const urg_config *cfg, struct urg__env *env)
         procs = URG_MAXPROCS_MAX;
     sched.gomaxprocs = 0;
     sched.quantum_ns = cfg && cfg->quantum_ns ? cfg->quantum_ns
-                       : env->quantum_ns        ? env->quantum_ns
-                                                : DEFAULT_QUANTUM_NS;
+                       : env->quantum_ns      ? env->quantum_ns
+                                              : DEFAULT_QUANTUM_NS;
     sched.stack_size = cfg && cfg->stack_size ? cfg->stack_size
                        : env->stack_size      ? env->stack_size
                                               : DEFAULT_STACK;

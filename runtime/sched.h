@@ -82,30 +82,30 @@ enum {
 struct urg__g {
     union {
         struct {
-            urg_fn fn;               /* entry, until the first run */
+            urg_fn fn; /* entry, until the first run */
             void *arg;
         };
         struct {
-            void *sp;                /* saved SP while not running */
-            struct urg__stack *st;   /* the stack and its task state */
+            void *sp;              /* saved SP while not running */
+            struct urg__stack *st; /* the stack and its task state */
         };
     };
-    struct urg__m *m;          /* M running it; set before every switch into it */
-    struct urg__g *schedlink;  /* run queue / free list link */
-    uint64_t id;               /* task id, > 0 */
-    uint32_t status;           /* enum urg__gstatus, atomic */
-    uint16_t flags;            /* G_FLAG_*, owner */
-    uint8_t preempt;           /* atomic: preemption requested (sysmon, STW) */
-    uint8_t waitreason;        /* enum urg__waitreason, owner */
-    int32_t preempt_off;       /* urg_preempt_disable depth; owner (read by the
+    struct urg__m *m;         /* M running it; set before every switch into it */
+    struct urg__g *schedlink; /* run queue / free list link */
+    uint64_t id;              /* task id, > 0 */
+    uint32_t status;          /* enum urg__gstatus, atomic */
+    uint16_t flags;           /* G_FLAG_*, owner */
+    uint8_t preempt;          /* atomic: preemption requested (sysmon, STW) */
+    uint8_t waitreason;       /* enum urg__waitreason, owner */
+    int32_t preempt_off;      /* urg_preempt_disable depth; owner (read by the
                                   SIGURG handler on the same thread) */
     /* The task's one timer is named by (g, timer_seq) in heap entries;
      * cancelling bumps the seq, so a stale entry is ignored when it fires.
      * Kept here because descriptors are type-stable and stacks are not. */
-    uint32_t timer_seq;        /* atomic */
-    uint32_t selectdone;       /* atomic: a select wait was completed by someone */
-    uint8_t in_async_preempt;  /* owner: inside the injected trampoline */
-    uint8_t canary_stack;      /* owner: stack has no guard page, only a canary */
+    uint32_t timer_seq;       /* atomic */
+    uint32_t selectdone;      /* atomic: a select wait was completed by someone */
+    uint8_t in_async_preempt; /* owner: inside the injected trampoline */
+    uint8_t canary_stack;     /* owner: stack has no guard page, only a canary */
     uint16_t pad;
 };
 
@@ -116,21 +116,21 @@ struct urg__g {
  * stand-in g of an external thread have one too, outside any stack.
  */
 struct urg__stack {
-    struct urg__stack *next;   /* pool / cache link while free */
-    struct urg__g *owner;      /* task using it (guard-hit reports) */
-    char *lo, *hi;             /* usable range [lo, hi) */
-    void *param;               /* waker -> wakee: which waiter completed; atomic */
+    struct urg__stack *next; /* pool / cache link while free */
+    struct urg__g *owner;    /* task using it (guard-hit reports) */
+    char *lo, *hi;           /* usable range [lo, hi) */
+    void *param;             /* waker -> wakee: which waiter completed; atomic */
     /* While parked on a user-owned object (channel, mutex, wait group):
      * how to unlink the task's wait records from it if the run ends
      * first, so the object stays usable after urg_run returns. Owner. */
     void (*abandon)(struct urg__g *gp, void *arg);
     void *abandon_arg;
-    uint64_t timer_when;       /* deadline of the armed timer, 0 if none */
-    struct urg__p *timer_p;    /* the P whose heap holds it (zombie count) */
-    int32_t ext_futex;         /* external threads: 0 parked, 1 woken */
+    uint64_t timer_when;    /* deadline of the armed timer, 0 if none */
+    struct urg__p *timer_p; /* the P whose heap holds it (zombie count) */
+    int32_t ext_futex;      /* external threads: 0 parked, 1 woken */
     uint32_t valgrind_id;
-    uint8_t mode;              /* guard mechanism (stack.c) */
-    uint8_t clean;             /* in the pool and checked for deep pages (stack.c) */
+    uint8_t mode;  /* guard mechanism (stack.c) */
+    uint8_t clean; /* in the pool and checked for deep pages (stack.c) */
 #ifdef URG_ASAN
     void *asan_fake_stack;
 #endif
@@ -149,10 +149,10 @@ enum urg__pstatus {
     P_DEAD = 4,    /* beyond maxprocs */
 };
 
-#define URG_RUNQ_SIZE 256
-#define URG__COST_BUCKETS 256
-#define URG__COST_STEP_NS 250
-#define URG_GFREE_MAX 64
+#define URG_RUNQ_SIZE       256
+#define URG__COST_BUCKETS   256
+#define URG__COST_STEP_NS   250
+#define URG_GFREE_MAX       64
 #define URG_STACK_CACHE_MAX 32
 
 struct urg__timer_ent {
@@ -170,12 +170,12 @@ struct urg__sysmontick {
 
 struct urg__p {
     int32_t id;
-    uint32_t status;           /* enum urg__pstatus, atomic */
-    struct urg__p *link;       /* idle list, sched.lock */
-    struct urg__m *m;          /* back-link, atomic (sysmon reads) */
-    uint32_t schedtick;        /* owner writes, sysmon reads: +1 per schedule */
-    uint32_t syscalltick;      /* owner writes, sysmon reads: +1 per syscall */
-    uint8_t preempt;           /* atomic: enter the scheduler asap */
+    uint32_t status;                   /* enum urg__pstatus, atomic */
+    struct urg__p *link;               /* idle list, sched.lock */
+    struct urg__m *m;                  /* back-link, atomic (sysmon reads) */
+    uint32_t schedtick;                /* owner writes, sysmon reads: +1 per schedule */
+    uint32_t syscalltick;              /* owner writes, sysmon reads: +1 per syscall */
+    uint8_t preempt;                   /* atomic: enter the scheduler asap */
     struct urg__sysmontick sysmontick; /* sysmon only */
 
     /* Local run queue: single producer (owner), many consumers (owner and
@@ -183,7 +183,7 @@ struct urg__p {
     URG_ALIGNED_CL uint32_t runqhead; /* atomic */
     URG_ALIGNED_CL uint32_t runqtail; /* atomic, written by owner only */
     struct urg__g *runq[URG_RUNQ_SIZE];
-    struct urg__g *runnext;    /* atomic: owner sets, thieves may CAS to NULL */
+    struct urg__g *runnext; /* atomic: owner sets, thieves may CAS to NULL */
 
     /* Caches, owner only. */
     URG_ALIGNED_CL struct urg__g *gfree;
@@ -195,10 +195,10 @@ struct urg__p {
     /* Timers: a 4-ary min-heap by `when`, under timerlock (the owner adds;
      * thieves and sysmon may run due timers). timer0 is the earliest, or 0. */
     URG_ALIGNED_CL urg__lock_t timerlock;
-    uint64_t timer0;           /* atomic */
+    uint64_t timer0; /* atomic */
     struct urg__timer_ent *timers;
     uint32_t ntimers, captimers;
-    uint32_t nzombies;         /* atomic: cancelled entries still in the heap */
+    uint32_t nzombies; /* atomic: cancelled entries still in the heap */
 
     /* Counters: owner writes (relaxed), anyone reads. */
     URG_ALIGNED_CL uint64_t n_created, n_exited, n_switches, n_steals, n_preempt_coop;
@@ -207,26 +207,26 @@ struct urg__p {
 /* ---- M ------------------------------------------------------------------ */
 
 struct urg__m {
-    struct urg__g g0;          /* scheduler context on the thread's own stack */
-    struct urg__stack g0x;     /* g0's block: the thread stack's bounds */
-    struct urg__g *curg;       /* task running now, or NULL; owner writes,
+    struct urg__g g0;      /* scheduler context on the thread's own stack */
+    struct urg__stack g0x; /* g0's block: the thread stack's bounds */
+    struct urg__g *curg;   /* task running now, or NULL; owner writes,
                                   the SIGURG handler and sysmon read */
-    struct urg__p *p;          /* attached P, owner */
-    struct urg__p *nextp;      /* P handed over by startm, sched.lock/park */
-    struct urg__p *oldp;       /* P held before a syscall, owner */
+    struct urg__p *p;      /* attached P, owner */
+    struct urg__p *nextp;  /* P handed over by startm, sched.lock/park */
+    struct urg__p *oldp;   /* P held before a syscall, owner */
     int64_t id;
-    pid_t tid;                 /* for tgkill */
+    pid_t tid; /* for tgkill */
     pthread_t thread;
-    bool spinning;             /* owner; nmspinning counts them */
+    bool spinning; /* owner; nmspinning counts them */
     bool is_sysmon;
-    uint32_t orphan;           /* atomic: abandoned by a finished urg_run */
-    uint32_t exited;           /* atomic: the thread returned from mstart */
-    int32_t locks;             /* runtime locks held; owner (handler reads) */
-    uint32_t syscalltick;      /* owner */
-    urg__note park;            /* parked here when idle */
-    struct urg__m *schedlink;  /* idle list, sched.lock */
-    struct urg__m *alllink;    /* allm, sched.lock */
-    uint64_t rand;             /* fastrand state, owner */
+    uint32_t orphan;          /* atomic: abandoned by a finished urg_run */
+    uint32_t exited;          /* atomic: the thread returned from mstart */
+    int32_t locks;            /* runtime locks held; owner (handler reads) */
+    uint32_t syscalltick;     /* owner */
+    urg__note park;           /* parked here when idle */
+    struct urg__m *schedlink; /* idle list, sched.lock */
+    struct urg__m *alllink;   /* allm, sched.lock */
+    uint64_t rand;            /* fastrand state, owner */
 
     /* Work to run right after the next switch lands, on whatever stack
      * resumes (g0 after a park, or the next task after a direct switch).
@@ -236,13 +236,13 @@ struct urg__m {
     void *after_arg;
 
     /* Async preemption (signals/). */
-    uint64_t preempt_t0;       /* owner: handler entry of the preemption in
+    uint64_t preempt_t0;     /* owner: handler entry of the preemption in
                                   progress, 0 if none (cost histogram) */
-    uint32_t signal_pending;   /* atomic: a SIGURG from sysmon is in flight */
-    uint32_t preempt_gen;      /* atomic: handled preemption signals */
-    void *altstack;            /* sigaltstack memory */
+    uint32_t signal_pending; /* atomic: a SIGURG from sysmon is in flight */
+    uint32_t preempt_gen;    /* atomic: handled preemption signals */
+    void *altstack;          /* sigaltstack memory */
     size_t altstack_size;
-    void *unw_as;              /* libunwind address space for safe-point walks */
+    void *unw_as; /* libunwind address space for safe-point walks */
 };
 
 /* ---- the scheduler ------------------------------------------------------ */
@@ -254,35 +254,35 @@ struct urg__sched {
     struct urg__g *runqhead, *runqtail;
     uint64_t runqsize;
 
-    struct urg__m *midle;      /* idle Ms, sched.lock */
-    int32_t nmidle;            /* sched.lock (atomic reads) */
-    int32_t mcount;            /* Ms created this run, sched.lock */
-    int32_t mlive;             /* Ms whose thread has not returned, atomic */
-    struct urg__m *allm;       /* sched.lock */
+    struct urg__m *midle; /* idle Ms, sched.lock */
+    int32_t nmidle;       /* sched.lock (atomic reads) */
+    int32_t mcount;       /* Ms created this run, sched.lock */
+    int32_t mlive;        /* Ms whose thread has not returned, atomic */
+    struct urg__m *allm;  /* sched.lock */
 
-    struct urg__p *pidle;      /* idle Ps, sched.lock */
-    int32_t npidle;            /* atomic */
-    int32_t nmspinning;        /* atomic */
-    uint32_t needspinning;     /* atomic */
-    int32_t nmsyscall;         /* tasks inside urg_syscall_enter, atomic */
+    struct urg__p *pidle;  /* idle Ps, sched.lock */
+    int32_t npidle;        /* atomic */
+    int32_t nmspinning;    /* atomic */
+    uint32_t needspinning; /* atomic */
+    int32_t nmsyscall;     /* tasks inside urg_syscall_enter, atomic */
 
-    int32_t gomaxprocs;        /* atomic */
+    int32_t gomaxprocs; /* atomic */
     struct urg__p *allp[URG_MAXPROCS_MAX];
     uint32_t stealorder_coprimes[URG_MAXPROCS_MAX];
     uint32_t nstealorder;
 
     /* Stop-the-world. */
-    uint32_t gcwaiting;        /* atomic */
-    int32_t stopwait;          /* sched.lock */
+    uint32_t gcwaiting; /* atomic */
+    int32_t stopwait;   /* sched.lock */
     urg__note stopnote;
-    urg_mutex stw;             /* serialises STW; parks tasks */
+    urg_mutex stw; /* serialises STW; parks tasks */
 
     /* Lifecycle. */
-    uint32_t running;          /* atomic: urg_run in progress */
-    uint32_t exiting;          /* atomic: main task returned; Ms wind down */
-    uint32_t main_done;        /* atomic */
-    uint32_t external_seen;    /* atomic: a non-task thread touched the runtime */
-    uint64_t goidgen;          /* atomic: task id allocator */
+    uint32_t running;       /* atomic: urg_run in progress */
+    uint32_t exiting;       /* atomic: main task returned; Ms wind down */
+    uint32_t main_done;     /* atomic */
+    uint32_t external_seen; /* atomic: a non-task thread touched the runtime */
+    uint64_t goidgen;       /* atomic: task id allocator */
     uint64_t starttime;
 
     /* Configuration of this run. */
@@ -292,13 +292,13 @@ struct urg__sched {
     int32_t scheddetail;
 
     /* Netpoller. */
-    uint64_t lastpoll;         /* atomic: 0 while an M blocks in netpoll */
-    uint64_t polluntil;        /* atomic: when that M's poll times out */
-    uint32_t pollingnet;       /* atomic: an M is doing a non-blocking poll */
+    uint64_t lastpoll;   /* atomic: 0 while an M blocks in netpoll */
+    uint64_t polluntil;  /* atomic: when that M's poll times out */
+    uint32_t pollingnet; /* atomic: an M is doing a non-blocking poll */
 
     /* sysmon. */
     urg__note sysmonnote;
-    uint32_t sysmonwait;       /* atomic: sysmon sleeps on sysmonnote */
+    uint32_t sysmonwait; /* atomic: sysmon sleeps on sysmonnote */
 
     /* Global counters (atomic). */
     uint64_t preempt_requests, preempt_signals, preempt_async, preempt_deferred;
@@ -319,9 +319,9 @@ URG_HIDDEN extern __thread struct urg__m *urg__tls_m __attribute__((tls_model("i
 
 /* ---- proc.c ------------------------------------------------------------- */
 
-URG_HIDDEN void urg__mstart(m_t *mp);                 /* Context: g0. Returns when the run ends. */
-URG_HIDDEN void urg__ready(g_t *gp, bool next);       /* Context: any but signal. */
-URG_HIDDEN void urg__ready_list(g_t *head);           /* inject a schedlink list */
+URG_HIDDEN void urg__mstart(m_t *mp);           /* Context: g0. Returns when the run ends. */
+URG_HIDDEN void urg__ready(g_t *gp, bool next); /* Context: any but signal. */
+URG_HIDDEN void urg__ready_list(g_t *head);     /* inject a schedlink list */
 /* Threads outside the runtime take this guard before touching a task
  * (its wait record on its stack, its run-queue state); false means the
  * run is ending and the task is being abandoned: leave it alone. */
@@ -335,27 +335,26 @@ URG_HIDDEN void urg__waker_exit(bool guarded);
  * unlockf(mp, gp, arg) once gp is switched out (mp NULL for an external
  * thread); if unlockf returns false gp does not sleep. Returns after
  * someone calls urg__ready(gp). Context: task or external thread. */
-URG_HIDDEN void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg,
-                            int reason);
-URG_HIDDEN void urg__gosched(g_t *gp, bool global);   /* yield; Context: task */
-URG_HIDDEN void urg__gopreempt(g_t *gp);              /* honour a preemption request */
+URG_HIDDEN void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int reason);
+URG_HIDDEN void urg__gosched(g_t *gp, bool global); /* yield; Context: task */
+URG_HIDDEN void urg__gopreempt(g_t *gp);            /* honour a preemption request */
 URG_HIDDEN URG_NORETURN void urg__goexit(g_t *gp);
 URG_HIDDEN void urg__wakep(void);
 URG_HIDDEN void urg__startm(p_t *pp, bool spinning);
 URG_HIDDEN void urg__handoffp(p_t *pp);
 URG_HIDDEN void urg__acquirep(m_t *mp, p_t *pp);
 URG_HIDDEN p_t *urg__releasep(m_t *mp);
-URG_HIDDEN void urg__switch(g_t *from, g_t *to);       /* see proc.c */
-URG_HIDDEN void urg__preempt_cost_record(m_t *mp);    /* stats.c */
+URG_HIDDEN void urg__switch(g_t *from, g_t *to);                    /* see proc.c */
+URG_HIDDEN void urg__preempt_cost_record(m_t *mp);                  /* stats.c */
 URG_HIDDEN void urg__syscall_close_open(g_t *gp, const char *what); /* syscall.c */
 /* A task inside a syscall bracket holds no P: scheduling calls close it. */
-#define URG_CLOSE_OPEN_SYSCALL(gp, what)                                                          \
-    do {                                                                                          \
-        if (unlikely((gp)->status == G_SYSCALL))                                                  \
-            urg__syscall_close_open((gp), (what));                                                \
+#define URG_CLOSE_OPEN_SYSCALL(gp, what)                                                           \
+    do {                                                                                           \
+        if (unlikely((gp)->status == G_SYSCALL))                                                   \
+            urg__syscall_close_open((gp), (what));                                                 \
     } while (0)
 URG_HIDDEN URG_NORETURN void urg__orphan_exit(m_t *mp);
-URG_HIDDEN void urg__checkdead_locked(void);  /* Locks: sched.lock */
+URG_HIDDEN void urg__checkdead_locked(void); /* Locks: sched.lock */
 
 /* runq.c */
 URG_HIDDEN void urg__runqput(p_t *pp, g_t *gp, bool next);
@@ -364,22 +363,22 @@ URG_HIDDEN g_t *urg__runqsteal(p_t *pp, p_t *p2, bool steal_runnext);
 URG_HIDDEN bool urg__runqempty(p_t *pp);
 URG_HIDDEN uint32_t urg__runqlen(p_t *pp);
 URG_HIDDEN int urg__runqdrain(p_t *pp, g_t **out, int max);
-URG_HIDDEN void urg__globrunqput(g_t *gp);            /* Locks: sched.lock */
+URG_HIDDEN void urg__globrunqput(g_t *gp);                              /* Locks: sched.lock */
 URG_HIDDEN void urg__globrunqputbatch(g_t *head, g_t *tail, int32_t n); /* Locks: sched.lock */
-URG_HIDDEN g_t *urg__globrunqget(p_t *pp, int32_t max); /* Locks: sched.lock */
-URG_HIDDEN void urg__pidleput(p_t *pp);               /* Locks: sched.lock */
-URG_HIDDEN p_t *urg__pidleget(void);                  /* Locks: sched.lock */
-URG_HIDDEN void urg__pidleremove(p_t *pp);            /* Locks: sched.lock */
-URG_HIDDEN void urg__mput(m_t *mp);                   /* Locks: sched.lock */
-URG_HIDDEN m_t *urg__mget(void);                      /* Locks: sched.lock */
+URG_HIDDEN g_t *urg__globrunqget(p_t *pp, int32_t max);                 /* Locks: sched.lock */
+URG_HIDDEN void urg__pidleput(p_t *pp);                                 /* Locks: sched.lock */
+URG_HIDDEN p_t *urg__pidleget(void);                                    /* Locks: sched.lock */
+URG_HIDDEN void urg__pidleremove(p_t *pp);                              /* Locks: sched.lock */
+URG_HIDDEN void urg__mput(m_t *mp);                                     /* Locks: sched.lock */
+URG_HIDDEN m_t *urg__mget(void);                                        /* Locks: sched.lock */
 
 /* task.c */
 URG_HIDDEN g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int *err);
 URG_HIDDEN void urg__gfree(p_t *pp, g_t *gp);
-URG_HIDDEN void urg__gfree_all(void);                 /* teardown */
+URG_HIDDEN void urg__gfree_all(void); /* teardown */
 URG_HIDDEN void urg__gslab_foreach(void (*fn)(g_t *gp, void *arg), void *arg);
 URG_HIDDEN void urg__task_begin(g_t *gp);
-URG_HIDDEN g_t *urg__getg_ext(void);                  /* the calling thread's external g */
+URG_HIDDEN g_t *urg__getg_ext(void); /* the calling thread's external g */
 /* The current task's g and M, or NULL outside a task. Honours orphaning. */
 URG_HIDDEN g_t *urg__curg(void);
 
@@ -439,9 +438,9 @@ URG_HIDDEN void urg__print_backtrace_here(uintptr_t stack_lo, uintptr_t stack_hi
 
 /* env.c, maxprocs.c */
 struct urg__env {
-    int maxprocs;           /* 0 unset */
-    uint64_t quantum_ns;    /* 0 unset */
-    size_t stack_size;      /* 0 unset */
+    int maxprocs;        /* 0 unset */
+    uint64_t quantum_ns; /* 0 unset */
+    size_t stack_size;   /* 0 unset */
     int schedtrace_ms;
     int scheddetail;
 };
@@ -453,7 +452,7 @@ URG_HIDDEN int urg__signals_install(void);
 URG_HIDDEN void urg__signals_restore(void);
 URG_HIDDEN int urg__altstack_init(m_t *mp);
 URG_HIDDEN void urg__altstack_free(m_t *mp);
-URG_HIDDEN bool urg__preempt_signal(m_t *mp);         /* Context: sysmon */
+URG_HIDDEN bool urg__preempt_signal(m_t *mp); /* Context: sysmon */
 URG_HIDDEN int urg__modules_refresh(void);
 URG_HIDDEN bool urg__modules_changed(void);
 URG_HIDDEN int urg__safepoint_m_init(m_t *mp);

@@ -69,12 +69,12 @@
 #define MADV_GUARD_INSTALL 102
 #endif
 
-#define GUARD_BYTES (64u * 1024u)
-#define ARENA_TARGET (1ull << 30)
-#define MAX_ARENAS 4096
-#define TRIM_KEEP (8u * 1024u)
+#define GUARD_BYTES          (64u * 1024u)
+#define ARENA_TARGET         (1ull << 30)
+#define MAX_ARENAS           4096
+#define TRIM_KEEP            (8u * 1024u)
 #define TRIM_THRESHOLD_PAGES 4
-#define CANARY 0x5552474e54535441ull /* "URGNTSTA" */
+#define CANARY               0x5552474e54535441ull /* "URGNTSTA" */
 
 enum { GUARD_MADVISE = 0, GUARD_MPROTECT = 1, GUARD_CANARY = 2 };
 
@@ -87,13 +87,13 @@ struct arena {
 
 static struct {
     urg__lock_t lock;
-    size_t slot_bytes;     /* guard + usable + meta, page multiple */
+    size_t slot_bytes; /* guard + usable + meta, page multiple */
     struct arena arenas[MAX_ARENAS];
-    uint32_t narenas;      /* atomic (read by the SIGSEGV handler) */
+    uint32_t narenas; /* atomic (read by the SIGSEGV handler) */
     struct urg__stack *free;
     int64_t nfree;
-    int64_t ndirty;        /* pooled stacks not yet trimmed; atomic reads */
-    int guard_mode;        /* best mode available */
+    int64_t ndirty; /* pooled stacks not yet trimmed; atomic reads */
+    int guard_mode; /* best mode available */
     int64_t mprotect_budget;
     size_t page;
 } pool = {.lock = URG_LOCK_INIT(URG_RANK_STACKPOOL)};
@@ -399,8 +399,9 @@ void urg__stack_teardown(void)
         struct arena *a = &pool.arenas[i];
 #ifdef URG_HAVE_VALGRIND
         for (uint32_t s = 0; s < a->carved; s++) {
-            struct urg__stack *st = (struct urg__stack *)(a->base + (size_t)(s + 1) * pool.slot_bytes -
-                                                          sizeof(struct urg__stack));
+            struct urg__stack *st =
+                (struct urg__stack *)(a->base + (size_t)(s + 1) * pool.slot_bytes -
+                                      sizeof(struct urg__stack));
             VALGRIND_STACK_DEREGISTER(st->valgrind_id);
         }
 #endif

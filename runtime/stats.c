@@ -102,11 +102,16 @@ done:
 static const char *pstatus_str(uint32_t s)
 {
     switch (s) {
-    case P_IDLE: return "idle";
-    case P_RUNNING: return "running";
-    case P_SYSCALL: return "syscall";
-    case P_STOP: return "stop";
-    default: return "dead";
+    case P_IDLE:
+        return "idle";
+    case P_RUNNING:
+        return "running";
+    case P_SYSCALL:
+        return "syscall";
+    case P_STOP:
+        return "stop";
+    default:
+        return "dead";
     }
 }
 

@@ -31,16 +31,16 @@
 
 #include <string.h>
 
-#define MUTEX_LOCKED 1u
+#define MUTEX_LOCKED  1u
 #define MUTEX_WAITERS 2u
 #define STARVATION_NS 1000000ull
 
 struct waiter {
     g_t *gp;
     struct waiter *next, *prev;
-    void *owner;       /* the mutex or wait group (abandon) */
+    void *owner; /* the mutex or wait group (abandon) */
     uint64_t since;
-    bool handoff;      /* mutex: the lock was handed to us */
+    bool handoff; /* mutex: the lock was handed to us */
     bool queued;
 };
 
@@ -53,9 +53,9 @@ _Static_assert(sizeof(struct mutex_impl) <= sizeof(urg_mutex), "urg_mutex too sm
 _Static_assert(_Alignof(struct mutex_impl) <= _Alignof(urg_mutex), "urg_mutex alignment");
 
 struct wg_impl {
-    uint64_t state;    /* counter << 32 | waiters, atomic */
+    uint64_t state; /* counter << 32 | waiters, atomic */
     urg__lock_t qlock;
-    uint32_t permits;  /* released but not yet taken, qlock */
+    uint32_t permits; /* released but not yet taken, qlock */
     struct waiter *head, *tail;
 };
 _Static_assert(sizeof(struct wg_impl) <= sizeof(urg_wg), "urg_wg too small");

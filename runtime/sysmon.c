@@ -37,18 +37,15 @@
 #include <signal.h>
 #include <sys/prctl.h>
 
-#define SYSMON_MIN_NS 20000ull
-#define SYSMON_MAX_NS 10000000ull
-#define SYSMON_DEEP_NS 1000000000ull
+#define SYSMON_MIN_NS     20000ull
+#define SYSMON_MAX_NS     10000000ull
+#define SYSMON_DEEP_NS    1000000000ull
 #define SYSCALL_RETAKE_NS 10000000ull
-#define NETPOLL_STALE_NS 10000000ull
-#define TRIM_PERIOD_NS 100000000ull
+#define NETPOLL_STALE_NS  10000000ull
+#define TRIM_PERIOD_NS    100000000ull
 
 /* urg__sysmon_wake: Signal-safe. */
-void urg__sysmon_wake(void)
-{
-    urg__note_wakeup(&sched.sysmonnote);
-}
+void urg__sysmon_wake(void) { urg__note_wakeup(&sched.sysmonnote); }
 
 /* retake: steps 1 and 2 for every P. Returns how many Ps it took from
  * syscalls; *next_expiry gets the earliest quantum expiry still pending.
@@ -149,7 +146,8 @@ void urg__sysmon(m_t *mp)
             if (sleep > sample)
                 sleep = sample;
             if (next_expiry)
-                sleep = next_expiry > now ? (next_expiry - now < sleep ? next_expiry - now : sleep) : 0;
+                sleep =
+                    next_expiry > now ? (next_expiry - now < sleep ? next_expiry - now : sleep) : 0;
         }
         if (sched.schedtrace_ms > 0) {
             uint64_t due = lasttrace + (uint64_t)sched.schedtrace_ms * 1000000u;
@@ -191,7 +189,8 @@ void urg__sysmon(m_t *mp)
             if (list)
                 urg__ready_list(list);
         }
-        if (sched.schedtrace_ms > 0 && now - lasttrace >= (uint64_t)sched.schedtrace_ms * 1000000u) {
+        if (sched.schedtrace_ms > 0 &&
+            now - lasttrace >= (uint64_t)sched.schedtrace_ms * 1000000u) {
             lasttrace = now;
             urg__schedtrace(sched.scheddetail > 0);
         }

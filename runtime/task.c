@@ -23,7 +23,7 @@
 
 #define GSLAB_BYTES (256u * 1024u)
 #define GFREE_BATCH 32
-#define GOID_BATCH 16
+#define GOID_BATCH  16
 
 struct gslab {
     struct gslab *next;

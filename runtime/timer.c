@@ -119,7 +119,8 @@ static void wake_netpoller(uint64_t when)
  * Context: g0 of pp's M (inside a park's unlockf). Locks: pp->timerlock. */
 void urg__timer_add(p_t *pp, g_t *gp, uint64_t when)
 {
-    struct urg__timer_ent e = {.when = when ? when : 1, .gp = gp, .seq = ld_acquire(&gp->timer_seq)};
+    struct urg__timer_ent e = {
+        .when = when ? when : 1, .gp = gp, .seq = ld_acquire(&gp->timer_seq)};
     gp->st->timer_when = e.when;
     gp->st->timer_p = pp;
     urg__lock(&pp->timerlock);

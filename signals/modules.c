@@ -37,12 +37,12 @@
 #include <string.h>
 
 /* Pointer encodings of .eh_frame_hdr (LSB "DWARF Extensions"). */
-#define DW_EH_PE_udata4 0x03
-#define DW_EH_PE_sdata4 0x0b
-#define DW_EH_PE_pcrel 0x10
+#define DW_EH_PE_udata4  0x03
+#define DW_EH_PE_sdata4  0x0b
+#define DW_EH_PE_pcrel   0x10
 #define DW_EH_PE_datarel 0x30
 
-#define MAX_MODULES 512
+#define MAX_MODULES       512
 #define MAX_UNSAFE_RANGES 64
 
 struct modtab {
@@ -51,14 +51,14 @@ struct modtab {
 };
 
 static struct modtab tabs[2];
-static uint32_t active;   /* atomic: index of the published table */
-static uint32_t seq;      /* atomic: bumped around every publication */
+static uint32_t active; /* atomic: index of the published table */
+static uint32_t seq;    /* atomic: bumped around every publication */
 static uint64_t seen_adds, seen_subs;
 static urg__lock_t build_lock = URG_LOCK_INIT(URG_RANK_RANGES);
 
 static struct {
     uintptr_t lo[MAX_UNSAFE_RANGES], hi[MAX_UNSAFE_RANGES];
-    uint32_t n;           /* atomic: entries below n are complete */
+    uint32_t n; /* atomic: entries below n are complete */
     urg__lock_t lock;
 } unsafe_ranges = {.lock = URG_LOCK_INIT(URG_RANK_RANGES)};
 
@@ -68,9 +68,9 @@ extern char __start_urg_text[] __attribute__((weak));
 extern char __stop_urg_text[] __attribute__((weak));
 
 static const char *const forbidden_prefixes[] = {
-    "libc.so", "libc-", "ld-linux", "ld-2.", "ld64.so", "linux-vdso", "linux-gate",
-    "libunwind", "libgcc_s", "libpthread", "libdl.so", "libasan", "libtsan", "libubsan",
-    "liblsan", "libclang_rt", "vgpreload", "libresolv",
+    "libc.so",    "libc-",     "ld-linux", "ld-2.",       "ld64.so",   "linux-vdso",
+    "linux-gate", "libunwind", "libgcc_s", "libpthread",  "libdl.so",  "libasan",
+    "libtsan",    "libubsan",  "liblsan",  "libclang_rt", "vgpreload", "libresolv",
 };
 
 static const char *base_name(const char *path)
@@ -131,7 +131,8 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
          * eh_frame pointer and the count. libunwind's binary search wants
          * the standard datarel|sdata4 table of 4-byte pairs. */
         const uint8_t *h = (const uint8_t *)m->eh_hdr;
-        if (h[0] == 1 && h[2] == (DW_EH_PE_udata4) && h[3] == (DW_EH_PE_datarel | DW_EH_PE_sdata4) &&
+        if (h[0] == 1 && h[2] == (DW_EH_PE_udata4) &&
+            h[3] == (DW_EH_PE_datarel | DW_EH_PE_sdata4) &&
             (h[1] == (DW_EH_PE_pcrel | DW_EH_PE_sdata4) || h[1] == DW_EH_PE_sdata4 ||
              h[1] == (DW_EH_PE_datarel | DW_EH_PE_sdata4))) {
             m->fde_count = *(const uint32_t *)(h + 8);

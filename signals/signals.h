@@ -14,16 +14,16 @@
 #define URG_MOD_SEGS 6
 
 struct urg__module {
-    uintptr_t lo, hi;        /* executable segments (union) */
+    uintptr_t lo, hi;                                     /* executable segments (union) */
     uintptr_t seg_lo[URG_MOD_SEGS], seg_hi[URG_MOD_SEGS]; /* readable PT_LOADs */
     int nseg;
-    uintptr_t bias;          /* load bias (dlpi_addr) */
-    uintptr_t eh_hdr;        /* .eh_frame_hdr, 0 if none */
-    uintptr_t table;         /* its binary-search table */
+    uintptr_t bias;   /* load bias (dlpi_addr) */
+    uintptr_t eh_hdr; /* .eh_frame_hdr, 0 if none */
+    uintptr_t table;  /* its binary-search table */
     uint32_t fde_count;
-    uint8_t forbidden;       /* libc, ld.so, vDSO, libunwind, libgcc, sanitizers */
-    uint8_t is_runtime;      /* liburgent.so itself */
-    char name[160];          /* path ("" for the main program) */
+    uint8_t forbidden;  /* libc, ld.so, vDSO, libunwind, libgcc, sanitizers */
+    uint8_t is_runtime; /* liburgent.so itself */
+    char name[160];     /* path ("" for the main program) */
 };
 
 /* Where a PC lies, for the safe-point check. */
@@ -54,8 +54,24 @@ URG_HIDDEN bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, 
 
 /* DWARF register numbers on x86-64, as libunwind numbers them. */
 enum {
-    UR_RAX, UR_RDX, UR_RCX, UR_RBX, UR_RSI, UR_RDI, UR_RBP, UR_RSP,
-    UR_R8, UR_R9, UR_R10, UR_R11, UR_R12, UR_R13, UR_R14, UR_R15, UR_RIP, UR_NREGS
+    UR_RAX,
+    UR_RDX,
+    UR_RCX,
+    UR_RBX,
+    UR_RSI,
+    UR_RDI,
+    UR_RBP,
+    UR_RSP,
+    UR_R8,
+    UR_R9,
+    UR_R10,
+    UR_R11,
+    UR_R12,
+    UR_R13,
+    UR_R14,
+    UR_R15,
+    UR_RIP,
+    UR_NREGS
 };
 
 struct urg__walk;

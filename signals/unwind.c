@@ -96,9 +96,9 @@ static int acc_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int wr
     uintptr_t a = (uintptr_t)addr, end = a + sizeof(unw_word_t);
     /* libunwind reads unwind tables a word at a time through here, so the
      * segment of the last read is remembered: most reads fall in it. */
-    bool ok = end > a && ((a >= w->stack_lo && end <= w->stack_hi) ||
-                          (a >= w->seg_lo && end <= w->seg_hi) ||
-                          urg__mem_readable(w->view, a, sizeof(unw_word_t), &w->seg_lo, &w->seg_hi));
+    bool ok = end > a &&
+              ((a >= w->stack_lo && end <= w->stack_hi) || (a >= w->seg_lo && end <= w->seg_hi) ||
+               urg__mem_readable(w->view, a, sizeof(unw_word_t), &w->seg_lo, &w->seg_hi));
     if (!ok)
         return -UNW_EINVAL;
     memcpy(val, (const void *)a, sizeof(*val));

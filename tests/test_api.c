@@ -341,10 +341,10 @@ static int mutex_wg_sequence(void)
     urg_mutex_unlock(&m);
 
     urg_wg wg = URG_WG_INITIALIZER;
-    urg_wg_done(&wg);                /* refused: line 3 (negative counter) */
-    urg_wg_add(&wg, -5);             /* refused: line 4 */
+    urg_wg_done(&wg);                  /* refused: line 3 (negative counter) */
+    urg_wg_add(&wg, -5);               /* refused: line 4 */
     urg_wg_add(&wg, (int64_t)1 << 40); /* refused: line 5 (out of range) */
-    urg_wg_wait(&wg);                /* the counter is still 0: returns */
+    urg_wg_wait(&wg);                  /* the counter is still 0: returns */
     urg_wg_add(&wg, 2);
     urg_wg_done(&wg);
     urg_wg_done(&wg);
@@ -437,8 +437,7 @@ static int ranges_child(void *arg)
     (void)arg;
     char *a = ranges_area;
     if (urg_preempt_unsafe_range(NULL, a) != -EINVAL ||
-        urg_preempt_unsafe_range(a, NULL) != -EINVAL ||
-        urg_preempt_unsafe_range(a, a) != -EINVAL ||
+        urg_preempt_unsafe_range(a, NULL) != -EINVAL || urg_preempt_unsafe_range(a, a) != -EINVAL ||
         urg_preempt_unsafe_range(a + 1, a) != -EINVAL)
         return 2;
     /* Ranges of data, not code: registering them changes no behaviour. */
@@ -556,10 +555,9 @@ static void parse_env_output(const char *out, struct envseen *dflt, struct envse
 {
     const char *p = strstr(out, "DEFAULT ");
     assert_non_null(p);
-    assert_int_equal(
-        sscanf(p, "DEFAULT procs=%d quantum=%llu stack=%zu", &dflt->procs, &dflt->quantum,
-               &dflt->stack),
-        3);
+    assert_int_equal(sscanf(p, "DEFAULT procs=%d quantum=%llu stack=%zu", &dflt->procs,
+                            &dflt->quantum, &dflt->stack),
+                     3);
     for (int i = 0; i < 2; i++) {
         p = strstr(p + 1, "RUN ");
         assert_non_null(p);
@@ -630,9 +628,9 @@ static void test_api_env_defaults(void **state)
 struct valid_case {
     const char *var, *val;
     urg_config cfg;
-    int procs;               /* 0: not checked */
+    int procs;                  /* 0: not checked */
     unsigned long long quantum; /* 0: not checked */
-    size_t stack;            /* 0: not checked */
+    size_t stack;               /* 0: not checked */
 };
 
 static void test_api_env_valid_values_and_cfg_override(void **state)

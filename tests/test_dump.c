@@ -27,7 +27,7 @@
 #include <stdbool.h>
 #include <sys/resource.h>
 
-#define MS (1000ull * 1000ull)
+#define MS  (1000ull * 1000ull)
 #define SEC (1000ull * MS)
 
 static void no_core_dumps(void)
@@ -522,8 +522,8 @@ static void test_dump_schedtrace_lines(void **state)
             continue;
         unsigned long ms;
         int gomaxprocs, idle, threads;
-        if (sscanf(p, "SCHED %lums: gomaxprocs=%d idleprocs=%d threads=%d", &ms, &gomaxprocs,
-                   &idle, &threads) != 4)
+        if (sscanf(p, "SCHED %lums: gomaxprocs=%d idleprocs=%d threads=%d", &ms, &gomaxprocs, &idle,
+                   &threads) != 4)
             fail_msg("malformed SCHED line in:\n%s", c.out);
         const char *eol = strchr(p, '\n');
         size_t len = eol ? (size_t)(eol - p) : strlen(p);

@@ -17,9 +17,9 @@
 #include <pthread.h>
 #include <time.h>
 
-#define NLIBC 4
+#define NLIBC     4
 #define WINDOW_MS 250
-#define RUN_MS 3000
+#define RUN_MS    3000
 
 static volatile int stop;
 static urg_wg wg;

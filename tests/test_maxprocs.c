@@ -217,7 +217,7 @@ static void test_maxprocs_resize_from_plain_thread(void **state)
 
 /* ---- several resizers at once ---- */
 
-#define RESIZERS 3
+#define RESIZERS     3
 #define RESIZES_EACH 15
 
 static int resizers_done; /* atomic */
@@ -363,10 +363,7 @@ static void test_maxprocs_resize_preempts_hogs(void **state)
 
 /* ---- the default ---- */
 
-static void report_main(void *arg)
-{
-    *(int *)arg = urg_maxprocs();
-}
+static void report_main(void *arg) { *(int *)arg = urg_maxprocs(); }
 
 /* Child side: print the default maxprocs this process gets. */
 static int print_default(const urg_config *cfg)

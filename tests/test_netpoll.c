@@ -97,10 +97,10 @@ static void make_pair(enum kind k, bool nonblock, int fds[2])
     if (k == K_PIPE)
         assert_int_equal(pipe2(fds, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0)), 0);
     else
-        assert_int_equal(
-            socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0,
-                       fds),
-            0);
+        assert_int_equal(socketpair(AF_UNIX,
+                                    SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0,
+                                    fds),
+                         0);
 }
 
 static int fl(int fd) { return fcntl(fd, F_GETFL); }
@@ -435,8 +435,8 @@ static void tcp_client(void *arg)
     while (!__atomic_load_n(&c->server_waiting, __ATOMIC_SEQ_CST))
         urg_yield();
     urg_sleep(5 * 1000 * 1000);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (c->client_nonblock ? SOCK_NONBLOCK : 0),
-                    0);
+    int fd =
+        socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (c->client_nonblock ? SOCK_NONBLOCK : 0), 0);
     CHECK(fd >= 0);
     c->client_flags_before = fl(fd);
     c->connect_ret = urg_connect(fd, (struct sockaddr *)&c->addr, sizeof(c->addr));
@@ -680,8 +680,8 @@ static void test_netpoll_bad_fd_ebadf(void **state)
 /* ---- other errors ---- */
 
 struct err_case {
-    int broken_w;  /* write end of a pipe whose read end is closed */
-    int live[2];   /* an open pipe */
+    int broken_w; /* write end of a pipe whose read end is closed */
+    int live[2];  /* an open pipe */
     int file_fd;
 };
 
@@ -742,8 +742,8 @@ enum quick_op { Q_READ0, Q_READ_WRITE_END, Q_WRITE_READ_END };
 struct quick_case {
     enum quick_op op;
     int fds[2];
-    int acted;      /* atomic: the unblocker had to step in */
-    int call_done;  /* atomic */
+    int acted;     /* atomic: the unblocker had to step in */
+    int call_done; /* atomic */
     ssize_t r;
     int acted_before_return;
 };
@@ -778,9 +778,15 @@ static void quick_main(void *arg)
     pthread_t t;
     CHECK(pthread_create(&t, NULL, quick_unblocker, c) == 0);
     switch (c->op) {
-    case Q_READ0: c->r = urg_read(c->fds[0], b, 0); break;
-    case Q_READ_WRITE_END: c->r = urg_read(c->fds[1], b, 1); break;
-    case Q_WRITE_READ_END: c->r = urg_write(c->fds[0], b, 1); break;
+    case Q_READ0:
+        c->r = urg_read(c->fds[0], b, 0);
+        break;
+    case Q_READ_WRITE_END:
+        c->r = urg_read(c->fds[1], b, 1);
+        break;
+    case Q_WRITE_READ_END:
+        c->r = urg_write(c->fds[0], b, 1);
+        break;
     }
     c->acted_before_return = __atomic_load_n(&c->acted, __ATOMIC_SEQ_CST);
     __atomic_store_n(&c->call_done, 1, __ATOMIC_SEQ_CST);
@@ -1029,8 +1035,8 @@ static void test_netpoll_two_readers_one_fd(void **state)
  * instead of hanging the whole binary. */
 
 #define MR_READERS 8
-#define MR_PER 200
-#define MR_ROUNDS 5
+#define MR_PER     200
+#define MR_ROUNDS  5
 
 static struct {
     int fds[2];
@@ -1083,8 +1089,10 @@ static void *mr_stall_watch(void *arg)
         sleep(TU_SANITIZED ? 6 : 2);
         long now = __atomic_load_n(&mr.got, __ATOMIC_SEQ_CST);
         if (now == last) {
-            fprintf(stderr, "stalled after %ld of %d bytes: a reader blocked its thread in "
-                            "read(2)?\n", now, MR_READERS * MR_PER);
+            fprintf(stderr,
+                    "stalled after %ld of %d bytes: a reader blocked its thread in "
+                    "read(2)?\n",
+                    now, MR_READERS * MR_PER);
             _exit(3);
         }
         last = now;

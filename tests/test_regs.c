@@ -89,7 +89,8 @@ __asm__(
     "  dec %rsi; jnz 2b\n"
     "  pxor %xmm1,%xmm0; pxor %xmm2,%xmm0; pxor %xmm3,%xmm0; pxor %xmm4,%xmm0; pxor %xmm5,%xmm0\n"
     "  pxor %xmm6,%xmm0; pxor %xmm7,%xmm0; pxor %xmm8,%xmm0; pxor %xmm9,%xmm0; pxor %xmm10,%xmm0\n"
-    "  pxor %xmm11,%xmm0; pxor %xmm12,%xmm0; pxor %xmm13,%xmm0; pxor %xmm14,%xmm0; pxor %xmm15,%xmm0\n"
+    "  pxor %xmm11,%xmm0; pxor %xmm12,%xmm0; pxor %xmm13,%xmm0; pxor %xmm14,%xmm0; pxor "
+    "%xmm15,%xmm0\n"
     "  movq %xmm0,%rax; pshufd $0x4e,%xmm0,%xmm0; movq %xmm0,%rdx; xor %rdx,%rax\n"
     "  ret\n"
     "  .cfi_endproc\n"
@@ -132,8 +133,10 @@ __asm__(
     "  .cfi_startproc\n"
     "  vpbroadcastq %rdi,%zmm0\n"
     "  mov $0x0505050505050505,%rax; vpbroadcastq %rax,%zmm31\n"
-    "  mov $0x55,%eax; kmovw %eax,%k1; mov $0xaa,%eax; kmovw %eax,%k2; mov $0x0f,%eax; kmovw %eax,%k3\n"
-    "  mov $0xf0,%eax; kmovw %eax,%k4; mov $0x33,%eax; kmovw %eax,%k5; mov $0xcc,%eax; kmovw %eax,%k6\n"
+    "  mov $0x55,%eax; kmovw %eax,%k1; mov $0xaa,%eax; kmovw %eax,%k2; mov $0x0f,%eax; kmovw "
+    "%eax,%k3\n"
+    "  mov $0xf0,%eax; kmovw %eax,%k4; mov $0x33,%eax; kmovw %eax,%k5; mov $0xcc,%eax; kmovw "
+    "%eax,%k6\n"
     "  mov $0x3c,%eax; kmovw %eax,%k7\n"
     "  vpaddq %zmm31,%zmm0,%zmm1; vpaddq %zmm31,%zmm1,%zmm2; vpaddq %zmm31,%zmm2,%zmm3\n"
     "  vpaddq %zmm31,%zmm3,%zmm4; vpaddq %zmm31,%zmm4,%zmm5; vpaddq %zmm31,%zmm5,%zmm6\n"
@@ -146,8 +149,10 @@ __asm__(
     "  vpaddq %zmm31,%zmm24,%zmm25; vpaddq %zmm31,%zmm25,%zmm26; vpaddq %zmm31,%zmm26,%zmm27\n"
     "  vpaddq %zmm31,%zmm27,%zmm28; vpaddq %zmm31,%zmm28,%zmm29; vpaddq %zmm31,%zmm29,%zmm30\n"
     "4:\n"
-    "  vpaddq %zmm0,%zmm1,%zmm1{%k1}; vpxorq %zmm1,%zmm2,%zmm2{%k2}; vpaddq %zmm2,%zmm3,%zmm3{%k3}\n"
-    "  vpxorq %zmm3,%zmm4,%zmm4{%k4}; vpaddq %zmm4,%zmm5,%zmm5{%k5}; vpxorq %zmm5,%zmm6,%zmm6{%k6}\n"
+    "  vpaddq %zmm0,%zmm1,%zmm1{%k1}; vpxorq %zmm1,%zmm2,%zmm2{%k2}; vpaddq "
+    "%zmm2,%zmm3,%zmm3{%k3}\n"
+    "  vpxorq %zmm3,%zmm4,%zmm4{%k4}; vpaddq %zmm4,%zmm5,%zmm5{%k5}; vpxorq "
+    "%zmm5,%zmm6,%zmm6{%k6}\n"
     "  vpaddq %zmm6,%zmm7,%zmm7{%k7}; vpxorq %zmm7,%zmm8,%zmm8; vpaddq %zmm8,%zmm9,%zmm9\n"
     "  vpxorq %zmm9,%zmm10,%zmm10; vpaddq %zmm10,%zmm11,%zmm11; vpxorq %zmm11,%zmm12,%zmm12\n"
     "  vpaddq %zmm12,%zmm13,%zmm13; vpxorq %zmm13,%zmm14,%zmm14; vpaddq %zmm14,%zmm15,%zmm15\n"
@@ -215,12 +220,18 @@ static uint64_t fpctl_kernel(uint64_t seed, uint64_t iters)
 static uint64_t run_kernel(int k, uint64_t seed)
 {
     switch (k) {
-    case K_GPR: return kern_gpr(seed, ITERS * 8);
-    case K_SSE: return kern_sse(seed, ITERS * 4);
-    case K_AVX: return kern_avx(seed, ITERS * 4);
-    case K_AVX512: return kern_avx512(seed, ITERS * 2);
-    case K_X87: return kern_x87(seed, ITERS);
-    default: return fpctl_kernel(seed, ITERS);
+    case K_GPR:
+        return kern_gpr(seed, ITERS * 8);
+    case K_SSE:
+        return kern_sse(seed, ITERS * 4);
+    case K_AVX:
+        return kern_avx(seed, ITERS * 4);
+    case K_AVX512:
+        return kern_avx512(seed, ITERS * 2);
+    case K_X87:
+        return kern_x87(seed, ITERS);
+    default:
+        return fpctl_kernel(seed, ITERS);
     }
 }
 
@@ -331,8 +342,8 @@ static void test_regs_survive_preemption(void **state)
     for (int k = 0; k < K_COUNT; k++) {
         if (!have[k])
             continue;
-        print_message("%-7s %8llu calls, %llu mismatches\n", knames[k], (unsigned long long)calls[k],
-                      (unsigned long long)mismatches[k]);
+        print_message("%-7s %8llu calls, %llu mismatches\n", knames[k],
+                      (unsigned long long)calls[k], (unsigned long long)mismatches[k]);
         /* In the cooperative build the first kernel keeps the proc and the
          * others never run; whatever ran must still be exact. */
         if (tu_is_async() && !TU_TSAN)

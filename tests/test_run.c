@@ -39,7 +39,7 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-#define MS (1000ull * 1000ull)
+#define MS  (1000ull * 1000ull)
 #define SEC (1000ull * MS)
 
 /* ---- a workload that touches every subsystem once ---- */
@@ -174,14 +174,14 @@ static void test_run_repeated_runs_do_not_leak(void **state)
 /* ---- tasks blocked at the end, and the objects they blocked on ---- */
 
 struct leftovers {
-    urg_chan *recv_on;  /* unbuffered, nobody sends */
-    urg_chan *send_on;  /* unbuffered, nobody receives */
-    urg_chan *full;     /* capacity 1, full */
+    urg_chan *recv_on; /* unbuffered, nobody sends */
+    urg_chan *send_on; /* unbuffered, nobody receives */
+    urg_chan *full;    /* capacity 1, full */
     urg_chan *sel_a, *sel_b;
-    urg_mutex mu;       /* held by main when it returns */
-    urg_wg wg;          /* count 1, never done during the run */
+    urg_mutex mu; /* held by main when it returns */
+    urg_wg wg;    /* count 1, never done during the run */
     int pipefd[2];
-    int started;        /* atomic */
+    int started; /* atomic */
 };
 
 enum { LEFTOVER_TASKS = 11 };
@@ -281,15 +281,14 @@ static void lo_main(void *arg)
     CHECK(urg_chan_send(lo->full, &one) == 0);
     urg_mutex_lock(&lo->mu);
     urg_wg_add(&lo->wg, 1);
-    urg_fn fns[] = {lo_recv, lo_send,  lo_send_full, lo_select, lo_select_timeout,
-                    lo_mutex, lo_mutex, lo_mutex,    lo_wg,     lo_sleep,
+    urg_fn fns[] = {lo_recv,  lo_send,  lo_send_full, lo_select, lo_select_timeout,
+                    lo_mutex, lo_mutex, lo_mutex,     lo_wg,     lo_sleep,
                     lo_read};
     _Static_assert(sizeof(fns) / sizeof(fns[0]) == LEFTOVER_TASKS, "task count");
     for (size_t i = 0; i < LEFTOVER_TASKS; i++)
         CHECK(urg_go(fns[i], lo) == 0);
     uint64_t deadline = urg_now() + 5 * SEC;
-    while (__atomic_load_n(&lo->started, __ATOMIC_SEQ_CST) < LEFTOVER_TASKS &&
-           urg_now() < deadline)
+    while (__atomic_load_n(&lo->started, __ATOMIC_SEQ_CST) < LEFTOVER_TASKS && urg_now() < deadline)
         urg_sleep(MS);
     CHECK(__atomic_load_n(&lo->started, __ATOMIC_SEQ_CST) == LEFTOVER_TASKS);
     urg_sleep(20 * MS); /* from "started" to parked */
@@ -461,8 +460,8 @@ static void run_busy(int procs)
     tu_run(busy_main, NULL, procs);
     uint64_t took = now_ns() - t0;
     assert_checks_ok();
-    print_message("procs=%d: urg_run returned %.1f ms after it started (main ran ~20 ms)\n",
-                  procs, (double)took / 1e6);
+    print_message("procs=%d: urg_run returned %.1f ms after it started (main ran ~20 ms)\n", procs,
+                  (double)took / 1e6);
     /* The shutdown grace period is 200 ms; a second is generous. */
     assert_true(took < 1 * SEC + (TU_SANITIZED ? 2 * SEC : 0));
     assert_int_equal(tu_threads(), baseline_threads);

@@ -86,16 +86,16 @@ static int teardown(void **state)
 
 /* Run a single-threaded check with one P (the owner's lock-free fast
  * path) and with two (the CAS path thieves race with). */
-#define BOTH_MODES(body)                                                                          \
-    static void body##_at(int32_t procs);                                                         \
-    static void body(void **state)                                                                \
-    {                                                                                             \
-        (void)state;                                                                              \
-        for (int32_t procs = 1; procs <= 2; procs++) {                                            \
-            set_procs(procs);                                                                     \
-            body##_at(procs);                                                                     \
-        }                                                                                         \
-    }                                                                                             \
+#define BOTH_MODES(body)                                                                           \
+    static void body##_at(int32_t procs);                                                          \
+    static void body(void **state)                                                                 \
+    {                                                                                              \
+        (void)state;                                                                               \
+        for (int32_t procs = 1; procs <= 2; procs++) {                                             \
+            set_procs(procs);                                                                      \
+            body##_at(procs);                                                                      \
+        }                                                                                          \
+    }                                                                                              \
     static void body##_at(int32_t procs)
 
 /* ---- single-threaded contract ---- */
@@ -364,16 +364,16 @@ struct stress {
     p_t *ps[MAXP]; /* ps[0]: the owner's P */
     int nthieves;
     g_t *gs;
-    uint32_t *inflight; /* atomic */
-    uint64_t *expect;   /* owner writes before the put */
-    uint64_t total;     /* atomic: puts to make (the owner lowers it on a timeout) */
-    uint64_t taken;     /* atomic */
+    uint32_t *inflight;          /* atomic */
+    uint64_t *expect;            /* owner writes before the put */
+    uint64_t total;              /* atomic: puts to make (the owner lowers it on a timeout) */
+    uint64_t taken;              /* atomic */
     uint64_t sum_put, sum_taken; /* sum_taken atomic */
-    uint64_t ops;       /* atomic: queue operations, all threads */
-    uint64_t steals;    /* atomic: successful steals */
-    uint64_t global;    /* atomic: tasks taken from the global queue */
+    uint64_t ops;                /* atomic: queue operations, all threads */
+    uint64_t steals;             /* atomic: successful steals */
+    uint64_t global;             /* atomic: tasks taken from the global queue */
     uint64_t deadline;
-    int timed_out;      /* atomic */
+    int timed_out; /* atomic */
 };
 
 static void take(struct stress *s, g_t *gp)

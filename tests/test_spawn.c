@@ -28,10 +28,7 @@
 
 static int baseline_threads;
 
-static void check_threads_back(void)
-{
-    assert_int_equal(tu_threads(), baseline_threads);
-}
+static void check_threads_back(void) { assert_int_equal(tu_threads(), baseline_threads); }
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -283,8 +280,7 @@ static void run_ext(int procs)
     for (size_t i = 0; i < EXT_N; i++) {
         assert_int_equal(ext.rc[i], 0);
         if (ext.slots[i] != 1)
-            fail_msg("procs=%d: externally spawned task %zu ran %u times", procs, i,
-                     ext.slots[i]);
+            fail_msg("procs=%d: externally spawned task %zu ran %u times", procs, i, ext.slots[i]);
     }
     assert_int_equal(ext.thread_id_seen, 0);
     assert_int_equal(ext.stats_maxprocs, procs);

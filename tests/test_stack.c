@@ -85,15 +85,15 @@ static void wd_stop(void)
 
 /* ---- going deep ---- */
 
-#define KiB 1024u
+#define KiB       1024u
 #define FRAME_BUF 1024
 
 struct deep {
-    uintptr_t top;      /* frame address at the task's entry */
-    size_t use;         /* bytes below top to reach */
+    uintptr_t top; /* frame address at the task's entry */
+    size_t use;    /* bytes below top to reach */
     void (*at_bottom)(struct deep *);
     int levels;
-    int corrupt;        /* frames whose contents changed while we were below */
+    int corrupt; /* frames whose contents changed while we were below */
 };
 
 /* stack_recurse_deep: recurse with ~1 KiB frames until `use` bytes of
@@ -157,8 +157,8 @@ static void ovf_task(void *arg)
     d.use = ovf_cur->use;
     d.at_bottom = ovf_yield_at_bottom;
     char line[64];
-    int n = snprintf(line, sizeof(line), "recursing in task %llu\n",
-                     (unsigned long long)urg_task_id());
+    int n =
+        snprintf(line, sizeof(line), "recursing in task %llu\n", (unsigned long long)urg_task_id());
     ssize_t w = write(2, line, (size_t)n);
     (void)w;
     go_deep(&d);
@@ -470,8 +470,8 @@ static void test_stack_mprotect_guards_within_map_limit(void **state)
     setenv("URG_DEBUG", "stackguard=mprotect", 1);
     run_parked(&c, 2);
     unsetenv("URG_DEBUG");
-    print_message("%d parked tasks, mprotect guards: %d mappings (limit %ld)\n", c.n,
-                  c.maps_during, limit);
+    print_message("%d parked tasks, mprotect guards: %d mappings (limit %ld)\n", c.n, c.maps_during,
+                  limit);
     assert_true(c.live >= (uint64_t)c.n);
     assert_true(c.maps_during - c.maps_before <= limit / 2 + 500);
     /* The mode is real: guards did split the arena. */
@@ -486,7 +486,7 @@ struct rss_case {
     struct deep d[RSS_TASKS];
     urg_wg at_bottom, done;
     urg_chan *gate;
-    long rss_peak, rss_after_exit;
+    long rss_before, rss_peak, rss_after_exit;
 };
 
 static struct rss_case *rss_cur;
@@ -517,9 +517,15 @@ static void rss_main(void *arg)
     c->rss_peak = tu_rss_kib();
     CHECK(urg_chan_close(c->gate) == 0);
     urg_wg_wait(&c->done);
-    /* Let the exited tasks' stacks reach the pool. */
-    urg_yield();
-    c->rss_after_exit = tu_rss_kib();
+    /* The exited tasks' stacks reach the pool, and sysmon trims the pool
+     * in the background (every 100 ms): wait up to a second for it. */
+    long grown = c->rss_peak - c->rss_before;
+    for (int i = 0; i < 50; i++) {
+        urg_sleep(20 * 1000 * 1000);
+        c->rss_after_exit = tu_rss_kib();
+        if (c->rss_after_exit - c->rss_before < grown / 2)
+            break;
+    }
     urg_chan_free(c->gate);
 }
 
@@ -534,6 +540,7 @@ static void test_stack_memory_given_back(void **state)
         c->d[i].at_bottom = rss_wait_at_bottom;
     }
     long before = tu_rss_kib();
+    c->rss_before = before;
     tu_reset();
     wd_start(30, "stack memory");
     /* One proc, so every stack is freed into the same per-P cache and the

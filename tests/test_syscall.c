@@ -126,9 +126,9 @@ static const int procs_list[] = {1, 2, 4};
 
 struct handoff_case {
     int fds[2];
-    int in_call;          /* atomic */
-    int call_done;        /* atomic */
-    long ticks;           /* atomic: the other task's progress */
+    int in_call;   /* atomic */
+    int call_done; /* atomic */
+    long ticks;    /* atomic: the other task's progress */
     long ticks_at_enter, ticks_at_exit;
     ssize_t nread;
     char got[8];
@@ -314,7 +314,7 @@ static void test_syscall_short_calls_keep_p(void **state)
 /* ---- several blocking calls at one proc overlap ---- */
 
 #define OVERLAP_TASKS 8
-#define OVERLAP_MS 50
+#define OVERLAP_MS    50
 
 struct overlap_case {
     uint64_t elapsed;
@@ -500,7 +500,7 @@ static void test_syscall_brackets_outside_task_do_nothing(void **state)
 /* ---- stop-the-world racing with tasks inside brackets ---- */
 
 #define STW_CALLERS 4
-#define STW_CALLS 40
+#define STW_CALLS   40
 
 struct stw_case {
     int callers_done; /* atomic */

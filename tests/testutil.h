@@ -38,17 +38,17 @@
 static int tu_failures;
 static char tu_first_failure[512];
 
-#define CHECK(cond)                                                                               \
-    do {                                                                                          \
-        if (!(cond))                                                                              \
-            tu_fail(__FILE__, __LINE__, #cond);                                                   \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            tu_fail(__FILE__, __LINE__, #cond);                                                    \
     } while (0)
 
 static inline void tu_fail(const char *file, int line, const char *what)
 {
     if (__atomic_fetch_add(&tu_failures, 1, __ATOMIC_SEQ_CST) == 0)
-        snprintf(tu_first_failure, sizeof(tu_first_failure), "%s:%d: CHECK(%s) failed", file,
-                 line, what);
+        snprintf(tu_first_failure, sizeof(tu_first_failure), "%s:%d: CHECK(%s) failed", file, line,
+                 what);
 }
 
 static inline void tu_reset(void)
@@ -57,10 +57,10 @@ static inline void tu_reset(void)
     tu_first_failure[0] = 0;
 }
 
-#define assert_checks_ok()                                                                        \
-    do {                                                                                          \
-        if (__atomic_load_n(&tu_failures, __ATOMIC_SEQ_CST) != 0)                                 \
-            fail_msg("%d task-side check(s) failed; first: %s", tu_failures, tu_first_failure);  \
+#define assert_checks_ok()                                                                         \
+    do {                                                                                           \
+        if (__atomic_load_n(&tu_failures, __ATOMIC_SEQ_CST) != 0)                                  \
+            fail_msg("%d task-side check(s) failed; first: %s", tu_failures, tu_first_failure);    \
     } while (0)
 
 /* Run fn as the main task with `procs` procs; assert urg_run returned 0. */

@@ -31,15 +31,15 @@
 #ifndef URG_ARCH_X86_64_CONTEXT_H
 #define URG_ARCH_X86_64_CONTEXT_H
 
-#define URG_CTX_OFF_MXCSR 0
-#define URG_CTX_OFF_FPUCW 4
-#define URG_CTX_OFF_R15 8
-#define URG_CTX_OFF_R14 16
-#define URG_CTX_OFF_R13 24
-#define URG_CTX_OFF_R12 32
-#define URG_CTX_OFF_RBX 40
-#define URG_CTX_OFF_RBP 48
-#define URG_CTX_OFF_RIP 56
+#define URG_CTX_OFF_MXCSR  0
+#define URG_CTX_OFF_FPUCW  4
+#define URG_CTX_OFF_R15    8
+#define URG_CTX_OFF_R14    16
+#define URG_CTX_OFF_R13    24
+#define URG_CTX_OFF_R12    32
+#define URG_CTX_OFF_RBX    40
+#define URG_CTX_OFF_RBP    48
+#define URG_CTX_OFF_RIP    56
 #define URG_CTX_FRAME_SIZE 64
 
 /* The trampoline frame of an async preemption (preempt.S): the handler

@@ -20,7 +20,7 @@ static void main_task(void *arg)
 {
     (void)arg;
     ch = urg_chan_new(sizeof(long), 0);       /* unbuffered, like make(chan int) */
-    urg_go(producer, NULL);                    /* go producer() */
+    urg_go(producer, NULL);                   /* go producer() */
     for (long v; urg_chan_recv(ch, &v) == 0;) /* -EPIPE once closed and drained */
         printf("got %ld in task %llu\n", v, (unsigned long long)urg_task_id());
     urg_chan_free(ch);

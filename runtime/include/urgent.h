@@ -54,11 +54,11 @@ typedef struct urg_config {
 } urg_config;
 
 /* Limits of the configuration (urg_run returns -EINVAL outside them). */
-#define URG_MAXPROCS_MAX 1024
-#define URG_QUANTUM_MIN_NS 100000ULL     /* 100 us */
+#define URG_MAXPROCS_MAX   1024
+#define URG_QUANTUM_MIN_NS 100000ULL      /* 100 us */
 #define URG_QUANTUM_MAX_NS 10000000000ULL /* 10 s */
-#define URG_STACK_MIN (16u * 1024u)
-#define URG_STACK_MAX (256u * 1024u * 1024u)
+#define URG_STACK_MIN      (16u * 1024u)
+#define URG_STACK_MAX      (256u * 1024u * 1024u)
 
 /* urg_run starts the runtime, runs main_fn(arg) as the first task and returns
  * 0 when main_fn returns. Tasks still alive then are not resumed and their
@@ -81,14 +81,14 @@ URG_API uint64_t urg_task_id(void);     /* 0 when not called from a task */
 URG_API void urg_checkpoint(void);      /* yield if a preemption was requested */
 URG_API void urg_preempt_disable(void); /* nestable; no async preemption inside */
 URG_API void urg_preempt_enable(void);
-URG_API void urg_syscall_enter(void);   /* bracket a blocking call (entersyscall) */
-URG_API void urg_syscall_exit(void);    /* (exitsyscall) */
+URG_API void urg_syscall_enter(void); /* bracket a blocking call (entersyscall) */
+URG_API void urg_syscall_exit(void);  /* (exitsyscall) */
 
 /* ------------------------------------------------------------------------ */
 /* Procs and modes                                                           */
 
-URG_API int urg_maxprocs(void);            /* 0 when the runtime is not running */
-URG_API int urg_set_maxprocs(int n);       /* stop-the-world resize; -EINVAL for n < 1 or
+URG_API int urg_maxprocs(void);             /* 0 when the runtime is not running */
+URG_API int urg_set_maxprocs(int n);        /* stop-the-world resize; -EINVAL for n < 1 or
                                               n > URG_MAXPROCS_MAX; -EPERM when not running */
 URG_API const char *urg_preempt_mode(void); /* "async" or "cooperative" (the build) */
 
@@ -107,8 +107,18 @@ typedef struct urg_wg {
 typedef struct urg_mutex {
     uint64_t urg_opaque[3];
 } urg_mutex;
-#define URG_WG_INITIALIZER {{0, 0, 0, 0}}
-#define URG_MUTEX_INITIALIZER {{0, 0, 0}}
+#define URG_WG_INITIALIZER                                                                         \
+    {                                                                                              \
+        {                                                                                          \
+            0, 0, 0, 0                                                                             \
+        }                                                                                          \
+    }
+#define URG_MUTEX_INITIALIZER                                                                      \
+    {                                                                                              \
+        {                                                                                          \
+            0, 0, 0                                                                                \
+        }                                                                                          \
+    }
 
 URG_API void urg_wg_init(urg_wg *wg);
 URG_API void urg_wg_add(urg_wg *wg, int64_t delta); /* a negative total is refused */
@@ -161,8 +171,9 @@ URG_API int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns);
 /* They park the task, not the thread, while the descriptor is not ready,
  * whether or not the caller set O_NONBLOCK; EINTR is retried. Outside a task
  * they block the calling thread. */
-URG_API ssize_t urg_read(int fd, void *buf, size_t n);        /* bytes, 0 at EOF, or -errno */
-URG_API ssize_t urg_write(int fd, const void *buf, size_t n); /* all bytes unless an error, or -errno */
+URG_API ssize_t urg_read(int fd, void *buf, size_t n); /* bytes, 0 at EOF, or -errno */
+URG_API ssize_t urg_write(int fd, const void *buf,
+                          size_t n); /* all bytes unless an error, or -errno */
 URG_API int urg_accept(int fd, struct sockaddr *addr, socklen_t *len); /* the new fd, or -errno */
 URG_API int urg_connect(int fd, const struct sockaddr *addr, socklen_t len); /* 0 or -errno */
 

@@ -46,7 +46,7 @@
 
 #include "urgent.h"
 
-#define MAX_HOGS 64
+#define MAX_HOGS  64
 #define MAX_WAKES 100000
 #define STW_CALLS 20
 
@@ -65,8 +65,8 @@ static urg_wg wg;
 
 static pthread_mutex_t mon_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t mon_cv;
-static int mon_done;        /* the run finished by itself */
-static int mon_fired;       /* the deadline passed first */
+static int mon_done;  /* the run finished by itself */
+static int mon_fired; /* the deadline passed first */
 
 static void *monitor(void *arg)
 {
@@ -336,7 +336,8 @@ int main(int argc, char **argv)
         qsort(wakes, (size_t)nwakes, sizeof(double), cmp_double);
         double expected = seconds * 1000.0 / 2.0; /* a wake per ~2 ms at worst */
         result("wakes", "%d", nwakes);
-        expect((nwakes >= expected / 10) == expect_fair(), "ticker starvation does not match the build");
+        expect((nwakes >= expected / 10) == expect_fair(),
+               "ticker starvation does not match the build");
         if (nwakes < expected / 10) {
             result("status", "starved");
             printf("# the ticker woke %d times in %.1f s: starved by the hogs\n", nwakes, seconds);
