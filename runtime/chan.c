@@ -422,7 +422,7 @@ static bool select_unlock(m_t *mp, g_t *gp, void *arg)
 {
     struct select_park *sp = arg;
     if (sp->when && mp)
-        urg__timer_add(mp->p, gp, sp->when);
+        urg__timer_add(mp->p, gp, sp->when, TIMER_SELECT);
     unlock_all(sp->locked, sp->nlocked);
     return true;
 }

@@ -126,6 +126,7 @@ struct urg__stack {
     void (*abandon)(struct urg__g *gp, void *arg);
     void *abandon_arg;
     uint64_t timer_when;    /* deadline of the armed timer, 0 if none */
+    uint32_t timer_armed;   /* gp->timer_seq when it was armed */
     struct urg__p *timer_p; /* the P whose heap holds it (zombie count) */
     int32_t ext_futex;      /* external threads: 0 parked, 1 woken */
     uint32_t valgrind_id;
@@ -155,11 +156,20 @@ enum urg__pstatus {
 #define URG_GFREE_MAX       64
 #define URG_STACK_CACHE_MAX 32
 
+/* What an armed timer wakes: the firing side must not read the task's
+ * current state, which may already belong to a later wait. */
+enum urg__timer_kind { TIMER_SLEEP = 1, TIMER_SELECT = 2 };
+
 struct urg__timer_ent {
     uint64_t when;
     struct urg__g *gp;
-    uint32_t seq;
+    uint32_t seq;  /* gp->timer_seq when armed */
+    uint32_t kind; /* enum urg__timer_kind */
 };
+
+/* gp->timer_seq while a timer is firing: the armed value with this bit
+ * set. Cancelling waits for it to clear. */
+#define URG_TIMER_FIRING 0x80000000u
 
 struct urg__sysmontick {
     uint32_t schedtick;
@@ -401,14 +411,12 @@ URG_HIDDEN void urg__stack_check_canary(g_t *gp);
 URG_HIDDEN void urg__stack_trim_pool(void);
 
 /* timer.c */
-URG_HIDDEN void urg__timer_add(p_t *pp, g_t *gp, uint64_t when);
+URG_HIDDEN void urg__timer_add(p_t *pp, g_t *gp, uint64_t when, enum urg__timer_kind kind);
 URG_HIDDEN void urg__timer_cancel(g_t *gp);
 URG_HIDDEN uint64_t urg__timers_check(p_t *pp, p_t *readyp, uint64_t now, bool *ran);
 URG_HIDDEN uint64_t urg__timers_earliest(void);
 URG_HIDDEN void urg__timers_move(p_t *from, p_t *to);
 URG_HIDDEN void urg__timers_free(p_t *pp);
-/* Called when a timer of gp fires; decides who wakes it. */
-URG_HIDDEN void urg__timer_fire(g_t *gp, p_t *readyp);
 
 /* netpoll.c */
 URG_HIDDEN int urg__netpoll_init(void);

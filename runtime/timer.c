@@ -8,7 +8,12 @@
  * matches and is dropped when it reaches the top (a "zombie"). When
  * zombies exceed a quarter of a heap, the next insertion sweeps them.
  * Firing and cancelling race through one CAS on timer_seq: exactly one of
- * them wins.
+ * them wins. The firing side marks the sequence number FIRING while it
+ * works and cancelling waits for that to clear, so that once a task has
+ * cancelled its timer no late fire can touch it (its next wait may already
+ * have begun). The entry records what kind of wait it ends; the firing
+ * side never reads the task's current state. A sleep is woken only by its
+ * timer; a select also by its channels, and selectdone decides who.
  *
  * Who runs timers: the owning P in findrunnable (before anything else);
  * stealing Ms on their last pass (other Ps' due timers); the M that wakes
@@ -60,6 +65,36 @@ static void sift_down(struct urg__timer_ent *h, uint32_t n, uint32_t i)
 static bool stale(const struct urg__timer_ent *e)
 {
     return ld_acquire(&e->gp->timer_seq) != e->seq;
+}
+
+/* fire: e's timer went off. Returns whether it woke the task. The task is
+ * readied only after timer_seq is released: once ready it may run at once
+ * on another thread and arm its next timer, which must not see FIRING.
+ * Context: g0 (or a task, via a direct switch) holding a P. */
+static bool fire(const struct urg__timer_ent *e)
+{
+    g_t *gp = e->gp;
+    uint32_t seq = e->seq;
+    if (e->kind == TIMER_SLEEP) {
+        /* Nothing else wakes a sleeper: winning the CAS is the decision. */
+        if (!cas(&gp->timer_seq, seq, seq + 1))
+            return false;
+        gp->st->timer_when = 0;
+        urg__ready(gp, true);
+        return true;
+    }
+    if (!cas(&gp->timer_seq, seq, seq | URG_TIMER_FIRING))
+        return false; /* cancelled */
+    /* A select: its channels may have completed it first. */
+    bool won = cas(&gp->selectdone, 0u, 1u);
+    if (won) {
+        gp->st->timer_when = 0;
+        st_release(&gp->st->param, (void *)NULL);
+    }
+    st_release(&gp->timer_seq, seq + 1);
+    if (won)
+        urg__ready(gp, true);
+    return won;
 }
 
 /* Locks: pp->timerlock. */
@@ -117,11 +152,14 @@ static void wake_netpoller(uint64_t when)
 
 /* urg__timer_add: arm gp's timer for `when` on pp (the P gp runs on).
  * Context: g0 of pp's M (inside a park's unlockf). Locks: pp->timerlock. */
-void urg__timer_add(p_t *pp, g_t *gp, uint64_t when)
+void urg__timer_add(p_t *pp, g_t *gp, uint64_t when, enum urg__timer_kind kind)
 {
-    struct urg__timer_ent e = {
-        .when = when ? when : 1, .gp = gp, .seq = ld_acquire(&gp->timer_seq)};
+    struct urg__timer_ent e = {.when = when ? when : 1,
+                               .gp = gp,
+                               .seq = ld_acquire(&gp->timer_seq),
+                               .kind = (uint32_t)kind};
     gp->st->timer_when = e.when;
+    gp->st->timer_armed = e.seq;
     gp->st->timer_p = pp;
     urg__lock(&pp->timerlock);
     if (pp->ntimers > 64 && ld_relaxed(&pp->nzombies) > pp->ntimers / 4)
@@ -133,44 +171,29 @@ void urg__timer_add(p_t *pp, g_t *gp, uint64_t when)
     wake_netpoller(e.when);
 }
 
-/* urg__timer_cancel: disarm gp's timer if it has not fired. Returns
- * nothing: callers learn who won from the wait protocol (selectdone).
- * Context: the task itself. */
+/* urg__timer_cancel: disarm gp's timer. When it returns, the timer will
+ * not fire: either it was still armed (and is now a zombie entry), or it
+ * has fired completely. Context: the task itself, after its wait. */
 void urg__timer_cancel(g_t *gp)
 {
-    if (!gp->st->timer_when)
-        return;
-    uint32_t seq = ld_acquire(&gp->timer_seq);
+    uint32_t armed = gp->st->timer_armed;
     p_t *pp = gp->st->timer_p;
-    gp->st->timer_when = 0;
     gp->st->timer_p = NULL;
-    /* The entry carries the seq current at arming; if it still matches,
-     * the timer is pending and we turn it into a zombie. */
-    if (cas(&gp->timer_seq, seq, seq + 1) && pp)
-        fetch_add(&pp->nzombies, 1u);
-}
-
-/* urg__timer_fire: gp's timer went off (we won the CAS on timer_seq).
- * Decide with the wait protocol whether the timer wakes it. */
-void urg__timer_fire(g_t *gp, p_t *readyp)
-{
-    (void)readyp;
-    switch (gp->waitreason) {
-    case WAIT_SLEEP:
-        urg__ready(gp, true);
-        break;
-    case WAIT_SELECT:
-    case WAIT_CHAN_SEND:
-    case WAIT_CHAN_RECV:
-        /* A channel may be completing the same wait; selectdone decides. */
-        if (cas(&gp->selectdone, 0u, 1u)) {
-            st_release(&gp->st->param, (void *)NULL);
-            urg__ready(gp, true);
+    for (;;) {
+        uint32_t v = ld_acquire(&gp->timer_seq);
+        if (v == armed) {
+            if (cas(&gp->timer_seq, armed, armed + 1)) {
+                if (pp)
+                    fetch_add(&pp->nzombies, 1u);
+                break;
+            }
+            continue;
         }
-        break;
-    default:
-        urg__throw("timer fired for a task that is not waiting on it");
+        if (v != (armed | URG_TIMER_FIRING))
+            break; /* fired and done */
+        cpu_relax(); /* a fire is finishing: a few hundred instructions */
     }
+    gp->st->timer_when = 0;
 }
 
 /* urg__timers_check: run pp's due timers; tasks they wake go to the
@@ -178,6 +201,7 @@ void urg__timer_fire(g_t *gp, p_t *readyp)
  * Context: g0 holding a P. Locks: takes pp->timerlock. */
 uint64_t urg__timers_check(p_t *pp, p_t *readyp, uint64_t now, bool *ran)
 {
+    (void)readyp; /* woken tasks go to the current M's P (urg__ready) */
     *ran = false;
     for (;;) {
         uint64_t t0 = ld_acquire(&pp->timer0);
@@ -198,13 +222,9 @@ uint64_t urg__timers_check(p_t *pp, p_t *readyp, uint64_t now, bool *ran)
         }
         st_release(&pp->timer0, pp->ntimers ? pp->timers[0].when : 0);
         urg__unlock(&pp->timerlock);
-        for (int i = 0; i < n; i++) {
-            if (cas(&due[i].gp->timer_seq, due[i].seq, due[i].seq + 1)) {
-                due[i].gp->st->timer_when = 0;
-                urg__timer_fire(due[i].gp, readyp);
+        for (int i = 0; i < n; i++)
+            if (fire(&due[i]))
                 *ran = true;
-            }
-        }
     }
 }
 
@@ -259,7 +279,7 @@ void urg__timers_free(p_t *pp)
 static bool sleep_unlock(m_t *mp, g_t *gp, void *arg)
 {
     (void)arg;
-    urg__timer_add(mp->p, gp, gp->st->timer_when);
+    urg__timer_add(mp->p, gp, gp->st->timer_when, TIMER_SLEEP);
     return true;
 }
 
