@@ -41,7 +41,9 @@
 #include "sched.h"
 #include "sanitizer.h"
 
+#include <fcntl.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -788,11 +790,40 @@ g_t *urg__curg(void)
     return mp->curg;
 }
 
+/* process_threads: the number of threads in this process, from
+ * /proc/self/stat (field 20), or -1. No allocation. */
+static int process_threads(void)
+{
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char buf[1024];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    /* Field 2 is "(comm)", which may contain spaces: count from its end. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    int field = 2;
+    for (p++; *p && field < 20; p++)
+        if (*p == ' ')
+            field++;
+    return field == 20 ? atoi(p) : -1;
+}
+
 /* urg__checkdead_locked: an M is about to park. If every M is parked
  * idle (so none runs a task, sits in a syscall or waits in epoll for a
- * timer or I/O), and no thread outside the runtime could send to a
- * channel, no task can ever be woken: the program is deadlocked. Say so,
- * as Go does (proc.go checkdead counts Ms the same way).
+ * timer or I/O), no task can ever be woken by the runtime: the program is
+ * deadlocked. Say so, as Go does (proc.go checkdead counts Ms the same
+ * way). Unlike Go's, our tasks can also be woken by threads the runtime
+ * does not know — any pthread may send on a channel, unlock a mutex, or
+ * finish a wait group, and may not have touched the runtime yet. So the
+ * verdict is only given when the process has no thread but the runtime's:
+ * its Ms and the thread in urg_run. A false "deadlock" would kill a
+ * correct program; a missed one leaves it hanging, as it would without us.
  * Context: g0 without a P. Locks: sched.lock. */
 void urg__checkdead_locked(void)
 {
@@ -809,5 +840,7 @@ void urg__checkdead_locked(void)
     for (int32_t i = 0; i < n; i++)
         if (!urg__runqempty(sched.allp[i]))
             return;
+    if (process_threads() != sched.mcount + 1)
+        return;
     urg__throw("all tasks are asleep - deadlock!");
 }
