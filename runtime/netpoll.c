@@ -477,10 +477,22 @@ int urg_connect(int fd, const struct sockaddr *addr, socklen_t len)
         return -EINVAL;
     g_t *gp = urg__curg();
     if (!gp) {
-        int r;
-        while ((r = connect(fd, addr, len)) != 0 && errno == EINTR) {
-        }
-        return r ? -errno : 0;
+        /* A plain thread blocks until the connection is made, whether or
+         * not the socket is non-blocking. After EINTR the connection goes
+         * on in the background (calling connect again says EALREADY):
+         * wait for it and read its outcome instead. */
+        if (connect(fd, addr, len) == 0)
+            return 0;
+        if (errno != EINPROGRESS && errno != EINTR)
+            return -errno;
+        int e = thread_wait(fd, true);
+        if (e)
+            return e;
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+            return -errno;
+        return -soerr;
     }
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0)

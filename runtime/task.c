@@ -186,12 +186,17 @@ g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int *err)
     gp->m = NULL;
     gp->schedlink = NULL;
     gp->id = new_goid(pp);
-    gp->status = G_RUNNABLE;
+    /* Other threads may still look at a recycled descriptor through a
+     * stale pointer (sysmon through m->curg, a late waker through a
+     * select's waiter): the fields they touch atomically are written
+     * atomically here too. At worst a new task sees one spurious
+     * preemption request, which costs it a yield. */
+    st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
     gp->flags = (uint16_t)flags;
-    gp->preempt = 0;
+    st_relaxed(&gp->preempt, (uint8_t)0);
     gp->waitreason = WAIT_NONE;
     gp->preempt_off = 0;
-    gp->selectdone = 0;
+    st_relaxed(&gp->selectdone, 0u);
     gp->in_async_preempt = 0;
     gp->canary_stack = 0;
     if (pp)

@@ -62,24 +62,29 @@ typedef struct urg_config {
 
 /* urg_run starts the runtime, runs main_fn(arg) as the first task and returns
  * 0 when main_fn returns. Tasks still alive then are not resumed and their
- * memory is released. It may be called again afterwards.
+ * memory is released (docs/api.md, "when main returns"). The calling thread
+ * serves as the runtime's monitor meanwhile; main_fn runs on another
+ * thread. It may be called again afterwards.
  * Returns: 0; -EINVAL (main_fn NULL, cfg out of range); -EBUSY (nested or
- * concurrent call); -ENOMEM; -EAGAIN (a thread could not be created). */
+ * concurrent call); -ENOMEM; or the error of the system call that failed
+ * to set the runtime up (creating a thread, epoll, eventfd, sigaction). */
 URG_API int urg_run(urg_fn main_fn, void *arg, const urg_config *cfg);
 
 /* ------------------------------------------------------------------------ */
 /* Tasks                                                                     */
 
 /* Spawn a task running fn(arg). Returns 0; -EINVAL (fn NULL); -EPERM (the
- * runtime is not running); -ENOMEM. May be called from any thread while the
- * runtime runs. */
+ * runtime is not running); -ENOMEM (no memory for its descriptor; its stack
+ * comes at its first run, and running out of memory then is fatal, as in
+ * Go). May be called from any thread while the runtime runs. */
 URG_API int urg_go(urg_fn fn, void *arg);
 URG_API void urg_yield(void);           /* runtime.Gosched */
 URG_API void urg_sleep(uint64_t ns);    /* outside a task: nanosleep */
 URG_API uint64_t urg_now(void);         /* monotonic clock, ns */
 URG_API uint64_t urg_task_id(void);     /* 0 when not called from a task */
 URG_API void urg_checkpoint(void);      /* yield if a preemption was requested */
-URG_API void urg_preempt_disable(void); /* nestable; no async preemption inside */
+URG_API void urg_preempt_disable(void); /* nestable; no preemption inside, async or at
+                                           checkpoints; a request waits for enable */
 URG_API void urg_preempt_enable(void);
 URG_API void urg_syscall_enter(void); /* bracket a blocking call (entersyscall) */
 URG_API void urg_syscall_exit(void);  /* (exitsyscall) */
@@ -89,13 +94,15 @@ URG_API void urg_syscall_exit(void);  /* (exitsyscall) */
 
 URG_API int urg_maxprocs(void);             /* 0 when the runtime is not running */
 URG_API int urg_set_maxprocs(int n);        /* stop-the-world resize; -EINVAL for n < 1 or
-                                              n > URG_MAXPROCS_MAX; -EPERM when not running */
+                                              n > URG_MAXPROCS_MAX; -EPERM when not running;
+                                              -ENOMEM (nothing changed) */
 URG_API const char *urg_preempt_mode(void); /* "async" or "cooperative" (the build) */
 
 /* Declare [start, end) as code that must never be interrupted by an async
  * preemption (for example code that holds a pthread lock or keeps a TLS
- * address in a register). Up to 64 ranges. Returns 0; -EINVAL (start >= end
- * or NULL); -ENOSPC (table full). Callable before or during urg_run. */
+ * address in a register). Ranges are process-wide and permanent: up to 64
+ * for the life of the process. Returns 0; -EINVAL (start >= end or NULL);
+ * -ENOSPC (table full). Callable at any time. */
 URG_API int urg_preempt_unsafe_range(const void *start, const void *end);
 
 /* ------------------------------------------------------------------------ */
@@ -127,7 +134,8 @@ URG_API void urg_wg_wait(urg_wg *wg);
 URG_API void urg_mutex_init(urg_mutex *m);
 URG_API void urg_mutex_lock(urg_mutex *m);
 URG_API int urg_mutex_trylock(urg_mutex *m); /* 0 or -EBUSY; -EINVAL for NULL */
-URG_API void urg_mutex_unlock(urg_mutex *m); /* unlocking an unlocked mutex is refused */
+URG_API void urg_mutex_unlock(urg_mutex *m); /* unlocking an unlocked mutex is refused;
+                                                no owner is recorded (as pthread's default) */
 
 /* ------------------------------------------------------------------------ */
 /* Channels                                                                  */
@@ -135,7 +143,8 @@ URG_API void urg_mutex_unlock(urg_mutex *m); /* unlocking an unlocked mutex is r
 typedef struct urg_chan urg_chan; /* opaque */
 
 /* elem_size may be 0 (signal-only channels); capacity 0 is unbuffered.
- * NULL on bad arguments (elem_size > 65536) or no memory. */
+ * NULL on bad arguments (elem_size > 65536, capacity > INT32_MAX, a buffer
+ * size that overflows) or no memory. */
 URG_API urg_chan *urg_chan_new(size_t elem_size, size_t capacity);
 URG_API int urg_chan_send(urg_chan *c, const void *elem); /* blocks; -EPIPE if closed */
 URG_API int urg_chan_recv(urg_chan *c, void *elem_out);   /* blocks; -EPIPE once closed and
@@ -161,8 +170,11 @@ typedef struct urg_select_case {
 
 /* Waits until one case can proceed, completes it and returns its index.
  * Among several ready cases one is chosen at random. timeout_ns 0 never
- * blocks (-EAGAIN when none is ready); URG_FOREVER waits without limit; any
- * other value returns -ETIMEDOUT once it has elapsed. -EINVAL for bad cases. */
+ * blocks (-EAGAIN when none is ready); URG_FOREVER waits without limit (with
+ * no usable case: forever, like Go's empty select); any other value returns
+ * -ETIMEDOUT once it has elapsed. Every case's result is reset to 0 first.
+ * A send case on a closed channel is chosen with -EPIPE (Go panics there).
+ * -EINVAL for bad cases or n > 65536; -ENOMEM (over 8 cases, no memory). */
 URG_API int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns);
 
 /* ------------------------------------------------------------------------ */
@@ -170,7 +182,10 @@ URG_API int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns);
 
 /* They park the task, not the thread, while the descriptor is not ready,
  * whether or not the caller set O_NONBLOCK; EINTR is retried. Outside a task
- * they block the calling thread. */
+ * they block the calling thread. A NULL buffer with n > 0 is -EFAULT. As with
+ * read(2) and write(2): a broken pipe raises SIGPIPE (and gives -EPIPE), and
+ * an error after part of a write returns the count written. Closing a
+ * descriptor does not wake a task waiting on it (epoll forgets it). */
 URG_API ssize_t urg_read(int fd, void *buf, size_t n); /* bytes, 0 at EOF, or -errno */
 URG_API ssize_t urg_write(int fd, const void *buf,
                           size_t n); /* all bytes unless an error, or -errno */
@@ -196,7 +211,8 @@ typedef struct urg_stats {
     uint64_t global_runq, local_runq; /* tasks queued now */
     /* What an async preemption costs the preempted thread: from the SIGURG
      * handler's entry to the next task running there (signal delivery not
-     * included). Median and 99th percentile, to 250 ns, over this run. */
+     * included). Median and 99th percentile, to 250 ns, over this run; costs
+     * over 64 us count as 64 us. */
     uint64_t preempt_cost_samples;
     uint64_t preempt_cost_p50_ns, preempt_cost_p99_ns;
 } urg_stats;
