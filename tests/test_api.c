@@ -676,6 +676,7 @@ static void test_api_env_valid_values_and_cfg_override(void **state)
 
 int main(void)
 {
+    tu_warm_up();
     baseline_threads = tu_threads();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api_run_null_main),

@@ -25,13 +25,13 @@ static const int procs_list[] = {1, 2, 4};
 #define NPROCS_LIST ((int)(sizeof(procs_list) / sizeof(procs_list[0])))
 
 /* Like assert_checks_ok, but says at how many procs it failed. */
-#define RUN_AT(fn, arg, procs)                                                                    \
-    do {                                                                                          \
-        tu_reset();                                                                               \
-        tu_run((fn), (arg), (procs));                                                             \
-        if (__atomic_load_n(&tu_failures, __ATOMIC_SEQ_CST) != 0)                                 \
-            fail_msg("at %d procs: %d task-side check(s) failed; first: %s", (procs),            \
-                     tu_failures, tu_first_failure);                                              \
+#define RUN_AT(fn, arg, procs)                                                                     \
+    do {                                                                                           \
+        tu_reset();                                                                                \
+        tu_run((fn), (arg), (procs));                                                              \
+        if (__atomic_load_n(&tu_failures, __ATOMIC_SEQ_CST) != 0)                                  \
+            fail_msg("at %d procs: %d task-side check(s) failed; first: %s", (procs), tu_failures, \
+                     tu_first_failure);                                                            \
     } while (0)
 
 /* Long enough for spawned tasks to reach their blocking call on a loaded
@@ -416,8 +416,7 @@ static void zero_size_main(void *arg)
     urg_chan *u = urg_chan_new(0, 0);
     CHECK(u != NULL);
     urg_wg wg = URG_WG_INITIALIZER;
-    struct blocked_op r = {
-        .c = u, .send = 0, .value = 0x5555555555555555, .rc = 1, .wg = &wg};
+    struct blocked_op r = {.c = u, .send = 0, .value = 0x5555555555555555, .rc = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(blocked_op_task, &r) == 0);
     settle();
@@ -564,8 +563,8 @@ static void test_chan_try_ops_eagain(void **state)
 
 #define MPMC_PRODUCERS 8
 #define MPMC_CONSUMERS 6
-#define MPMC_PER 2000
-#define MPMC_TOTAL (MPMC_PRODUCERS * MPMC_PER)
+#define MPMC_PER       2000
+#define MPMC_TOTAL     (MPMC_PRODUCERS * MPMC_PER)
 
 struct mpmc {
     urg_chan *c;
@@ -917,8 +916,8 @@ static void test_chan_outlives_run(void **state)
 static void abandon_sender_run(void *arg)
 {
     struct across *a = arg;
-    a->stuck_send = (struct blocked_op){.c = a->unbuf, .send = 1, .value = 66, .rc = 1,
-                                        .wg = &a->never};
+    a->stuck_send =
+        (struct blocked_op){.c = a->unbuf, .send = 1, .value = 66, .rc = 1, .wg = &a->never};
     urg_wg_add(&a->never, 1);
     CHECK(urg_go(blocked_op_task, &a->stuck_send) == 0);
     settle();
@@ -945,7 +944,7 @@ static void recv_null_main(void *arg)
     urg_chan *b = urg_chan_new(sizeof(uint64_t), 3);
     for (uint64_t i = 1; i <= 3; i++)
         CHECK(urg_chan_send(b, &i) == 0);
-    CHECK(urg_chan_recv(b, NULL) == 0); /* drops 1 */
+    CHECK(urg_chan_recv(b, NULL) == 0);     /* drops 1 */
     CHECK(urg_chan_try_recv(b, NULL) == 0); /* drops 2 */
     uint64_t v = 0;
     CHECK(urg_chan_recv(b, &v) == 0 && v == 3);

@@ -22,16 +22,16 @@
 static const int procs_list[] = {1, 2, 4};
 #define NPROCS_LIST ((int)(sizeof(procs_list) / sizeof(procs_list[0])))
 
-#define RUN_AT(fn, arg, procs)                                                                    \
-    do {                                                                                          \
-        tu_reset();                                                                               \
-        tu_run((fn), (arg), (procs));                                                             \
-        if (__atomic_load_n(&tu_failures, __ATOMIC_SEQ_CST) != 0)                                 \
-            fail_msg("at %d procs: %d task-side check(s) failed; first: %s", (procs),            \
-                     tu_failures, tu_first_failure);                                              \
+#define RUN_AT(fn, arg, procs)                                                                     \
+    do {                                                                                           \
+        tu_reset();                                                                                \
+        tu_run((fn), (arg), (procs));                                                              \
+        if (__atomic_load_n(&tu_failures, __ATOMIC_SEQ_CST) != 0)                                  \
+            fail_msg("at %d procs: %d task-side check(s) failed; first: %s", (procs), tu_failures, \
+                     tu_first_failure);                                                            \
     } while (0)
 
-#define MS 1000000ull
+#define MS        1000000ull
 #define SETTLE_NS (20 * MS)
 
 static void settle(void) { urg_sleep(SETTLE_NS); }
@@ -89,8 +89,7 @@ static void ready_main(void *arg)
     uint64_t v = 41;
     CHECK(urg_chan_send(c[1], &v) == 0);
     uint64_t e[3] = {7, 7, 7};
-    urg_select_case k[3] = {recv_case(c[0], &e[0]), recv_case(c[1], &e[1]),
-                            recv_case(c[2], &e[2])};
+    urg_select_case k[3] = {recv_case(c[0], &e[0]), recv_case(c[1], &e[1]), recv_case(c[2], &e[2])};
     CHECK(urg_select(k, 3, URG_FOREVER) == 1);
     CHECK(k[1].result == 0);
     CHECK(e[1] == 41);
@@ -873,9 +872,9 @@ static void test_select_races_with_close(void **state)
  * a later sleep must not be cut short (a timer that fired for an earlier,
  * already completed select must not wake a later wait). */
 #define TR_SELECTORS 4
-#define TR_SENDERS 4
-#define TR_PER 1500
-#define TR_TOTAL (TR_SENDERS * TR_PER)
+#define TR_SENDERS   4
+#define TR_PER       1500
+#define TR_TOTAL     (TR_SENDERS * TR_PER)
 
 struct tmo_race {
     urg_chan *c;
@@ -978,8 +977,7 @@ static int child_runner(void *arg)
                 return 1;
             }
             if (tu_failures) {
-                fprintf(stderr, "round %d at %d procs: %s\n", r, procs_list[i],
-                        tu_first_failure);
+                fprintf(stderr, "round %d at %d procs: %s\n", r, procs_list[i], tu_first_failure);
                 return 1;
             }
         }
@@ -1010,15 +1008,15 @@ static void run_in_child(urg_fn fn, int rounds)
 static void test_select_timeout_races_with_send(void **state)
 {
     (void)state;
-    run_in_child(tmo_race_main, 4);
+    run_in_child(tmo_race_main, 6);
 }
 
 /* ---- contention --------------------------------------------------------- */
 
 #define SC_PRODUCERS 6
 #define SC_CONSUMERS 6
-#define SC_PER 1500
-#define SC_TOTAL (SC_PRODUCERS * SC_PER)
+#define SC_PER       1500
+#define SC_TOTAL     (SC_PRODUCERS * SC_PER)
 
 struct contend {
     urg_chan *a, *b;

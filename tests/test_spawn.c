@@ -449,6 +449,7 @@ static void test_spawn_counters_add_up(void **state)
 
 int main(void)
 {
+    tu_warm_up();
     baseline_threads = tu_threads();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spawn_flat_each_runs_once_1proc),

@@ -167,6 +167,16 @@ static inline long tu_rss_kib(void)
 
 static inline int tu_threads(void) { return tu_count_dir("/proc/self/task") - 2; }
 
+/* One trivial run, so that whatever the first run leaves for the life of
+ * the process (TSan's background thread, libunwind's validation pipe) is
+ * there before a test takes its baseline of threads or descriptors. */
+static void tu_warm_up_main(void *arg) { (void)arg; }
+static inline void tu_warm_up(void)
+{
+    urg_config cfg = {.maxprocs = 2};
+    urg_run(tu_warm_up_main, NULL, &cfg);
+}
+
 static inline int tu_is_async(void) { return !strcmp(urg_preempt_mode(), "async"); }
 
 /* Sanitizer builds: some checks (timing, memory) do not apply. */
