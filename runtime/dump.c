@@ -64,9 +64,10 @@ void urg__print_backtrace_here(uintptr_t lo, uintptr_t hi)
     print_walk(regs, lo, hi);
 }
 
-static void regs_from_switch_frame(const g_t *gp, uint64_t regs[UR_NREGS])
+/* The registers urg__ctx_switch saved at frame f. */
+URG_RACY_READER static void regs_from_switch_frame(const struct urg__ctx_frame *f,
+                                                   uint64_t regs[UR_NREGS])
 {
-    const struct urg__ctx_frame *f = gp->sp;
     for (int i = 0; i < UR_NREGS; i++)
         regs[i] = 0;
     regs[UR_RBX] = f->rbx;
@@ -75,45 +76,69 @@ static void regs_from_switch_frame(const g_t *gp, uint64_t regs[UR_NREGS])
     regs[UR_R13] = f->r13;
     regs[UR_R14] = f->r14;
     regs[UR_R15] = f->r15;
-    regs[UR_RSP] = (uint64_t)(uintptr_t)gp->sp + URG_CTX_FRAME_SIZE;
+    regs[UR_RSP] = (uint64_t)(uintptr_t)f + URG_CTX_FRAME_SIZE;
     regs[UR_RIP] = f->rip;
 }
 
-static const char *state_str(const g_t *gp, uint32_t status)
+static const char *state_str(uint32_t status, bool started, uint32_t waitreason)
 {
     switch (status) {
     case G_RUNNABLE:
-        return (gp->flags & G_FLAG_STARTED) ? "runnable" : "runnable, not started";
+        return started ? "runnable" : "runnable, not started";
     case G_RUNNING:
         return "running";
     case G_SYSCALL:
         return "syscall";
     case G_WAITING:
-        return urg__waitreason_str(gp->waitreason);
+        return urg__waitreason_str(waitreason);
     default:
         return "?";
     }
 }
 
-static void dump_one(g_t *gp, void *arg)
+/* dump_one: one task. The task may change state while we look: every
+ * field is read once, the stack block is checked to be one before it is
+ * used, and a suspended task's state is read again after its registers
+ * were taken, so that a task which ran meanwhile is reported as such
+ * instead of walked from a stale frame (the walk itself only ever reads
+ * inside [lo, hi), so even a stale one cannot fault). */
+URG_RACY_READER static void dump_one(g_t *gp, void *arg)
 {
     (void)arg;
     uint32_t status = ld_acquire(&gp->status);
     if (status == G_DEAD || status == G_IDLE)
         return;
+    uint16_t flags = ld_relaxed(&gp->flags);
+    bool started = flags & G_FLAG_STARTED;
     urg__pbuf b = {.len = 0};
     urg__pb_str(&b, "task ");
-    urg__pb_u64(&b, gp->id);
+    urg__pb_u64(&b, ld_relaxed(&gp->id));
     urg__pb_str(&b, " [");
-    urg__pb_str(&b, state_str(gp, status));
-    if (gp->flags & G_FLAG_MAIN)
+    urg__pb_str(&b, state_str(status, started, ld_relaxed(&gp->waitreason)));
+    if (flags & G_FLAG_MAIN)
         urg__pb_str(&b, ", main");
     urg__pb_str(&b, "]:\n");
     urg__pb_flush(&b);
 
+    if (!started) {
+        urg_fn fn = ld_relaxed(&gp->fn);
+        struct urg__modview v;
+        urg__modview_begin(&v);
+        urg__pb_str(&b, "    created to run ");
+        urg__pb_symbol(&b, &v, (uintptr_t)fn);
+        urg__pb_str(&b, "\n");
+        urg__pb_flush(&b);
+        urg__write_str("\n");
+        return;
+    }
+    struct urg__stack *st = ld_relaxed(&gp->st);
+    void *sp = ld_relaxed(&gp->sp);
+    if (!urg__stack_block_valid(st)) {
+        urg__write_str("    (stack changing; not shown)\n\n");
+        return;
+    }
+    uintptr_t lo = (uintptr_t)ld_relaxed(&st->lo), hi = (uintptr_t)ld_relaxed(&st->hi);
     m_t *self = urg__tls_m;
-    bool started = gp->flags & G_FLAG_STARTED;
-    uintptr_t lo = started ? (uintptr_t)gp->st->lo : 0, hi = started ? (uintptr_t)gp->st->hi : 0;
     if (status == G_RUNNING || status == G_SYSCALL) {
         if (self && ld_relaxed(&self->curg) == gp) {
             uint64_t regs[UR_NREGS] = {0};
@@ -122,17 +147,13 @@ static void dump_one(g_t *gp, void *arg)
         } else {
             urg__write_str("    (running on another thread; stack unavailable)\n");
         }
-    } else if (!started) {
-        struct urg__modview v;
-        urg__modview_begin(&v);
-        urg__pb_str(&b, "    created to run ");
-        urg__pb_symbol(&b, &v, (uintptr_t)gp->fn);
-        urg__pb_str(&b, "\n");
-        urg__pb_flush(&b);
-    } else if ((uintptr_t)gp->sp >= lo && (uintptr_t)gp->sp + URG_CTX_FRAME_SIZE <= hi) {
+    } else if ((uintptr_t)sp >= lo && (uintptr_t)sp + URG_CTX_FRAME_SIZE <= hi) {
         uint64_t regs[UR_NREGS];
-        regs_from_switch_frame(gp, regs);
-        print_walk(regs, lo, hi);
+        regs_from_switch_frame(sp, regs);
+        if (ld_acquire(&gp->status) == status && ld_relaxed(&gp->sp) == sp)
+            print_walk(regs, lo, hi);
+        else
+            urg__write_str("    (ran while being printed; stack not shown)\n");
     }
     urg__write_str("\n");
 }
@@ -150,7 +171,7 @@ void urg__dump_all(bool from_signal)
 
 void urg_dump(void) { urg__dump_all(false); }
 
-static void brief_one(g_t *gp, void *arg)
+URG_RACY_READER static void brief_one(g_t *gp, void *arg)
 {
     (void)arg;
     uint32_t status = ld_acquire(&gp->status);

@@ -61,6 +61,10 @@
 #define ld_acquire(p)    __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define st_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define st_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+/* A store that a later load of another variable cannot pass (the Dekker
+ * pattern: "publish my state, then look at yours"). */
+#define st_seq_cst(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define ld_seq_cst(p)    __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define xchg(p, v)       __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
 #define cas(p, oldv, newv)                                                                         \
     ({                                                                                             \
@@ -74,6 +78,20 @@
  * readers free of torn values without a locked instruction. */
 #define counter_inc(p)    st_relaxed((p), ld_relaxed(p) + 1)
 #define counter_add(p, v) st_relaxed((p), ld_relaxed(p) + (v))
+
+/* Code that reads state other threads change, on purpose and without
+ * synchronisation, and validates what it read (task dumps): the races are
+ * by design, so ThreadSanitizer is told not to watch its accesses. */
+#define URG_RACY_READER __attribute__((no_sanitize("thread")))
+
+/* errno of the thread the caller runs on now. glibc declares
+ * __errno_location() const, so a compiler may take errno's address once
+ * and reuse it after a call that switched tasks; a task that resumes on
+ * another thread would then read and write the first thread's errno.
+ * Task code that touches errno across a possible switch reads it through
+ * this out-of-line call, which looks the address up afresh every time
+ * (netpoll.c redefines errno to it). Signal-safe. */
+URG_HIDDEN int *urg__errno_here(void);
 
 static inline void cpu_relax(void) { __builtin_ia32_pause(); }
 

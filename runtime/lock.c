@@ -53,12 +53,18 @@ void urg__futex_wake(uint32_t *addr, int n)
 static __thread uint8_t held_ranks[16];
 static __thread int nheld;
 
+/* The rank bits of l's word (constant for the lock's life). */
+static inline uint32_t rank_bits(const urg__lock_t *l) { return ld_relaxed(&l->key) & ~0xffu; }
+
 static void rank_acquire(urg__lock_t *l)
 {
-    if (nheld > 0 && held_ranks[nheld - 1] >= l->rank && l->rank != URG_RANK_CHAN) {
+    uint8_t rank = (uint8_t)(rank_bits(l) >> 8);
+    if (rank == URG_RANK_NONE)
+        return;
+    if (nheld > 0 && held_ranks[nheld - 1] >= rank && rank != URG_RANK_CHAN) {
         urg__pbuf b = {.len = 0};
         urg__pb_str(&b, "lock rank violation: taking rank ");
-        urg__pb_u64(&b, l->rank);
+        urg__pb_u64(&b, rank);
         urg__pb_str(&b, " while holding rank ");
         urg__pb_u64(&b, held_ranks[nheld - 1]);
         urg__pb_str(&b, "\n");
@@ -66,13 +72,16 @@ static void rank_acquire(urg__lock_t *l)
         urg__throw("lock ordering problem");
     }
     if (nheld < (int)sizeof(held_ranks))
-        held_ranks[nheld++] = l->rank;
+        held_ranks[nheld++] = rank;
 }
 
 static void rank_release(urg__lock_t *l)
 {
+    uint8_t rank = (uint8_t)(rank_bits(l) >> 8);
+    if (rank == URG_RANK_NONE)
+        return;
     for (int i = nheld - 1; i >= 0; i--) {
-        if (held_ranks[i] == l->rank) {
+        if (held_ranks[i] == rank) {
             for (int j = i; j < nheld - 1; j++)
                 held_ranks[j] = held_ranks[j + 1];
             nheld--;
@@ -81,17 +90,18 @@ static void rank_release(urg__lock_t *l)
     }
 }
 #else
+#define rank_bits(l)    0u
 #define rank_acquire(l) ((void)0)
 #define rank_release(l) ((void)0)
 #endif
 
 void urg__lock_init(urg__lock_t *l, enum urg__lockrank rank)
 {
-    l->key = 0;
 #ifdef URG_LOCKRANK
-    l->rank = (uint8_t)rank;
+    l->key = (uint32_t)rank << 8;
 #else
     (void)rank;
+    l->key = 0;
 #endif
 }
 
@@ -104,7 +114,8 @@ static inline void m_locks_add(int d)
 
 bool urg__trylock(urg__lock_t *l)
 {
-    if (cas(&l->key, 0u, 1u)) {
+    uint32_t r = rank_bits(l);
+    if (cas(&l->key, r, r | 1u)) {
         m_locks_add(1);
         rank_acquire(l);
 #ifdef URG_TSAN
@@ -120,18 +131,19 @@ void urg__lock(urg__lock_t *l)
 {
     m_locks_add(1);
     rank_acquire(l);
-    if (likely(cas(&l->key, 0u, 1u)))
+    uint32_t r = rank_bits(l);
+    if (likely(cas(&l->key, r, r | 1u)))
         goto acquired;
     /* Spin a while: the holder is most likely running on another CPU. */
     for (int i = 0; i < 64; i++) {
         for (int k = 0; k < 8; k++)
             cpu_relax();
-        if (ld_relaxed(&l->key) == 0 && cas(&l->key, 0u, 1u))
+        if (ld_relaxed(&l->key) == r && cas(&l->key, r, r | 1u))
             goto acquired;
     }
     /* Sleep: mark the word contended; whoever releases it wakes one. */
-    while (xchg(&l->key, 2u) != 0)
-        urg__futex_wait(&l->key, 2, -1);
+    while (xchg(&l->key, r | 2u) != r)
+        urg__futex_wait(&l->key, r | 2u, -1);
 acquired:
 #ifdef URG_TSAN
     __tsan_acquire(l);
@@ -144,7 +156,8 @@ void urg__unlock(urg__lock_t *l)
 #ifdef URG_TSAN
     __tsan_release(l);
 #endif
-    uint32_t old = xchg(&l->key, 0u);
+    uint32_t r = rank_bits(l);
+    uint32_t old = xchg(&l->key, r) & 0xffu;
     URG_CHECK(old != 0, "unlock of unlocked runtime lock");
     if (old == 2)
         urg__futex_wake(&l->key, 1);

@@ -16,7 +16,8 @@
  *    1    sched.stw (task mutex)    one stop-the-world at a time (parks tasks)
  *    2    chan.lock (select: in     channel buffer and wait queues; select
  *         address order)            takes several, always by address
- *    3    sync.qlock                urg_mutex / urg_wg waiter queues
+ *    3    sync.qlock                urg_mutex / urg_wg waiter queues (not
+ *                                   checked: user memory, zeroed by programs)
  *    4    netpoll pd.lock           a descriptor's reader/writer waiters
  *    5    p.timerlock               a P's timer heap
  *    6    sched.lock                global run queue, idle M/P lists, allm,
@@ -43,18 +44,19 @@ enum urg__lockrank {
     URG_RANK_RANGES = 9,
 };
 
-/* A futex lock: 0 unlocked, 1 locked, 2 locked with sleepers. */
+/* A futex lock: 0 unlocked, 1 locked, 2 locked with sleepers. With
+ * URG_LOCKRANK the rank rides in bits 8-15 of the same word (so the lock
+ * stays four bytes inside urg_mutex and urg_wg) and the state is the low
+ * byte; rank 0 is unranked and not checked — the queue locks of urg_mutex
+ * and urg_wg, which programs zero-initialise. */
 typedef struct urg__lock {
     uint32_t key;
-#ifdef URG_LOCKRANK
-    uint8_t rank;
-#endif
 } urg__lock_t;
 
 #ifdef URG_LOCKRANK
 #define URG_LOCK_INIT(r)                                                                           \
     {                                                                                              \
-        0, (r)                                                                                     \
+        (uint32_t)(r) << 8                                                                         \
     }
 #else
 #define URG_LOCK_INIT(r)                                                                           \

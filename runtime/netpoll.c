@@ -36,6 +36,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Task code here parks and resumes, possibly on another thread, between
+ * a call and the test of its errno: every errno in this file is looked
+ * up afresh (internal.h, urg__errno_here). */
+#undef errno
+#define errno (*urg__errno_here())
+
 #define PD_CHUNK    1024
 #define PD_CHUNKS   1024 /* fds up to 1M */
 #define EVENT_BATCH 128
@@ -236,10 +242,15 @@ g_t *urg__netpoll(int64_t delay_ns, int32_t *count)
     for (int i = 0; i < n; i++) {
         struct pd *pd = evs[i].data.ptr;
         if (!pd) {
-            uint64_t v;
-            while (read(np.evfd, &v, sizeof(v)) < 0 && errno == EINTR) {
+            /* A break. Only a poll that could have blocked consumes it: a
+             * non-blocking one leaves it for the poller it was meant for
+             * (level-triggered, it stays ready). Go does the same. */
+            if (delay_ns != 0) {
+                uint64_t v;
+                while (read(np.evfd, &v, sizeof(v)) < 0 && errno == EINTR) {
+                }
+                st_release(&np.wakesig, 0u);
             }
-            st_release(&np.wakesig, 0u);
             continue;
         }
         uint32_t ev = evs[i].events;
@@ -438,6 +449,8 @@ int urg_accept(int fd, struct sockaddr *addr, socklen_t *len)
     if (addr && !len)
         return -EINVAL;
     g_t *gp = urg__curg();
+    if (gp)
+        URG_CLOSE_OPEN_SYSCALL(gp, "urg_accept");
     for (;;) {
         int fl = fd_flags(fd);
         if (fl < 0)
@@ -476,6 +489,8 @@ int urg_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (!addr)
         return -EINVAL;
     g_t *gp = urg__curg();
+    if (gp)
+        URG_CLOSE_OPEN_SYSCALL(gp, "urg_connect");
     if (!gp) {
         /* A plain thread blocks until the connection is made, whether or
          * not the socket is non-blocking. After EINTR the connection goes

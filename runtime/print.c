@@ -11,6 +11,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Out of line on purpose (see internal.h): each call fetches the address
+ * for the calling thread. noipa keeps GCC from proving it pure. */
+#if defined(__clang__)
+URG_NOINLINE int *urg__errno_here(void) { return &errno; }
+#else
+__attribute__((noipa)) int *urg__errno_here(void) { return &errno; }
+#endif
+
 static void write_all(const char *s, size_t n)
 {
     int e = errno;

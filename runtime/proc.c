@@ -357,9 +357,12 @@ void urg__acquirep(m_t *mp, p_t *pp)
      * task inherits one (runnext): sysmon's record of the last slice is
      * stale. */
     st_relaxed(&pp->schedtick, pp->schedtick + 1);
-    st_release(&pp->status, (uint32_t)P_RUNNING);
-    if (unlikely(ld_relaxed(&sched.sysmonwait)))
-        urg__sysmon_wake(); /* sysmon sleeps deeply while every P is idle */
+    /* Sysmon sleeps deeply while every P is idle. It publishes sysmonwait,
+     * then looks at the statuses; we publish a status, then look at
+     * sysmonwait: seq_cst on both sides, so one of us sees the other. */
+    st_seq_cst(&pp->status, (uint32_t)P_RUNNING);
+    if (unlikely(ld_seq_cst(&sched.sysmonwait)))
+        urg__sysmon_wake();
 }
 
 p_t *urg__releasep(m_t *mp)
@@ -822,7 +825,9 @@ static int process_threads(void)
  * does not know — any pthread may send on a channel, unlock a mutex, or
  * finish a wait group, and may not have touched the runtime yet. So the
  * verdict is only given when the process has no thread but the runtime's:
- * its Ms and the thread in urg_run. A false "deadlock" would kill a
+ * its Ms and the thread in urg_run. (Under ThreadSanitizer, whose own
+ * background threads count too, it therefore stays silent.) A false
+ * "deadlock" would kill a
  * correct program; a missed one leaves it hanging, as it would without us.
  * Context: g0 without a P. Locks: sched.lock. */
 void urg__checkdead_locked(void)

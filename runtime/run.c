@@ -28,6 +28,7 @@
  * pthread) hold a reference, sched_ext_refs, while they touch runtime
  * state; teardown waits for it to drop to zero after setting `exiting`.
  */
+#include "sanitizer.h"
 #include "sched.h"
 
 #include <pthread.h>
@@ -136,14 +137,21 @@ static void reset_sched(void)
     sched.starttime = urg__nanotime();
 }
 
+/* Context: urg_run's thread after every M has stopped or been orphaned:
+ * tasks still running belong to orphans and are left alone. */
 static void call_abandon(g_t *gp, void *arg)
 {
     (void)arg;
+    uint32_t status = ld_relaxed(&gp->status);
     /* A task that never started has no stack block (st is its arg). */
-    if (ld_relaxed(&gp->status) != G_DEAD && (gp->flags & G_FLAG_STARTED) && gp->st->abandon) {
+    if (status == G_DEAD || !(gp->flags & G_FLAG_STARTED))
+        return;
+    if (gp->st->abandon) {
         gp->st->abandon(gp, gp->st->abandon_arg);
         gp->st->abandon = NULL;
     }
+    if (status == G_WAITING || status == G_RUNNABLE)
+        urg__san_fiber_destroy(gp);
 }
 
 /* shutdown: the main task returned. Stop every M; returns the number of
@@ -191,13 +199,19 @@ static int shutdown_ms(void)
     return orphans;
 }
 
+/* Ms abandoned by earlier runs, kept (see mthread_main): a list, so that
+ * they stay reachable rather than look leaked to a leak checker. */
+static m_t *abandoned_ms;
+
 static void free_ms(void)
 {
     m_t *mp = sched.allm;
     while (mp) {
         m_t *next = mp->alllink;
         if (ld_acquire(&mp->orphan)) {
-            pthread_detach(mp->thread); /* it frees itself */
+            pthread_detach(mp->thread);
+            mp->alllink = abandoned_ms;
+            abandoned_ms = mp;
         } else {
             pthread_join(mp->thread, NULL);
             urg__altstack_free(mp);

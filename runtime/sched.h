@@ -170,6 +170,8 @@ struct urg__timer_ent {
 /* gp->timer_seq while a timer is firing: the armed value with this bit
  * set. Cancelling waits for it to clear. */
 #define URG_TIMER_FIRING 0x80000000u
+/* The sequence after s: 31 bits, so that it never looks like FIRING. */
+#define URG_TIMER_SEQ_NEXT(s) (((s) + 1u) & ~URG_TIMER_FIRING)
 
 struct urg__sysmontick {
     uint32_t schedtick;
@@ -185,7 +187,6 @@ struct urg__p {
     struct urg__m *m;                  /* back-link, atomic (sysmon reads) */
     uint32_t schedtick;                /* owner writes, sysmon reads: +1 per schedule */
     uint32_t syscalltick;              /* owner writes, sysmon reads: +1 per syscall */
-    uint8_t preempt;                   /* atomic: enter the scheduler asap */
     struct urg__sysmontick sysmontick; /* sysmon only */
 
     /* Local run queue: single producer (owner), many consumers (owner and
@@ -406,6 +407,7 @@ URG_HIDDEN int urg__stack_init(size_t stack_size);
 /* If addr lies in a guard page of a task stack, returns that stack's task
  * id owner (via *gp_out) and true. Signal-safe. */
 URG_HIDDEN bool urg__stack_guard_hit(uintptr_t addr, g_t **gp_out);
+URG_HIDDEN bool urg__stack_block_valid(const struct urg__stack *st);
 URG_HIDDEN void urg__stack_check_canary(g_t *gp);
 /* Give back the pages of pooled stacks that grew deep. Context: sysmon. */
 URG_HIDDEN void urg__stack_trim_pool(void);
@@ -426,8 +428,8 @@ URG_HIDDEN void urg__netpoll_break(void);
 URG_HIDDEN bool urg__netpoll_waiters(void);
 
 /* stw.c */
-URG_HIDDEN void urg__stop_the_world(int reason);
-URG_HIDDEN void urg__start_the_world(int32_t newprocs);
+URG_HIDDEN bool urg__stop_the_world(int reason);
+URG_HIDDEN int urg__start_the_world(int32_t newprocs);
 URG_HIDDEN int urg__procresize(int32_t nprocs, p_t **runnable_out);
 URG_HIDDEN void urg__gcstopm(m_t *mp);
 URG_HIDDEN void urg__preemptall(void);

@@ -275,7 +275,7 @@ static void pool_put_batch(struct urg__stack **v, int n)
         pool.free = v[i];
     }
     pool.nfree += n;
-    pool.ndirty += n;
+    st_relaxed(&pool.ndirty, pool.ndirty + n);
     urg__unlock(&pool.lock);
 }
 
@@ -302,7 +302,7 @@ void urg__stack_trim_pool(void)
             batch[n++] = st;
         }
         pool.nfree -= n;
-        pool.ndirty = n == TRIM_BATCH ? pool.ndirty - n : 0;
+        st_relaxed(&pool.ndirty, n == TRIM_BATCH ? pool.ndirty - n : 0);
         urg__unlock(&pool.lock);
         if (n == 0)
             return;
@@ -387,6 +387,24 @@ bool urg__stack_guard_hit(uintptr_t addr, g_t **gp_out)
             (struct urg__stack *)(sbase + pool.slot_bytes - sizeof(struct urg__stack));
         *gp_out = st->owner;
         return true;
+    }
+    return false;
+}
+
+/* urg__stack_block_valid: is st where a stack block of a carved slot
+ * lives? Lets a dump trust a pointer read from a task that may be changing
+ * state. Signal-safe, like urg__stack_guard_hit. */
+bool urg__stack_block_valid(const struct urg__stack *st)
+{
+    uintptr_t addr = (uintptr_t)st;
+    uint32_t n = ld_acquire(&pool.narenas);
+    for (uint32_t i = 0; i < n; i++) {
+        struct arena *a = &pool.arenas[i];
+        uintptr_t base = (uintptr_t)a->base;
+        if (addr < base || addr >= base + a->bytes)
+            continue;
+        uintptr_t end = addr + sizeof(struct urg__stack) - base;
+        return end % pool.slot_bytes == 0;
     }
     return false;
 }

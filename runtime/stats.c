@@ -117,7 +117,7 @@ static const char *pstatus_str(uint32_t s)
 
 /* urg__schedtrace: Context: sysmon (or any thread; reads without locks,
  * so the numbers are a racy but harmless snapshot). Signal-safe. */
-void urg__schedtrace(bool detailed)
+URG_RACY_READER void urg__schedtrace(bool detailed)
 {
     urg__pbuf b = {.len = 0};
     uint64_t now = urg__nanotime();

@@ -81,7 +81,6 @@ int urg__procresize(int32_t nprocs, p_t **runnable_out)
         int n = urg__runqdrain(pp, batch, URG_RUNQ_SIZE + 1);
         for (int k = 0; k < n; k++)
             urg__globrunqput(batch[k]);
-        urg__timers_move(pp, sched.allp[0]);
         urg__stack_flush_cache(pp);
         /* Keep the counters of what it did. */
         fetch_add(&sched.exited_p_created, pp->n_created);
@@ -151,7 +150,6 @@ bool urg__preemptone(p_t *pp)
     if (!gp || ld_relaxed(&gp->status) != G_RUNNING)
         return false;
     st_release(&gp->preempt, (uint8_t)1);
-    st_relaxed(&pp->preempt, (uint8_t)1);
     fetch_add(&sched.preempt_requests, 1);
     urg__preempt_signal(mp);
     return true;
@@ -184,17 +182,47 @@ void urg__gcstopm(m_t *mp)
     urg__stopm(mp);
 }
 
-/* urg__stop_the_world: stop every P but the caller's. Context: task or
- * an external thread. Locks: takes sched.stw (parks), then sched.lock. */
-void urg__stop_the_world(int reason)
+/* stw_abandon: give up a stop that cannot finish because the run is
+ * ending (a task that never reaches a runtime call holds its P, and
+ * shutdown will orphan it). Every P already stopped goes back to the idle
+ * list; those still running are left alone. Locks: sched.lock held. */
+static void stw_abandon(m_t *mp)
+{
+    int32_t n = ld_relaxed(&sched.gomaxprocs);
+    for (int32_t i = 0; i < n; i++) {
+        p_t *pp = sched.allp[i];
+        if (mp && mp->p == pp) {
+            st_release(&pp->status, (uint32_t)P_RUNNING);
+        } else if (ld_acquire(&pp->status) == P_STOP) {
+            st_release(&pp->m, (m_t *)NULL);
+            urg__pidleput(pp);
+        }
+    }
+    sched.stopwait = 0;
+    st_release(&sched.gcwaiting, 0u);
+}
+
+/* urg__stop_the_world: stop every P but the caller's. Returns false, with
+ * nothing stopped, when the run started ending before every P stopped.
+ * Context: task or an external thread. Locks: takes sched.stw (parks),
+ * then sched.lock; on true the caller holds sched.stw until
+ * urg__start_the_world. */
+bool urg__stop_the_world(int reason)
 {
     (void)reason;
     urg_mutex_lock(&sched.stw);
     m_t *mp = urg__tls_m;
     urg__lock(&sched.lock);
+    if (ld_acquire(&sched.exiting)) {
+        urg__unlock(&sched.lock);
+        urg_mutex_unlock(&sched.stw);
+        return false;
+    }
     int32_t n = ld_relaxed(&sched.gomaxprocs);
     sched.stopwait = n;
-    st_release(&sched.gcwaiting, 1u);
+    /* Publish gcwaiting before reading statuses: syscall entry publishes
+     * its status before reading gcwaiting (see urg_syscall_enter). */
+    st_seq_cst(&sched.gcwaiting, 1u);
     urg__preemptall();
     if (mp && mp->p) {
         st_release(&mp->p->status, (uint32_t)P_STOP);
@@ -218,21 +246,35 @@ void urg__stop_the_world(int reason)
     if (wait) {
         while (!urg__note_tsleep(&sched.stopnote, 100000)) {
             urg__lock(&sched.lock);
+            if (ld_acquire(&sched.exiting) && sched.stopwait > 0) {
+                stw_abandon(mp);
+                urg__unlock(&sched.lock);
+                urg_mutex_unlock(&sched.stw);
+                return false;
+            }
             urg__preemptall();
             urg__unlock(&sched.lock);
         }
     }
     URG_CHECK(sched.stopwait == 0, "stop the world: stopwait");
+    return true;
 }
 
 /* urg__start_the_world: resize to newprocs (if > 0) and restart.
- * Context: the stop_the_world caller. */
-void urg__start_the_world(int32_t newprocs)
+ * Returns 0, or -ENOMEM when the resize could not be made (the world
+ * restarts as it was). Context: the stop_the_world caller. */
+int urg__start_the_world(int32_t newprocs)
 {
+    /* Timers of the Ps that go away move to P0 first: their locks rank
+     * below sched.lock, and nothing else touches a heap while the world
+     * is stopped. Harmless should the resize fail: P0 fires them. */
+    for (int32_t i = newprocs > 0 ? newprocs : sched.gomaxprocs; i < sched.gomaxprocs; i++)
+        urg__timers_move(sched.allp[i], sched.allp[0]);
     urg__lock(&sched.lock);
     p_t *runnable = NULL;
     int32_t n = newprocs > 0 ? newprocs : sched.gomaxprocs;
-    if (urg__procresize(n, &runnable) != 0)
+    int ret = urg__procresize(n, &runnable);
+    if (ret != 0)
         urg__procresize(sched.gomaxprocs, &runnable);
     st_release(&sched.gcwaiting, 0u);
     urg__unlock(&sched.lock);
@@ -244,6 +286,7 @@ void urg__start_the_world(int32_t newprocs)
     }
     urg__wakep();
     urg_mutex_unlock(&sched.stw);
+    return ret;
 }
 
 int urg_maxprocs(void)
@@ -258,18 +301,15 @@ int urg_set_maxprocs(int n)
     if (n < 1 || n > URG_MAXPROCS_MAX)
         return -EINVAL;
     g_t *gp = urg__curg();
-    if (!gp && !urg__ext_enter())
+    if (gp)
+        URG_CLOSE_OPEN_SYSCALL(gp, "urg_set_maxprocs");
+    else if (!urg__ext_enter())
         return -EPERM;
     if (gp && ld_relaxed(&sched.exiting))
         return -EPERM;
     int ret = 0;
-    if (n != ld_relaxed(&sched.gomaxprocs)) {
-        urg__stop_the_world(0);
-        int32_t before = sched.gomaxprocs;
-        urg__start_the_world(n);
-        if (sched.gomaxprocs != n && before != n)
-            ret = -ENOMEM;
-    }
+    if (n != ld_relaxed(&sched.gomaxprocs))
+        ret = urg__stop_the_world(0) ? urg__start_the_world(n) : -EPERM;
     if (!gp)
         urg__ext_exit();
     return ret;

@@ -136,11 +136,16 @@ static void mutex_abandon(g_t *gp, void *arg)
     struct waiter *w = arg;
     struct mutex_impl *m = w->owner;
     urg__lock(&m->qlock);
+    bool handed = !w->queued && w->handoff;
     if (w->queued)
         q_unlink(&m->head, &m->tail, w);
     if (!m->head)
         __atomic_fetch_and(&m->state, ~MUTEX_WAITERS, __ATOMIC_RELEASE);
     urg__unlock(&m->qlock);
+    /* An unlock handed the mutex to this task, which will never run to
+     * take it: let it go, or it stays locked for good. */
+    if (handed)
+        __atomic_fetch_and(&m->state, ~MUTEX_LOCKED, __ATOMIC_RELEASE);
 }
 
 void urg_mutex_init(urg_mutex *m)

@@ -35,14 +35,16 @@ void urg_syscall_enter(void)
     st_release(&pp->m, (m_t *)NULL);
     mp->oldp = pp;
     mp->p = NULL;
-    st_release(&pp->status, (uint32_t)P_SYSCALL);
+    /* Publish P_SYSCALL before looking at gcwaiting: a stopper publishes
+     * gcwaiting before looking at our status, so one of us sees the other. */
+    st_seq_cst(&pp->status, (uint32_t)P_SYSCALL);
     if (ld_acquire(&sched.gcwaiting)) {
         urg__lock(&sched.lock);
         if (cas(&pp->status, (uint32_t)P_SYSCALL, (uint32_t)P_STOP) && --sched.stopwait == 0)
             urg__note_wakeup(&sched.stopnote);
         urg__unlock(&sched.lock);
     }
-    if (ld_relaxed(&sched.sysmonwait))
+    if (ld_seq_cst(&sched.sysmonwait))
         urg__sysmon_wake();
 }
 

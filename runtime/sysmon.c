@@ -37,12 +37,13 @@
 #include <signal.h>
 #include <sys/prctl.h>
 
-#define SYSMON_MIN_NS     20000ull
-#define SYSMON_MAX_NS     10000000ull
-#define SYSMON_DEEP_NS    1000000000ull
-#define SYSCALL_RETAKE_NS 10000000ull
-#define NETPOLL_STALE_NS  10000000ull
-#define TRIM_PERIOD_NS    100000000ull
+#define SYSMON_MIN_NS      20000ull
+#define SYSMON_MAX_NS      10000000ull
+#define SYSMON_DEEP_NS     1000000000ull
+#define SYSCALL_RETAKE_NS  10000000ull
+#define NETPOLL_STALE_NS   10000000ull
+#define TRIM_PERIOD_NS     100000000ull
+#define MODCHECK_PERIOD_NS 100000000ull /* dlopen and dlclose noticed within */
 
 /* urg__sysmon_wake: Signal-safe. */
 void urg__sysmon_wake(void) { urg__note_wakeup(&sched.sysmonnote); }
@@ -53,7 +54,8 @@ void urg__sysmon_wake(void) { urg__note_wakeup(&sched.sysmonnote); }
 static int retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
 {
     int n = 0;
-    int32_t nprocs = ld_relaxed(&sched.gomaxprocs);
+    /* Acquire: pairs with procresize, which sets up allp[i] first. */
+    int32_t nprocs = ld_acquire(&sched.gomaxprocs);
     uint64_t quantum = sched.quantum_ns;
     for (int32_t i = 0; i < nprocs; i++) {
         p_t *pp = sched.allp[i];
@@ -161,7 +163,9 @@ void urg__sysmon(m_t *mp)
         if (!ld_acquire(&sched.main_done)) {
             if (sched.schedtrace_ms <= 0 && all_idle()) {
                 /* Deep sleep: nothing can need a preemption or a retake. */
-                st_release(&sched.sysmonwait, 1u);
+                /* seq_cst: publish before re-reading the statuses; acquirep
+                 * publishes a status, fences, then reads sysmonwait. */
+                st_seq_cst(&sched.sysmonwait, 1u);
                 if (all_idle() && !ld_acquire(&sched.main_done))
                     urg__note_tsleep(&sched.sysmonnote, (int64_t)SYSMON_DEEP_NS);
                 st_release(&sched.sysmonwait, 0u);
@@ -198,7 +202,7 @@ void urg__sysmon(m_t *mp)
             lasttrim = now;
             urg__stack_trim_pool();
         }
-        if (now - lastmod >= SYSMON_DEEP_NS) {
+        if (now - lastmod >= MODCHECK_PERIOD_NS) {
             lastmod = now;
             if (urg__modules_changed())
                 urg__modules_refresh();

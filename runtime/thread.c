@@ -76,9 +76,10 @@ static void *mthread_main(void *arg)
     urg__tls_m = NULL;
     urg__safepoint_m_fini(mp);
     if (ld_acquire(&mp->orphan)) {
-        /* Nobody joins us and nobody will look at mp again. */
-        urg__altstack_free(mp);
-        free(mp);
+        /* Nobody joins us. mp (and its signal stack) stays allocated: the
+         * finished run's teardown may still be reading it, and there is
+         * no later point at which both sides know it is done. A few KiB
+         * per abandoned thread, which is already a reported anomaly. */
         return NULL;
     }
     st_release(&mp->exited, 1u);
@@ -111,7 +112,8 @@ m_t *urg__newm(p_t *pp, bool spinning, int *err)
         urg__unlock(&sched.lock);
         urg__throw("thread exhaustion (10000 threads)");
     }
-    mp->id = sched.mcount++;
+    mp->id = sched.mcount;
+    st_relaxed(&sched.mcount, sched.mcount + 1); /* urg_stats_get reads it */
     mp->alllink = sched.allm;
     sched.allm = mp;
     fetch_add(&sched.mlive, 1);
@@ -129,7 +131,7 @@ m_t *urg__newm(p_t *pp, bool spinning, int *err)
         while (*pm != mp)
             pm = &(*pm)->alllink;
         *pm = mp->alllink;
-        sched.mcount--;
+        st_relaxed(&sched.mcount, sched.mcount - 1);
         fetch_sub(&sched.mlive, 1);
         urg__unlock(&sched.lock);
         free(mp);

@@ -77,7 +77,7 @@ static bool fire(const struct urg__timer_ent *e)
     uint32_t seq = e->seq;
     if (e->kind == TIMER_SLEEP) {
         /* Nothing else wakes a sleeper: winning the CAS is the decision. */
-        if (!cas(&gp->timer_seq, seq, seq + 1))
+        if (!cas(&gp->timer_seq, seq, URG_TIMER_SEQ_NEXT(seq)))
             return false;
         gp->st->timer_when = 0;
         urg__ready(gp, true);
@@ -91,7 +91,7 @@ static bool fire(const struct urg__timer_ent *e)
         gp->st->timer_when = 0;
         st_release(&gp->st->param, (void *)NULL);
     }
-    st_release(&gp->timer_seq, seq + 1);
+    st_release(&gp->timer_seq, URG_TIMER_SEQ_NEXT(seq));
     if (won)
         urg__ready(gp, true);
     return won;
@@ -104,7 +104,7 @@ static void sweep_zombies(p_t *pp)
     for (uint32_t i = 0; i < pp->ntimers; i++)
         if (!stale(&pp->timers[i]))
             pp->timers[n++] = pp->timers[i];
-    pp->ntimers = n;
+    st_relaxed(&pp->ntimers, n); /* schedtrace reads it */
     for (uint32_t i = n / HEAP_ARITY + 1; i-- > 0;)
         if (i < n)
             sift_down(pp->timers, n, i);
@@ -123,7 +123,8 @@ static bool heap_push(p_t *pp, struct urg__timer_ent e)
         pp->captimers = cap;
     }
     pp->timers[pp->ntimers] = e;
-    sift_up(pp->timers, pp->ntimers++);
+    sift_up(pp->timers, pp->ntimers);
+    st_relaxed(&pp->ntimers, pp->ntimers + 1);
     st_release(&pp->timer0, pp->timers[0].when);
     return true;
 }
@@ -131,7 +132,8 @@ static bool heap_push(p_t *pp, struct urg__timer_ent e)
 static struct urg__timer_ent heap_pop(p_t *pp)
 {
     struct urg__timer_ent top = pp->timers[0];
-    pp->timers[0] = pp->timers[--pp->ntimers];
+    st_relaxed(&pp->ntimers, pp->ntimers - 1);
+    pp->timers[0] = pp->timers[pp->ntimers];
     if (pp->ntimers)
         sift_down(pp->timers, pp->ntimers, 0);
     return top;
@@ -182,7 +184,7 @@ void urg__timer_cancel(g_t *gp)
     for (;;) {
         uint32_t v = ld_acquire(&gp->timer_seq);
         if (v == armed) {
-            if (cas(&gp->timer_seq, armed, armed + 1)) {
+            if (cas(&gp->timer_seq, armed, URG_TIMER_SEQ_NEXT(armed))) {
                 if (pp)
                     fetch_add(&pp->nzombies, 1u);
                 break;
@@ -190,7 +192,7 @@ void urg__timer_cancel(g_t *gp)
             continue;
         }
         if (v != (armed | URG_TIMER_FIRING))
-            break; /* fired and done */
+            break;   /* fired and done */
         cpu_relax(); /* a fire is finishing: a few hundred instructions */
     }
     gp->st->timer_when = 0;
@@ -233,7 +235,7 @@ uint64_t urg__timers_check(p_t *pp, p_t *readyp, uint64_t now, bool *ran)
 uint64_t urg__timers_earliest(void)
 {
     uint64_t best = 0;
-    int32_t n = ld_relaxed(&sched.gomaxprocs);
+    int32_t n = ld_acquire(&sched.gomaxprocs);
     for (int32_t i = 0; i < n; i++) {
         uint64_t t = ld_acquire(&sched.allp[i]->timer0);
         if (t && (!best || t < best))
@@ -250,7 +252,8 @@ void urg__timers_move(p_t *from, p_t *to)
     struct urg__timer_ent *v = from->timers;
     uint32_t n = from->ntimers;
     from->timers = NULL;
-    from->ntimers = from->captimers = 0;
+    st_relaxed(&from->ntimers, 0u);
+    from->captimers = 0;
     st_release(&from->timer0, (uint64_t)0);
     urg__unlock(&from->timerlock);
     urg__lock(&to->timerlock);
@@ -269,7 +272,8 @@ void urg__timers_free(p_t *pp)
 {
     free(pp->timers);
     pp->timers = NULL;
-    pp->ntimers = pp->captimers = 0;
+    st_relaxed(&pp->ntimers, 0u);
+    pp->captimers = 0;
     st_relaxed(&pp->timer0, (uint64_t)0);
 }
 

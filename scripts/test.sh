@@ -25,8 +25,8 @@ for v in $variants; do
 	async) opts=(-DURG_PREEMPT=async) ;;
 	cooperative) opts=(-DURG_PREEMPT=cooperative) ;;
 	asan) opts=(-DURG_PREEMPT=async -DURG_SANITIZE=address) ;;
-	tsan) opts=(-DURG_PREEMPT=async -DURG_SANITIZE=thread) ;;
-	ubsan) opts=(-DURG_PREEMPT=async -DURG_SANITIZE=undefined) ;;
+	tsan) opts=(-DURG_PREEMPT=cooperative -DURG_SANITIZE=thread) ;; # TSan delays signals: see docs/preemption.md
+	ubsan) opts=(-DURG_PREEMPT=async -DURG_SANITIZE=undefined -DURG_LOCKRANK=ON) ;; # and lock ranks
 	*) echo "test.sh: unknown variant $v" >&2; exit 2 ;;
 	esac
 	dir="$root/build/test-$v"

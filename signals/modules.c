@@ -68,10 +68,36 @@ extern char __start_urg_text[] __attribute__((weak));
 extern char __stop_urg_text[] __attribute__((weak));
 
 static const char *const forbidden_prefixes[] = {
-    "libc.so",    "libc-",     "ld-linux", "ld-2.",       "ld64.so",   "linux-vdso",
-    "linux-gate", "libunwind", "libgcc_s", "libpthread",  "libdl.so",  "libasan",
-    "libtsan",    "libubsan",  "liblsan",  "libclang_rt", "vgpreload", "libresolv",
+    "libc.so",
+    "libc-",
+    "ld-linux",
+    "ld-2.",
+    "ld64.so",
+    "linux-vdso",
+    "linux-gate",
+    "libunwind",
+    "libgcc_s",
+    "libpthread",
+    "libdl.so",
+    "libasan",
+    "libtsan",
+    "libubsan",
+    "liblsan",
+    "libclang_rt",
+    "vgpreload",
+    "libresolv",
+    /* musl, and allocators that replace malloc: their locks are held
+     * across instructions that a signal could interrupt. */
+    "ld-musl",
+    "libc.musl",
+    "libjemalloc",
+    "libtcmalloc",
+    "libmimalloc",
 };
+
+/* The C library itself (not just any forbidden module): without one in the
+ * table, libc was linked statically and its code looks like the program's. */
+static const char *const libc_prefixes[] = {"libc.so", "libc-", "ld-musl", "libc.musl"};
 
 static const char *base_name(const char *path)
 {
@@ -79,14 +105,21 @@ static const char *base_name(const char *path)
     return b ? b + 1 : path;
 }
 
-static bool is_forbidden_name(const char *name)
+static bool has_prefix(const char *name, const char *const *prefixes, size_t n)
 {
     const char *b = base_name(name);
-    for (size_t i = 0; i < URG_ARRAY_LEN(forbidden_prefixes); i++)
-        if (!strncmp(b, forbidden_prefixes[i], strlen(forbidden_prefixes[i])))
+    for (size_t i = 0; i < n; i++)
+        if (!strncmp(b, prefixes[i], strlen(prefixes[i])))
             return true;
     return false;
 }
+
+static bool is_forbidden_name(const char *name)
+{
+    return has_prefix(name, forbidden_prefixes, URG_ARRAY_LEN(forbidden_prefixes));
+}
+
+static bool libc_seen;
 
 struct build_ctx {
     struct modtab *t;
@@ -142,6 +175,8 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
         }
     }
     m->forbidden = is_forbidden_name(m->name);
+    if (has_prefix(m->name, libc_prefixes, URG_ARRAY_LEN(libc_prefixes)))
+        libc_seen = true;
     m->is_runtime = !rt_lo && ctx->self >= m->lo && ctx->self < m->hi;
     t->n++;
     return 0;
@@ -184,7 +219,15 @@ int urg__modules_refresh(void)
     fetch_add(&seq, 1u);
     uint64_t v[2] = {0, 0};
     dl_iterate_phdr(count_loads, v);
+    libc_seen = false;
     dl_iterate_phdr(add_module, &ctx);
+    if (!libc_seen && !urg__libc_static) {
+        /* A task preempted inside malloc, holding its lock, would
+         * deadlock the next task on its thread to call malloc. */
+        urg__libc_static = 1;
+        urg__warn("no shared C library among the loaded modules (statically linked?)",
+                  "async preemption is off: tasks yield at runtime calls only");
+    }
     seen_adds = v[0];
     seen_subs = v[1];
     st_release(&active, cur ^ 1);

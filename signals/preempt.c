@@ -54,6 +54,7 @@
 #define SCHED_CALL_BYTES 2048
 
 URG_HIDDEN int urg__asyncpreemptoff; /* URG_DEBUG=asyncpreemptoff=1 */
+URG_HIDDEN int urg__libc_static;     /* modules.c found no shared libc */
 URG_HIDDEN uint64_t urg__xsave_size = 512;
 URG_HIDDEN uint8_t urg__have_xsave;
 
@@ -68,20 +69,39 @@ const char *urg_preempt_mode(void)
 #endif
 }
 
-/* Size of the xsave area for the features the OS enabled (CPUID 0xD.0
- * EBX), and whether XSAVE is usable at all (CPUID 1 ECX.OSXSAVE). */
+/* Which extended state the trampoline saves, and how much room it takes.
+ * With XSAVE usable (CPUID 1 ECX.OSXSAVE): every component the OS enabled
+ * in XCR0 except AMX tile state (bits 17 and 18: 8 KiB more on every
+ * preempted stack, and Linux keeps it off per thread until a thread asks
+ * for it; code that uses tiles must run with preemption disabled, see
+ * docs/preemption.md), laid out in the standard format, so the size is the end of the highest saved component
+ * (CPUID 0xD, sub-leaf i: EAX size, EBX offset). Without XSAVE: fxsave's
+ * 512 bytes. */
+URG_HIDDEN uint32_t urg__xsave_mask_lo, urg__xsave_mask_hi;
+
 static void __attribute__((constructor)) xsave_probe(void)
 {
     unsigned a, b, c, d;
-    if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 27))) {
-        if (__get_cpuid_count(0xd, 0, &a, &b, &c, &d) && b >= 576) {
-            urg__have_xsave = 1;
-            urg__xsave_size = (b + 63) & ~63u;
-            return;
-        }
-    }
     urg__have_xsave = 0;
     urg__xsave_size = 512;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))
+        return;
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    uint64_t mask = ((uint64_t)hi << 32 | lo) & ~((1ull << 17) | (1ull << 18));
+    uint64_t end = 576; /* legacy area and header */
+    for (unsigned i = 2; i < 63; i++) {
+        if (!(mask & (1ull << i)))
+            continue;
+        if (!__get_cpuid_count(0xd, i, &a, &b, &c, &d) || a == 0)
+            continue;
+        if ((uint64_t)b + a > end)
+            end = (uint64_t)b + a;
+    }
+    urg__xsave_mask_lo = (uint32_t)mask;
+    urg__xsave_mask_hi = (uint32_t)(mask >> 32);
+    urg__xsave_size = (end + 63) & ~63ull;
+    urg__have_xsave = 1;
 }
 
 /* urg__preempt_signal: ask mp's thread to preempt its task now.
@@ -89,7 +109,7 @@ static void __attribute__((constructor)) xsave_probe(void)
 bool urg__preempt_signal(m_t *mp)
 {
 #ifdef URG_PREEMPT_ASYNC
-    if (urg__asyncpreemptoff || !mp->tid || ld_relaxed(&mp->orphan))
+    if (urg__asyncpreemptoff || urg__libc_static || !mp->tid || ld_relaxed(&mp->orphan))
         return false;
     if (!cas(&mp->signal_pending, 0u, 1u))
         return false;
@@ -110,19 +130,17 @@ bool urg__preempt_signal(m_t *mp)
  * preempted task (global queue, as in Go) and return when rescheduled.
  * errno is the interrupted code's: keep it across the switch, whatever
  * thread we wake up on. Context: task. */
-static URG_NOINLINE int errno_get(void) { return errno; }
-static URG_NOINLINE void errno_set(int e) { errno = e; }
 
 URG_HIDDEN void urg__async_preempt2(void);
 void urg__async_preempt2(void)
 {
-    int e = errno_get();
+    int e = *urg__errno_here();
     g_t *gp = urg__tls_m->curg;
     gp->in_async_preempt = 1;
     fetch_add(&sched.preempt_async, 1);
     urg__gosched(gp, true);
     gp->in_async_preempt = 0;
-    errno_set(e);
+    *urg__errno_here() = e;
 }
 
 #ifdef URG_PREEMPT_ASYNC
@@ -201,8 +219,17 @@ void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
         return; /* the task already yielded: nothing to do */
     }
     ucontext_t *uc = uctx;
-    if (gp->preempt_off == 0 && mp->locks == 0 && pp && ld_relaxed(&pp->status) == P_RUNNING &&
-        at_safe_point(mp, gp, uc)) {
+#ifdef URG_TSAN
+    /* ThreadSanitizer delays asynchronous signals to safe points of its
+     * own and runs the handler on a saved copy of the context: rewriting
+     * it, and the stack it named, would corrupt a task that has moved on.
+     * Requests stay cooperative (Go does the same under -race). */
+    bool tsan_delayed = true;
+#else
+    bool tsan_delayed = false;
+#endif
+    if (!tsan_delayed && gp->preempt_off == 0 && mp->locks == 0 && pp &&
+        ld_relaxed(&pp->status) == P_RUNNING && at_safe_point(mp, gp, uc)) {
         greg_t *g = uc->uc_mcontext.gregs;
         uintptr_t sp = (uintptr_t)g[REG_RSP] - URG_PREEMPT_SP_DROP;
         push_return(sp, (uint64_t)g[REG_RIP]);

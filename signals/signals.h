@@ -41,6 +41,9 @@ struct urg__modview {
     uint32_t seq;
     int tab;
 };
+/* Set (once) when no shared C library is loaded: libc code is then
+ * indistinguishable from the program's, so no SIGURG is sent. */
+URG_HIDDEN extern int urg__libc_static;
 URG_HIDDEN void urg__modview_begin(struct urg__modview *v);
 URG_HIDDEN bool urg__modview_valid(const struct urg__modview *v);
 URG_HIDDEN const struct urg__module *urg__module_find(const struct urg__modview *v, uintptr_t pc);

@@ -17,21 +17,21 @@
 #define NHOGS 4
 
 static struct {
-    volatile uint64_t n;
+    uint64_t n;
     char pad[56];
 } hogs[NHOGS];
-static volatile int stop;
+static int stop;
 static urg_wg wg;
 
-__attribute__((noinline)) static void step(volatile uint64_t *n)
+__attribute__((noinline)) static void step(uint64_t *n)
 {
-    *n += 1;
+    TU_BUMP(n);
     __asm__ volatile("" ::: "memory");
 }
 
 static void hog_with_calls(void *arg)
 {
-    volatile uint64_t *n = arg;
+    uint64_t *n = arg;
     while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
         step(n);
     urg_wg_done(&wg);
@@ -39,9 +39,9 @@ static void hog_with_calls(void *arg)
 
 static void hog_without_calls(void *arg)
 {
-    volatile uint64_t *n = arg;
+    uint64_t *n = arg;
     while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
-        *n += 1;
+        TU_BUMP(n);
     urg_wg_done(&wg);
 }
 
@@ -54,7 +54,7 @@ static void *monitor(void *arg)
     struct timespec ts = {0, 500000000};
     nanosleep(&ts, NULL);
     for (int i = 0; i < NHOGS; i++)
-        snap[i] = hogs[i].n;
+        snap[i] = TU_LOAD(&hogs[i].n);
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     return NULL;
 }

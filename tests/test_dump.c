@@ -236,10 +236,11 @@ static void check_dump(int procs)
             fail_msg("no \"created to run ... dumpee_never_started\":\n%s", dump);
     }
     /* Every task once, and nothing else: the six, main, and the new one
-     * unless another proc already ran it to completion. */
+     * unless another proc already ran it to completion (it may also be
+     * running there, listed without a name). */
     int listed = count_prefix(dump, "task ");
-    int want = D_COUNT + 1 + (procs == 1 || strstr(dump, "dumpee_never_started") != NULL);
-    if (listed != want)
+    int want = D_COUNT + 2;
+    if (procs == 1 ? listed != want : listed < want - 1 || listed > want)
         fail_msg("%d tasks listed, want %d:\n%s", listed, want, dump);
 }
 
@@ -270,13 +271,13 @@ static void test_dump_outside_a_run(void **state)
 /* ---- SIGQUIT ---- */
 
 static uint64_t quit_blocked_id;
-static volatile sig_atomic_t own_handler_ran;
+static int own_handler_ran; /* atomic: set by a handler on another thread */
 
 static __attribute__((noinline)) void quit_blocked(void *arg)
 {
     urg_chan *c = arg;
     int v;
-    quit_blocked_id = urg_task_id();
+    __atomic_store_n(&quit_blocked_id, urg_task_id(), __ATOMIC_SEQ_CST);
     int r = urg_chan_recv(c, &v);
     CHECK(r == 0);
 }
@@ -289,11 +290,12 @@ static void quit_main(void *arg)
     while (!__atomic_load_n(&quit_blocked_id, __ATOMIC_SEQ_CST))
         urg_sleep(MS);
     urg_sleep(10 * MS);
-    fprintf(stderr, "QUIT-ID %llu\n", (unsigned long long)quit_blocked_id);
+    fprintf(stderr, "QUIT-ID %llu\n",
+            (unsigned long long)__atomic_load_n(&quit_blocked_id, __ATOMIC_SEQ_CST));
     fflush(stderr);
     kill(getpid(), SIGQUIT);
     /* With the runtime's handler we never get past the sleep. */
-    for (int i = 0; i < 100 && !own_handler_ran; i++)
+    for (int i = 0; i < 100 && !__atomic_load_n(&own_handler_ran, __ATOMIC_RELAXED); i++)
         urg_sleep(10 * MS);
 }
 
@@ -329,7 +331,7 @@ static void test_dump_sigquit_prints_tasks_and_dies(void **state)
 static void own_quit_handler(int sig)
 {
     (void)sig;
-    own_handler_ran = 1;
+    __atomic_store_n(&own_handler_ran, 1, __ATOMIC_RELAXED);
 }
 
 static int own_handler_child(void *arg)
@@ -340,7 +342,7 @@ static int own_handler_child(void *arg)
     urg_config cfg = {.maxprocs = 2};
     if (urg_run(quit_main, NULL, &cfg) != 0)
         return 2;
-    return own_handler_ran ? 0 : 4;
+    return __atomic_load_n(&own_handler_ran, __ATOMIC_RELAXED) ? 0 : 4;
 }
 
 /* A program that handles SIGQUIT itself keeps its handler. */
@@ -430,6 +432,12 @@ static void check_deadlock(urg_fn main_fn, int procs, const char *blocked_fn)
 static void test_dump_deadlock_is_fatal(void **state)
 {
     (void)state;
+    if (TU_TSAN) {
+        /* The verdict needs the process to have no thread but the
+         * runtime's; ThreadSanitizer runs background threads of its own. */
+        print_message("skipped: ThreadSanitizer's own threads keep the deadlock verdict silent\n");
+        skip();
+    }
     check_deadlock(dl_chan_main, 1, "dl_recv_forever");
     check_deadlock(dl_chan_main, 4, "dl_recv_forever");
     check_deadlock(dl_sync_main, 1, "dl_lock_forever");

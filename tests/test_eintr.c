@@ -18,19 +18,19 @@
 
 #define BYTES (2 * 1024 * 1024)
 
-static volatile sig_atomic_t usr1_seen;
+static int usr1_seen; /* atomics: the handler runs on any thread */
 static void on_usr1(int sig)
 {
     (void)sig;
-    usr1_seen++;
+    __atomic_fetch_add(&usr1_seen, 1, __ATOMIC_RELAXED);
 }
 
-static volatile int stop_sender;
+static int stop_sender;
 static void *sender(void *arg)
 {
     pid_t pid = getpid();
     (void)arg;
-    while (!stop_sender) {
+    while (!__atomic_load_n(&stop_sender, __ATOMIC_ACQUIRE)) {
         kill(pid, SIGUSR1);
         struct timespec ts = {0, 100000};
         nanosleep(&ts, NULL);
@@ -102,20 +102,21 @@ static void test_eintr_retried_in_tasks(void **state)
     sa.sa_flags = 0; /* no SA_RESTART */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR1, &sa, &old);
-    usr1_seen = 0;
+    __atomic_store_n(&usr1_seen, 0, __ATOMIC_RELAXED);
     eintrs = short_io = 0;
     received_sum = sent_sum = 0;
-    stop_sender = 0;
+    __atomic_store_n(&stop_sender, 0, __ATOMIC_RELAXED);
     pthread_t t;
     pthread_create(&t, NULL, sender, NULL);
     tu_reset();
     tu_run(eintr_main, NULL, 2);
-    stop_sender = 1;
+    __atomic_store_n(&stop_sender, 1, __ATOMIC_RELEASE);
     pthread_join(t, NULL);
     sigaction(SIGUSR1, &old, NULL);
     assert_checks_ok();
-    print_message("%d SIGUSR1s delivered during the run\n", (int)usr1_seen);
-    assert_true(usr1_seen > 100);
+    print_message("%d SIGUSR1s delivered during the run\n",
+                  __atomic_load_n(&usr1_seen, __ATOMIC_RELAXED));
+    assert_true(__atomic_load_n(&usr1_seen, __ATOMIC_RELAXED) > 100);
     assert_int_equal(eintrs, 0);
     assert_int_equal(short_io, 0);
     assert_true(received_sum == sent_sum);
@@ -143,14 +144,14 @@ static void test_eintr_retried_on_plain_threads(void **state)
     int p[2];
     assert_int_equal(pipe(p), 0);
     pthread_t r, s;
-    stop_sender = 0;
+    __atomic_store_n(&stop_sender, 0, __ATOMIC_RELAXED);
     pthread_create(&r, NULL, ext_reader, (void *)(intptr_t)p[0]);
     pthread_create(&s, NULL, sender, NULL);
     struct timespec ts = {0, 80000000};
     nanosleep(&ts, NULL);
     assert_int_equal(write(p[1], "x", 1), 1);
     pthread_join(r, NULL);
-    stop_sender = 1;
+    __atomic_store_n(&stop_sender, 1, __ATOMIC_RELEASE);
     pthread_join(s, NULL);
     sigaction(SIGUSR1, &old, NULL);
     close(p[0]);

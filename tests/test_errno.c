@@ -20,7 +20,6 @@
 __attribute__((noinline)) static void set_errno(int v) { errno = v; }
 __attribute__((noinline)) static int get_errno(void) { return errno; }
 
-static volatile int sink;
 static urg_wg wg;
 static uint64_t mismatches, checks;
 
@@ -28,6 +27,7 @@ static void spin_ns(uint64_t ns)
 {
     /* Call-free, apart from the clock every 4096 iterations, so that most
      * signals land in this loop rather than in the vDSO. */
+    volatile int sink = 0; /* per task: tasks on other procs spin too */
     uint64_t t0 = urg_now();
     for (;;) {
         for (int i = 0; i < 4096; i++)

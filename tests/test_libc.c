@@ -23,7 +23,7 @@
 
 static volatile int stop;
 static urg_wg wg;
-static volatile uint64_t progress[NLIBC];
+static uint64_t progress[NLIBC]; /* TU_BUMP / TU_LOAD */
 static int stalls;
 
 static int cmp_int(const void *a, const void *b)
@@ -46,7 +46,7 @@ static void libc_task(void *arg)
         memset(p, id + 1, n);
         char buf[128];
         int len = snprintf(buf, sizeof(buf), "task %d round %llu size %zu", id,
-                           (unsigned long long)progress[id], n);
+                           (unsigned long long)TU_LOAD(&progress[id]), n);
         CHECK(len > 0 && (size_t)len < sizeof(buf));
         unsigned got_id;
         unsigned long long got_round;
@@ -67,7 +67,7 @@ static void libc_task(void *arg)
                 break;
             }
         free(p);
-        progress[id]++;
+        TU_BUMP(&progress[id]);
         urg_checkpoint(); /* a runtime call: where deferred requests are honoured */
     }
     urg_wg_done(&wg);
@@ -90,7 +90,7 @@ static void *watch(void *arg)
         struct timespec ts = {0, WINDOW_MS * 1000000L};
         nanosleep(&ts, NULL);
         for (int i = 0; i < NLIBC; i++) {
-            uint64_t now = progress[i];
+            uint64_t now = TU_LOAD(&progress[i]);
             if (w > 0 && now == last[i])
                 stalls++;
             last[i] = now;
@@ -127,11 +127,12 @@ static void test_libc_tasks_progress_beside_hogs(void **state)
     pthread_join(t, NULL);
     assert_int_equal(r, 0);
     assert_checks_ok();
-    print_message("progress %llu %llu %llu %llu; async %llu, deferred %llu, cooperative %llu\n",
-                  (unsigned long long)progress[0], (unsigned long long)progress[1],
-                  (unsigned long long)progress[2], (unsigned long long)progress[3],
-                  (unsigned long long)st.preempt_async, (unsigned long long)st.preempt_deferred,
-                  (unsigned long long)st.preempt_cooperative);
+    print_message(
+        "progress %llu %llu %llu %llu; async %llu, deferred %llu, cooperative %llu\n",
+        (unsigned long long)TU_LOAD(&progress[0]), (unsigned long long)TU_LOAD(&progress[1]),
+        (unsigned long long)TU_LOAD(&progress[2]), (unsigned long long)TU_LOAD(&progress[3]),
+        (unsigned long long)st.preempt_async, (unsigned long long)st.preempt_deferred,
+        (unsigned long long)st.preempt_cooperative);
     if (tu_is_async() && !TU_TSAN) {
         /* With hogs on both procs, libc tasks only run because hogs are
          * preempted; each must move in every window. */

@@ -361,6 +361,79 @@ static void test_maxprocs_resize_preempts_hogs(void **state)
     assert_checks_ok();
 }
 
+/* ---- a stop that cannot finish before main returns ---- */
+
+/* A hog with preemption disabled holds its proc (in both builds nothing
+ * can stop it), so a resize started meanwhile waits. Main, unstoppable
+ * too on a third proc, returns: the resize must then give up with
+ * -EPERM rather than wait on a finished run, and the run must end,
+ * orphaning the hog's thread. */
+static int stuck_started, stuck_release, stuck_result = 1; /* atomics */
+
+static void stuck_hog(void *arg)
+{
+    (void)arg;
+    urg_preempt_disable();
+    while (!__atomic_load_n(&stuck_release, __ATOMIC_ACQUIRE)) {
+    }
+    urg_preempt_enable();
+}
+
+static void stuck_resizer(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&stuck_started, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&stuck_result, urg_set_maxprocs(1), __ATOMIC_RELEASE);
+}
+
+static void spin_ms(int ms)
+{
+    uint64_t t0 = urg_now();
+    while (urg_now() - t0 < (uint64_t)ms * 1000 * 1000) {
+    }
+}
+
+static void stuck_main(void *arg)
+{
+    (void)arg;
+    urg_preempt_disable();
+    CHECK(urg_go(stuck_hog, NULL) == 0);
+    spin_ms(20); /* the hog takes the second proc */
+    CHECK(urg_go(stuck_resizer, NULL) == 0);
+    while (!__atomic_load_n(&stuck_started, __ATOMIC_ACQUIRE)) {
+    }
+    spin_ms(50);
+    CHECK(__atomic_load_n(&stuck_result, __ATOMIC_ACQUIRE) == 1); /* still waiting */
+    /* Returns still unstoppable (re-enabling would let the stop take main
+     * before it returned); the count dies with the task. Main's proc then
+     * stops; the hog's never does. */
+}
+
+static int stuck_child(void *arg)
+{
+    (void)arg;
+    urg_config cfg = {.maxprocs = 3};
+    int r = urg_run(stuck_main, NULL, &cfg);
+    __atomic_store_n(&stuck_release, 1, __ATOMIC_RELEASE);
+    if (r != 0)
+        return 2;
+    int got = __atomic_load_n(&stuck_result, __ATOMIC_ACQUIRE);
+    if (got != -EPERM) {
+        printf("urg_set_maxprocs returned %d, want -EPERM\n", got);
+        return 3;
+    }
+    return tu_failures ? 4 : 0;
+}
+
+static void test_maxprocs_resize_gives_up_when_main_returns(void **state)
+{
+    (void)state;
+    struct tu_child *res = &child_res;
+    tu_in_child(stuck_child, NULL, 30, res);
+    if (!WIFEXITED(res->status) || WEXITSTATUS(res->status) != 0)
+        fail_msg("child failed (status 0x%x): %s", res->status, res->out);
+}
+
 /* ---- the default ---- */
 
 static void report_main(void *arg) { *(int *)arg = urg_maxprocs(); }
@@ -682,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_maxprocs_concurrent_resizers),
         cmocka_unit_test(test_maxprocs_bad_arguments),
         cmocka_unit_test(test_maxprocs_resize_preempts_hogs),
+        cmocka_unit_test(test_maxprocs_resize_gives_up_when_main_returns),
         cmocka_unit_test(test_maxprocs_default_follows_affinity),
         cmocka_unit_test(test_maxprocs_env_and_config_override_default),
         cmocka_unit_test(test_maxprocs_cgroup_v1_quota),

@@ -21,7 +21,7 @@
 #define NHOGS 4
 
 struct hog {
-    volatile uint64_t n;
+    uint64_t n;
     char pad[56];
 };
 
@@ -33,7 +33,7 @@ static void hog(void *arg)
 {
     struct hog *h = arg;
     while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
-        h->n++;
+        __atomic_store_n(&h->n, h->n + 1, __ATOMIC_RELAXED); /* read by the monitor */
     urg_wg_done(&wg);
 }
 
@@ -49,7 +49,7 @@ static void *monitor_main(void *arg)
     struct timespec ts = {m->ms / 1000, (m->ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
     for (int i = 0; i < NHOGS; i++)
-        m->snap[i] = hogs[i].n;
+        m->snap[i] = __atomic_load_n(&hogs[i].n, __ATOMIC_RELAXED);
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     return NULL;
 }

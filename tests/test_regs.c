@@ -283,9 +283,10 @@ static void *monitor(void *arg)
     for (;;) {
         struct timespec ts = {0, 50000000};
         nanosleep(&ts, NULL);
-        urg_stats_get(&st);
+        urg_stats now; /* its own copy: regs_main fills st */
+        urg_stats_get(&now);
         uint64_t elapsed = urg_now() - t0;
-        if ((st.preempt_async >= 12000 && elapsed > 500000000ull) || elapsed > 20000000000ull)
+        if ((now.preempt_async >= 12000 && elapsed > 500000000ull) || elapsed > 20000000000ull)
             break;
         if ((!tu_is_async() || TU_TSAN) && elapsed > 1000000000ull)
             break;

@@ -16,14 +16,14 @@
 #include <signal.h>
 #include <time.h>
 
-static volatile sig_atomic_t user_handled;
+static int user_handled; /* atomics: the handler runs on any thread */
 
 static void user_handler(int sig, siginfo_t *info, void *uctx)
 {
     (void)sig;
     (void)uctx;
     if (info && info->si_code == SI_USER)
-        user_handled++;
+        __atomic_fetch_add(&user_handled, 1, __ATOMIC_RELAXED);
 }
 
 /* A child process sending SIGURG to us every `gap_us` for `ms`. */
@@ -143,17 +143,20 @@ static void test_sigchain_program_handler_gets_outside_sigurg(void **state)
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     assert_int_equal(sigaction(SIGURG, &sa, &old), 0);
-    user_handled = 0;
+    __atomic_store_n(&user_handled, 0, __ATOMIC_RELAXED);
     pid_t sender = start_sender(2000, 600);
     run_busy(800);
     int status;
     waitpid(sender, &status, 0);
+    int handled = __atomic_load_n(&user_handled, __ATOMIC_RELAXED);
     print_message("program handler saw %d outside SIGURGs; runtime: %llu signals, %llu async\n",
-                  (int)user_handled, (unsigned long long)st.preempt_signals,
+                  handled, (unsigned long long)st.preempt_signals,
                   (unsigned long long)st.preempt_async);
-    assert_true(user_handled > 10);
+    /* ThreadSanitizer holds a signal until its thread next enters an
+     * intercepted call, and a spinning hog never does: fewer get through. */
+    assert_true(handled > (TU_TSAN ? 0 : 10));
     /* Never the runtime's own: those are SI_TKILL and never forwarded. */
-    assert_true((uint64_t)user_handled <= 300 + 10);
+    assert_true(handled <= 300 + 10);
     assert_int_equal(sums_bad, 0);
     if (tu_is_async() && !TU_TSAN)
         assert_true(st.preempt_async > 0);

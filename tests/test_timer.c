@@ -126,16 +126,21 @@ static void test_timer_sleep_at_least_duration(void **state)
  * batch's tasks run in runnext order, not deadline order, microseconds
  * apart. So the order check is: no task runs this long after a task whose
  * deadline was later. A heap that lost its order leaves the earlier task
- * waiting for a later pass, at least one deadline step later. */
-#define ORD_SLACK_NS (2 * MS)
+ * waiting for a later pass, at least one deadline step later. Under a
+ * sanitizer each switch is slow enough that a loaded box stalls the
+ * thread twice inside a batch: there, only a two-step lag counts. A task
+ * that first ran after its deadline (a loaded box, a slow sanitizer) armed
+ * no timer at all, so it says nothing about the heap and is left out. */
+#define ORD_SLACK_NS (TU_SANITIZED ? 2 * ORD_STEP_NS : 2 * MS)
 
 struct order {
     uint64_t start;
     uint64_t deadline[ORD_N];
     uint64_t woke[ORD_N];
+    bool armed[ORD_N];
     int next_id;
     int perm[ORD_N];
-    int inversions;
+    int inversions, narmed;
     uint64_t median_late;
     urg_wg wg;
 };
@@ -148,6 +153,7 @@ static void order_task(void *arg)
     int id = o->perm[__atomic_fetch_add(&o->next_id, 1, __ATOMIC_RELAXED)];
     uint64_t now = urg_now();
     uint64_t d = o->deadline[id] > now ? o->deadline[id] - now : 0;
+    o->armed[id] = d > 0;
     urg_sleep(d);
     o->woke[id] = urg_now();
     CHECK(o->woke[id] >= o->deadline[id]);
@@ -177,8 +183,10 @@ static void order_main(void *arg)
         CHECK(urg_go(order_task, o) == 0);
     urg_wg_wait(&o->wg);
     for (int i = 0; i < ORD_N; i++)
+        o->narmed += o->armed[i];
+    for (int i = 0; i < ORD_N; i++)
         for (int j = i + 1; j < ORD_N; j++)
-            if (o->woke[i] > o->woke[j] + ORD_SLACK_NS)
+            if (o->armed[i] && o->armed[j] && o->woke[i] > o->woke[j] + ORD_SLACK_NS)
                 o->inversions++;
     /* And they fire near their deadlines, not all at the end: most of
      * them (the median) within a generous bound. */
@@ -204,14 +212,16 @@ static void test_timer_sleepers_wake_in_deadline_order(void **state)
         int attempts = 0;
         for (;;) {
             RUN_AT(order_main, NULL, procs_list[i]);
-            int ok = order_state.inversions == 0 && order_state.median_late < 100 * MS;
+            int ok = order_state.inversions == 0 && order_state.median_late < 100 * MS &&
+                     order_state.narmed >= ORD_N / 2;
             if (ok)
                 break;
             if (++attempts == 3)
                 fail_msg("at %d procs: %d wakeups out of deadline order, median lateness "
-                         "%llu us (third attempt)",
+                         "%llu us, %d of %d timers armed in time (third attempt)",
                          procs_list[i], order_state.inversions,
-                         (unsigned long long)(order_state.median_late / US));
+                         (unsigned long long)(order_state.median_late / US), order_state.narmed,
+                         ORD_N);
         }
     }
 }
@@ -287,7 +297,7 @@ static void busy_sleeper(void *arg)
     struct busy *b = arg;
     uint64_t now = urg_now();
     urg_sleep(b->deadline > now ? b->deadline - now : 0);
-    b->woke = urg_now();
+    __atomic_store_n(&b->woke, urg_now(), __ATOMIC_SEQ_CST); /* main polls it */
     urg_wg_done(&b->wg);
 }
 

@@ -63,6 +63,14 @@ static inline void tu_reset(void)
             fail_msg("%d task-side check(s) failed; first: %s", tu_failures, tu_first_failure);    \
     } while (0)
 
+/* ---- counters shared with monitor threads ----
+ * A relaxed load and store: plain moves on x86-64, so a loop that counts
+ * stays call-free (what the preemption tests need), yet the monitor's
+ * reads are well-defined and ThreadSanitizer sees no race. */
+#define TU_BUMP(p)                                                                                 \
+    __atomic_store_n((p), __atomic_load_n((p), __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
+#define TU_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+
 /* Run fn as the main task with `procs` procs; assert urg_run returned 0. */
 static inline void tu_run(urg_fn fn, void *arg, int procs)
 {
@@ -190,5 +198,10 @@ static inline int tu_is_async(void) { return !strcmp(urg_preempt_mode(), "async"
 #else
 #define TU_TSAN 0
 #endif
+
+/* ThreadSanitizer tracks every started task as a thread of its own and
+ * dies past 8128 alive at once: tests that keep many tasks alive cap
+ * their count under it. */
+#define TU_LIVE_CAP(n) (TU_TSAN && (n) > 4000 ? 4000 : (n))
 
 #endif /* URG_TESTUTIL_H */

@@ -22,9 +22,11 @@
  *   - rflags (pushfq), every general register (rbp, then the other 14);
  *   - the whole extended state with xsave64: x87 and its control word,
  *     MXCSR, XMM, the upper halves of YMM, the AVX-512 ZMM/opmask state,
- *     and whatever else XCR0 enables — C compilers vectorise freely, so
- *     any of it may be live. The area's size comes from CPUID leaf 0xD at
- *     startup (urg__xsave_size); CPUs without XSAVE use fxsave64;
+ *     and whatever else XCR0 enables but AMX tiles — C compilers
+ *     vectorise freely, so any of it may be live. The component mask and
+ *     the area's size come from XCR0 and CPUID leaf 0xD at startup
+ *     (urg__xsave_mask_lo/hi, urg__xsave_size); CPUs without XSAVE use
+ *     fxsave64;
  *   - errno, saved and restored in C by urg__async_preempt2.
  * The direction flag is cleared before calling C (the ABI requires it)
  * and restored with the rest of rflags.
@@ -105,8 +107,8 @@ urg__async_preempt:
         movq    %rax, 552(%rsp)
         movq    %rax, 560(%rsp)
         movq    %rax, 568(%rsp)
-        movl    $-1, %eax
-        movl    $-1, %edx
+        movl    urg__xsave_mask_lo(%rip), %eax
+        movl    urg__xsave_mask_hi(%rip), %edx
         xsave64 (%rsp)
         jmp     2f
 1:      fxsave64 (%rsp)
@@ -116,8 +118,8 @@ urg__async_preempt:
 
         cmpb    $0, urg__have_xsave(%rip)
         je      3f
-        movl    $-1, %eax
-        movl    $-1, %edx
+        movl    urg__xsave_mask_lo(%rip), %eax
+        movl    urg__xsave_mask_hi(%rip), %edx
         xrstor64 (%rsp)
         jmp     4f
 3:      fxrstor64 (%rsp)

@@ -94,7 +94,8 @@ URG_API void urg_syscall_exit(void);  /* (exitsyscall) */
 
 URG_API int urg_maxprocs(void);             /* 0 when the runtime is not running */
 URG_API int urg_set_maxprocs(int n);        /* stop-the-world resize; -EINVAL for n < 1 or
-                                              n > URG_MAXPROCS_MAX; -EPERM when not running;
+                                              n > URG_MAXPROCS_MAX; -EPERM when not running
+                                              or main returned before the world stopped;
                                               -ENOMEM (nothing changed) */
 URG_API const char *urg_preempt_mode(void); /* "async" or "cooperative" (the build) */
 

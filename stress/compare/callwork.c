@@ -9,9 +9,9 @@
 
 /* Out of line, so that each iteration really calls it and the
  * instrumentation puts a checkpoint at its entry. */
-__attribute__((noinline)) void cw_step(volatile uint64_t *n)
+__attribute__((noinline)) void cw_step(uint64_t *n)
 {
-    *n += 1;
+    hog_bump(n);
     __asm__ volatile("" ::: "memory");
 }
 
@@ -24,5 +24,5 @@ void cw_loop_with_calls(struct hog *h)
 void cw_loop_without_calls(struct hog *h)
 {
     while (!__atomic_load_n(h->stop, __ATOMIC_RELAXED))
-        h->n++;
+        hog_bump(&h->n);
 }

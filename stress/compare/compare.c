@@ -52,7 +52,7 @@
 
 static struct hog hogs[MAX_HOGS];
 static uint64_t snapshot[MAX_HOGS];
-static volatile int stop;
+static int stop; /* atomics only */
 static int nhogs, procs;
 static double seconds = 2.0;
 static uint64_t quantum_us;
@@ -89,7 +89,7 @@ static void *monitor(void *arg)
         mon_fired = 1;
     pthread_mutex_unlock(&mon_mu);
     for (int i = 0; i < nhogs; i++)
-        snapshot[i] = hogs[i].n;
+        snapshot[i] = hog_count(&hogs[i]);
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     return NULL;
 }
@@ -174,7 +174,7 @@ static void hog_task(void *arg)
 {
     struct hog *h = arg;
     while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
-        h->n++;
+        hog_bump(&h->n);
     urg_wg_done(&wg);
 }
 
@@ -197,7 +197,7 @@ static void work_task(void *arg)
     volatile uint64_t x = 0;
     for (uint64_t i = 0; i < work_iters; i++)
         x += i ^ (x >> 3);
-    h->n = x;
+    __atomic_store_n(&h->n, x, __ATOMIC_RELAXED);
     urg_wg_done(&wg);
 }
 
@@ -259,7 +259,7 @@ static void main_task(void *arg)
         while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
             int running = 0;
             for (int i = 0; i < nhogs; i++)
-                running += hogs[i].n > 0;
+                running += hog_count(&hogs[i]) > 0;
             if (running >= 1)
                 break;
         }
