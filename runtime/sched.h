@@ -130,8 +130,7 @@ struct urg__stack {
     struct urg__p *timer_p; /* the P whose heap holds it (zombie count) */
     int32_t ext_futex;      /* external threads: 0 parked, 1 woken */
     uint32_t valgrind_id;
-    uint8_t mode;  /* guard mechanism (stack.c) */
-    uint8_t clean; /* in the pool and checked for deep pages (stack.c) */
+    uint8_t mode; /* guard mechanism (stack.c) */
 #ifdef URG_ASAN
     void *asan_fake_stack;
 #endif

@@ -89,11 +89,12 @@ static struct {
     urg__lock_t lock;
     size_t slot_bytes; /* guard + usable + meta, page multiple */
     struct arena arenas[MAX_ARENAS];
-    uint32_t narenas; /* atomic (read by the SIGSEGV handler) */
-    struct urg__stack *free;
-    int64_t nfree;
-    int64_t ndirty; /* pooled stacks not yet trimmed; atomic reads */
-    int guard_mode; /* best mode available */
+    uint32_t narenas;         /* atomic (read by the SIGSEGV handler) */
+    struct urg__stack *dirty; /* pooled since the last trim pass (warm) */
+    struct urg__stack *clean; /* trimmed */
+    int64_t nfree;            /* on both lists */
+    int64_t ndirty;           /* on the dirty list; atomic reads */
+    int guard_mode;           /* best mode available */
     int64_t mprotect_budget;
     size_t page;
 } pool = {.lock = URG_LOCK_INIT(URG_RANK_STACKPOOL)};
@@ -125,7 +126,7 @@ int urg__stack_init(size_t stack_size)
     size_t usable = (stack_size + pool.page - 1) & ~(pool.page - 1);
     pool.slot_bytes = GUARD_BYTES + usable;
     pool.narenas = 0;
-    pool.free = NULL;
+    pool.dirty = pool.clean = NULL;
     pool.nfree = 0;
     pool.ndirty = 0;
     pool.guard_mode = GUARD_MADVISE;
@@ -230,9 +231,14 @@ int urg__stack_alloc(p_t *pp, g_t *gp)
         urg__lock(&pool.lock);
         /* Refill half the cache from the pool, carving if it is empty. */
         while (pp->nstack < URG_STACK_CACHE_MAX / 2) {
-            struct urg__stack *x = pool.free;
-            if (x) {
-                pool.free = x->next;
+            /* Warm stacks first: their pages are still there. */
+            struct urg__stack *x;
+            if ((x = pool.dirty) != NULL) {
+                pool.dirty = x->next;
+                st_relaxed(&pool.ndirty, pool.ndirty - 1);
+                pool.nfree--;
+            } else if ((x = pool.clean) != NULL) {
+                pool.clean = x->next;
                 pool.nfree--;
             } else {
                 x = carve();
@@ -270,50 +276,45 @@ static void pool_put_batch(struct urg__stack **v, int n)
 {
     urg__lock(&pool.lock);
     for (int i = 0; i < n; i++) {
-        v[i]->clean = 0;
-        v[i]->next = pool.free;
-        pool.free = v[i];
+        v[i]->next = pool.dirty;
+        pool.dirty = v[i];
     }
     pool.nfree += n;
     st_relaxed(&pool.ndirty, pool.ndirty + n);
     urg__unlock(&pool.lock);
 }
 
-#define TRIM_BATCH 64
+#define TRIM_BATCH     64
+#define TRIM_BUDGET_NS 1000000ull
 
-/* urg__stack_trim_pool: trim stacks that entered the pool since the last
- * pass, a batch at a time. Each is taken out of the pool while it is
- * checked, so no task can be given a stack being trimmed.
- * Context: sysmon. Locks: takes stackpool.lock. */
+/* urg__stack_trim_pool: trim the stacks that entered the pool since the
+ * last pass, a batch at a time: each batch leaves the dirty list while it
+ * is checked (no task can be given a stack being trimmed) and joins the
+ * clean list after. Context: sysmon. Locks: takes stackpool.lock. */
 void urg__stack_trim_pool(void)
 {
-    while (ld_relaxed(&pool.ndirty) > 0) {
+    /* At most about a millisecond per pass: sysmon has preemption to do,
+     * and after a million tasks exit there are a million to check. */
+    uint64_t until = urg__nanotime() + TRIM_BUDGET_NS;
+    while (ld_relaxed(&pool.ndirty) > 0 && urg__nanotime() < until) {
         struct urg__stack *batch[TRIM_BATCH];
         int n = 0;
         urg__lock(&pool.lock);
-        struct urg__stack **link = &pool.free;
-        while (*link && n < TRIM_BATCH) {
-            struct urg__stack *st = *link;
-            if (st->clean) {
-                link = &st->next;
-                continue;
-            }
-            *link = st->next;
-            batch[n++] = st;
+        while (pool.dirty && n < TRIM_BATCH) {
+            batch[n++] = pool.dirty;
+            pool.dirty = pool.dirty->next;
         }
         pool.nfree -= n;
-        st_relaxed(&pool.ndirty, n == TRIM_BATCH ? pool.ndirty - n : 0);
+        st_relaxed(&pool.ndirty, pool.ndirty - n);
         urg__unlock(&pool.lock);
         if (n == 0)
             return;
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < n; i++)
             trim(batch[i]);
-            batch[i]->clean = 1;
-        }
         urg__lock(&pool.lock);
         for (int i = 0; i < n; i++) {
-            batch[i]->next = pool.free;
-            pool.free = batch[i];
+            batch[i]->next = pool.clean;
+            pool.clean = batch[i];
         }
         pool.nfree += n;
         urg__unlock(&pool.lock);
@@ -427,7 +428,7 @@ void urg__stack_teardown(void)
         munmap(a->base, a->bytes);
     }
     st_release(&pool.narenas, 0u);
-    pool.free = NULL;
+    pool.dirty = pool.clean = NULL;
     pool.nfree = 0;
     pool.ndirty = 0;
 }
