@@ -370,17 +370,31 @@ static ssize_t io_once(g_t *gp, int fd, void *buf, size_t n, bool out, int *kind
     }
 }
 
-ssize_t urg_read(int fd, void *buf, size_t n)
+/* io_entry: what urg_read and urg_write check first. Returns 0 with *gpp
+ * the calling task (NULL for a plain thread), or -errno. Honours a
+ * pending preemption request, as every runtime call does. */
+static int io_entry(int fd, const void *buf, size_t n, g_t **gpp)
 {
     if (fd < 0)
         return -EBADF;
     if (!buf && n > 0)
         return -EFAULT;
     g_t *gp = urg__curg();
-    if (gp)
+    if (gp) {
         URG_CLOSE_OPEN_SYSCALL(gp, "urg_read or urg_write");
-    if (gp && unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
-        urg__gopreempt(gp);
+        if (unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
+            urg__gopreempt(gp);
+    }
+    *gpp = gp;
+    return 0;
+}
+
+ssize_t urg_read(int fd, void *buf, size_t n)
+{
+    g_t *gp;
+    int err = io_entry(fd, buf, n, &gp);
+    if (err)
+        return err;
     for (;;) {
         if (!gp || n == 0) {
             /* A thread outside the runtime blocks; so does nothing: a
@@ -405,15 +419,10 @@ ssize_t urg_read(int fd, void *buf, size_t n)
 
 ssize_t urg_write(int fd, const void *buf, size_t n)
 {
-    if (fd < 0)
-        return -EBADF;
-    if (!buf && n > 0)
-        return -EFAULT;
-    g_t *gp = urg__curg();
-    if (gp)
-        URG_CLOSE_OPEN_SYSCALL(gp, "urg_read or urg_write");
-    if (gp && unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
-        urg__gopreempt(gp);
+    g_t *gp;
+    int err = io_entry(fd, buf, n, &gp);
+    if (err)
+        return err;
     const char *p = buf;
     size_t done = 0;
     int kind = 0;

@@ -428,6 +428,7 @@ URG_HIDDEN bool urg__netpoll_waiters(void);
 
 /* stw.c */
 URG_HIDDEN bool urg__stop_the_world(int reason);
+URG_HIDDEN void urg__p_idle_locked(p_t *pp); /* Locks: sched.lock */
 URG_HIDDEN int urg__start_the_world(int32_t newprocs);
 URG_HIDDEN int urg__procresize(int32_t nprocs, p_t **runnable_out);
 URG_HIDDEN void urg__gcstopm(m_t *mp);

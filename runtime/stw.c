@@ -59,6 +59,8 @@ static void stealorder_reset(uint32_t n)
             sched.stealorder_coprimes[sched.nstealorder++] = i;
 }
 
+#define STOP_SPIN_NS 50000ull /* how long a stop spins before it sleeps */
+
 /* urg__procresize: make `nprocs` Ps. Returns 0 or -ENOMEM (nothing
  * changed). Ps with queued work are chained through link into
  * *runnable_out (the caller starts Ms for them).
@@ -175,11 +177,27 @@ void urg__gcstopm(m_t *mp)
     }
     p_t *pp = urg__releasep(mp);
     urg__lock(&sched.lock);
-    st_release(&pp->status, (uint32_t)P_STOP);
-    if (--sched.stopwait == 0)
-        urg__note_wakeup(&sched.stopnote);
+    if (ld_relaxed(&sched.gcwaiting)) {
+        st_release(&pp->status, (uint32_t)P_STOP);
+        if (--sched.stopwait == 0)
+            urg__note_wakeup(&sched.stopnote);
+    } else {
+        urg__p_idle_locked(pp); /* the stop was given up meanwhile */
+    }
     urg__unlock(&sched.lock);
     urg__stopm(mp);
+}
+
+/* urg__p_idle_locked: pp, which no M holds, goes to the idle list; tasks
+ * still queued on it move to the global queue first. Locks: sched.lock. */
+void urg__p_idle_locked(p_t *pp)
+{
+    g_t *batch[URG_RUNQ_SIZE + 1];
+    int n = urg__runqdrain(pp, batch, URG_RUNQ_SIZE + 1);
+    for (int k = 0; k < n; k++)
+        urg__globrunqput(batch[k]);
+    st_release(&pp->m, (m_t *)NULL);
+    urg__pidleput(pp);
 }
 
 /* stw_abandon: give up a stop that cannot finish because the run is
@@ -194,8 +212,7 @@ static void stw_abandon(m_t *mp)
         if (mp && mp->p == pp) {
             st_release(&pp->status, (uint32_t)P_RUNNING);
         } else if (ld_acquire(&pp->status) == P_STOP) {
-            st_release(&pp->m, (m_t *)NULL);
-            urg__pidleput(pp);
+            urg__p_idle_locked(pp); /* it may have stopped with tasks queued */
         }
     }
     sched.stopwait = 0;
@@ -244,12 +261,19 @@ bool urg__stop_the_world(int reason)
     /* A blocked poller holds no P but must notice gcwaiting promptly. */
     urg__netpoll_break();
     if (wait) {
+        /* The Ps stop within microseconds when their tasks take the
+         * request at once: spin that long before paying for a futex sleep
+         * and wake-up, which on a VM costs more than the stop itself. */
+        uint64_t spin_until = urg__nanotime() + STOP_SPIN_NS;
+        while (ld_acquire(&sched.stopnote.key) == 0 && urg__nanotime() < spin_until)
+            cpu_relax();
         while (!urg__note_tsleep(&sched.stopnote, 100000)) {
             urg__lock(&sched.lock);
             if (ld_acquire(&sched.exiting) && sched.stopwait > 0) {
                 stw_abandon(mp);
                 urg__unlock(&sched.lock);
                 urg_mutex_unlock(&sched.stw);
+                urg__wakep(); /* whatever was queued on the stopped Ps */
                 return false;
             }
             urg__preemptall();

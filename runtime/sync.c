@@ -143,9 +143,10 @@ static void mutex_abandon(g_t *gp, void *arg)
         __atomic_fetch_and(&m->state, ~MUTEX_WAITERS, __ATOMIC_RELEASE);
     urg__unlock(&m->qlock);
     /* An unlock handed the mutex to this task, which will never run to
-     * take it: let it go, or it stays locked for good. */
+     * take it: unlock it on the task's behalf, which also hands it on to
+     * the next waiter (a plain thread still wakes, the run being over). */
     if (handed)
-        __atomic_fetch_and(&m->state, ~MUTEX_LOCKED, __ATOMIC_RELEASE);
+        urg_mutex_unlock((urg_mutex *)m);
 }
 
 void urg_mutex_init(urg_mutex *m)

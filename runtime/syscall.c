@@ -38,9 +38,11 @@ void urg_syscall_enter(void)
     /* Publish P_SYSCALL before looking at gcwaiting: a stopper publishes
      * gcwaiting before looking at our status, so one of us sees the other. */
     st_seq_cst(&pp->status, (uint32_t)P_SYSCALL);
-    if (ld_acquire(&sched.gcwaiting)) {
+    if (ld_seq_cst(&sched.gcwaiting)) {
         urg__lock(&sched.lock);
-        if (cas(&pp->status, (uint32_t)P_SYSCALL, (uint32_t)P_STOP) && --sched.stopwait == 0)
+        /* Again under the lock: the stop may have been given up. */
+        if (ld_relaxed(&sched.gcwaiting) &&
+            cas(&pp->status, (uint32_t)P_SYSCALL, (uint32_t)P_STOP) && --sched.stopwait == 0)
             urg__note_wakeup(&sched.stopnote);
         urg__unlock(&sched.lock);
     }

@@ -109,8 +109,9 @@ static int retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
 
 static bool all_idle(void)
 {
-    return ld_relaxed(&sched.npidle) == ld_relaxed(&sched.gomaxprocs) &&
-           ld_relaxed(&sched.nmsyscall) == 0 && !ld_relaxed(&sched.gcwaiting);
+    /* seq_cst: read after sysmonwait is published (see acquirep). */
+    return ld_seq_cst(&sched.npidle) == ld_relaxed(&sched.gomaxprocs) &&
+           ld_seq_cst(&sched.nmsyscall) == 0 && !ld_relaxed(&sched.gcwaiting);
 }
 
 /* urg__sysmon: runs until the main task returns. Context: urg_run's

@@ -35,22 +35,6 @@ static int baseline_threads;
 
 static void noop(void *arg) { (void)arg; }
 
-/* count_lines: lines of out that start with prefix. */
-static int count_lines(const char *out, const char *prefix)
-{
-    int n = 0;
-    size_t len = strlen(prefix);
-    for (const char *p = out; *p;) {
-        if (!strncmp(p, prefix, len))
-            n++;
-        const char *nl = strchr(p, '\n');
-        if (!nl)
-            break;
-        p = nl + 1;
-    }
-    return n;
-}
-
 static void assert_child_exit0(const struct tu_child *c)
 {
     if (!WIFEXITED(c->status) || WEXITSTATUS(c->status) != 0)
@@ -409,8 +393,8 @@ static void test_api_void_misuse_refused_and_harmless(void **state)
     assert_child_exit0(&c);
     const char *split = strstr(c.out, "-- in a task --\n");
     assert_non_null(split);
-    int outside = count_lines(c.out, "urgent: ") - count_lines(split, "urgent: ");
-    int inside = count_lines(split, "urgent: ");
+    int outside = tu_count_lines(c.out, "urgent: ") - tu_count_lines(split, "urgent: ");
+    int inside = tu_count_lines(split, "urgent: ");
     if (outside != SEQ_LINES + NULL_LINES || inside != SEQ_LINES + NULL_LINES + BRACKET_LINES)
         fail_msg("want %d \"urgent:\" lines outside and %d in a task, got %d and %d:\n%s",
                  SEQ_LINES + NULL_LINES, SEQ_LINES + NULL_LINES + BRACKET_LINES, outside, inside,
@@ -577,7 +561,7 @@ static void check_malformed(const char *var, const char *val)
     assert_child_exit0(&c);
     char prefix[128];
     snprintf(prefix, sizeof(prefix), "urgent: ignoring %s=", var);
-    if (count_lines(c.out, prefix) != 1 || count_lines(c.out, "urgent: ") != 1)
+    if (tu_count_lines(c.out, prefix) != 1 || tu_count_lines(c.out, "urgent: ") != 1)
         fail_msg("%s=%s: want exactly one warning line, got:\n%s", var, val, c.out);
     struct envseen d, r[2];
     parse_env_output(c.out, &d, r);
@@ -616,7 +600,7 @@ static void test_api_env_defaults(void **state)
     struct tu_child c;
     tu_in_child(env_child, &ec, 30, &c);
     assert_child_exit0(&c);
-    assert_int_equal(count_lines(c.out, "urgent: "), 0);
+    assert_int_equal(tu_count_lines(c.out, "urgent: "), 0);
     struct envseen d, r[2];
     parse_env_output(c.out, &d, r);
     assert_true(d.procs >= 1);
@@ -658,7 +642,7 @@ static void test_api_env_valid_values_and_cfg_override(void **state)
         struct tu_child c;
         tu_in_child(env_child, &ec, 30, &c);
         assert_child_exit0(&c);
-        if (count_lines(c.out, "urgent: ") != 0)
+        if (tu_count_lines(c.out, "urgent: ") != 0)
             fail_msg("%s=%s: unexpected warning:\n%s", v->var, v->val, c.out);
         struct envseen d, r[2];
         parse_env_output(c.out, &d, r);

@@ -21,19 +21,6 @@
 
 #include <pthread.h>
 
-static const int procs_list[] = {1, 2, 4};
-#define NPROCS_LIST ((int)(sizeof(procs_list) / sizeof(procs_list[0])))
-
-/* Like assert_checks_ok, but says at how many procs it failed. */
-#define RUN_AT(fn, arg, procs)                                                                     \
-    do {                                                                                           \
-        tu_reset();                                                                                \
-        tu_run((fn), (arg), (procs));                                                              \
-        if (__atomic_load_n(&tu_failures, __ATOMIC_SEQ_CST) != 0)                                  \
-            fail_msg("at %d procs: %d task-side check(s) failed; first: %s", (procs), tu_failures, \
-                     tu_first_failure);                                                            \
-    } while (0)
-
 /* Long enough for spawned tasks to reach their blocking call on a loaded
  * 2-core VM; a task that is late only makes a test take the non-blocked
  * path, which must give the same answer anyway. */
@@ -79,7 +66,7 @@ static void test_chan_unbuffered_send_blocks_until_recv(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(send_blocks_main, NULL, procs_list[i]);
+        RUN_AT(send_blocks_main, NULL, tu_procs_list[i]);
 }
 
 #define FIFO_N 5000
@@ -129,7 +116,7 @@ static void test_chan_fifo_one_producer(void **state)
     static size_t caps[] = {0, 1, 7};
     for (int c = 0; c < 3; c++)
         for (int i = 0; i < NPROCS_LIST; i++)
-            RUN_AT(fifo_main, &caps[c], procs_list[i]);
+            RUN_AT(fifo_main, &caps[c], tu_procs_list[i]);
 }
 
 /* ---- buffered ----------------------------------------------------------- */
@@ -248,7 +235,7 @@ static void test_chan_full_buffer_blocks_senders_fifo(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(full_main, NULL, procs_list[i]);
+        RUN_AT(full_main, NULL, tu_procs_list[i]);
 }
 
 /* ---- close -------------------------------------------------------------- */
@@ -378,7 +365,7 @@ static void test_chan_close_wakes_blocked_receivers_and_senders(void **state)
     (void)state;
     static int no = 0;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(close_wakes_main, &no, procs_list[i]);
+        RUN_AT(close_wakes_main, &no, tu_procs_list[i]);
 }
 
 static void test_chan_free_wakes_blocked_tasks(void **state)
@@ -386,7 +373,7 @@ static void test_chan_free_wakes_blocked_tasks(void **state)
     (void)state;
     static int yes = 1;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(close_wakes_main, &yes, procs_list[i]);
+        RUN_AT(close_wakes_main, &yes, tu_procs_list[i]);
 }
 
 /* ---- zero-size and large elements, bad arguments ------------------------ */
@@ -432,7 +419,7 @@ static void test_chan_zero_size_elements(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(zero_size_main, NULL, procs_list[i]);
+        RUN_AT(zero_size_main, NULL, tu_procs_list[i]);
 }
 
 #define BIG 65536
@@ -556,7 +543,7 @@ static void test_chan_try_ops_eagain(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(try_main, NULL, procs_list[i]);
+        RUN_AT(try_main, NULL, tu_procs_list[i]);
 }
 
 /* ---- contention --------------------------------------------------------- */
@@ -657,7 +644,7 @@ static void test_chan_many_producers_consumers(void **state)
     static size_t caps[] = {0, 16};
     for (int c = 0; c < 2; c++)
         for (int i = 0; i < NPROCS_LIST; i++)
-            RUN_AT(mpmc_main, &caps[c], procs_list[i]);
+            RUN_AT(mpmc_main, &caps[c], tu_procs_list[i]);
 }
 
 /* ---- plain threads ------------------------------------------------------ */
@@ -766,7 +753,7 @@ static void test_chan_task_and_plain_thread_both_directions(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(threaded_main, NULL, procs_list[i]);
+        RUN_AT(threaded_main, NULL, tu_procs_list[i]);
 }
 
 /*
@@ -808,7 +795,7 @@ static int late_child(void *arg)
     (void)arg;
     for (int i = 0; i < 2; i++) {
         tu_reset();
-        urg_config cfg = {.maxprocs = procs_list[i]};
+        urg_config cfg = {.maxprocs = tu_procs_list[i]};
         if (urg_run(late_main, NULL, &cfg) != 0 || tu_failures != 0) {
             fprintf(stderr, "%s\n", tu_first_failure);
             return 1;
@@ -977,38 +964,10 @@ static void test_chan_recv_null_elem(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(recv_null_main, NULL, procs_list[i]);
+        RUN_AT(recv_null_main, NULL, tu_procs_list[i]);
 }
 
 /* ---- group -------------------------------------------------------------- */
-
-static int fds_before;
-
-static void nothing(void *arg) { (void)arg; }
-
-/* The first run opens a few descriptors that live as long as the process
- * (libunwind's address-validation pipe); count from after one. */
-static int group_setup(void **state)
-{
-    (void)state;
-    urg_config cfg = {.maxprocs = 1};
-    if (urg_run(nothing, NULL, &cfg) != 0)
-        return -1;
-    fds_before = tu_open_fds();
-    return 0;
-}
-
-/* No run may leave descriptors behind (epoll, eventfds, pipes). */
-static int group_teardown(void **state)
-{
-    (void)state;
-    int after = tu_open_fds();
-    if (after != fds_before) {
-        fprintf(stderr, "descriptor leak: %d open before, %d after\n", fds_before, after);
-        return -1;
-    }
-    return 0;
-}
 
 int main(void)
 {
@@ -1031,5 +990,5 @@ int main(void)
         cmocka_unit_test(test_chan_abandoned_sender_leaves_channel),
         cmocka_unit_test(test_chan_recv_null_elem),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, tu_fd_group_setup, tu_fd_group_teardown);
 }

@@ -71,21 +71,6 @@ static void assert_task(const char *out, uint64_t id, const char *state, const c
         fail_msg("task %llu: no frame names %s:\n%s", (unsigned long long)id, fn, sec);
 }
 
-static int count_prefix(const char *out, const char *prefix)
-{
-    int n = 0;
-    size_t len = strlen(prefix);
-    for (const char *p = out; *p;) {
-        if (!strncmp(p, prefix, len))
-            n++;
-        const char *nl = strchr(p, '\n');
-        if (!nl)
-            break;
-        p = nl + 1;
-    }
-    return n;
-}
-
 /* ---- urg_dump from a task ---- */
 
 enum { D_RECV, D_SEND, D_MUTEX, D_WG, D_SLEEP, D_SELECT, D_COUNT };
@@ -238,7 +223,7 @@ static void check_dump(int procs)
     /* Every task once, and nothing else: the six, main, and the new one
      * unless another proc already ran it to completion (it may also be
      * running there, listed without a name). */
-    int listed = count_prefix(dump, "task ");
+    int listed = tu_count_lines(dump, "task ");
     int want = D_COUNT + 2;
     if (procs == 1 ? listed != want : listed < want - 1 || listed > want)
         fail_msg("%d tasks listed, want %d:\n%s", listed, want, dump);
@@ -265,7 +250,7 @@ static void test_dump_outside_a_run(void **state)
     struct tu_child c;
     tu_in_child(dump_outside_child, NULL, 10, &c);
     assert_true(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
-    assert_int_equal(count_prefix(c.out, "task "), 0);
+    assert_int_equal(tu_count_lines(c.out, "task "), 0);
 }
 
 /* ---- SIGQUIT ---- */
@@ -424,7 +409,7 @@ static void check_deadlock(urg_fn main_fn, int procs, const char *blocked_fn)
         fail_msg("procs=%d: no deadlock message:\n%s", procs, c.out);
     /* The fatal error comes with the dump: main and the three others. */
     const char *dump = strstr(c.out, "deadlock!");
-    int listed = count_prefix(dump, "task ");
+    int listed = tu_count_lines(dump, "task ");
     if (listed != 4 || !strstr(dump, blocked_fn))
         fail_msg("procs=%d: want 4 tasks and %s in the dump:\n%s", procs, blocked_fn, dump);
 }
@@ -558,11 +543,11 @@ static void test_dump_scheddetail_lines(void **state)
     tu_in_child(schedtrace_child, "schedtrace=100,scheddetail=1", 30, &c);
     if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
         fail_msg("child status 0x%x; output:\n%s", c.status, c.out);
-    assert_true(count_prefix(c.out, "SCHED ") >= 2);
-    assert_true(count_prefix(c.out, "  P0: status=") >= 2);
-    assert_true(count_prefix(c.out, "  P1: status=") >= 2);
-    assert_true(count_prefix(c.out, "  M") >= 2);
-    assert_true(count_prefix(c.out, "  G") >= 2);
+    assert_true(tu_count_lines(c.out, "SCHED ") >= 2);
+    assert_true(tu_count_lines(c.out, "  P0: status=") >= 2);
+    assert_true(tu_count_lines(c.out, "  P1: status=") >= 2);
+    assert_true(tu_count_lines(c.out, "  M") >= 2);
+    assert_true(tu_count_lines(c.out, "  G") >= 2);
 }
 
 static void test_dump_no_schedtrace_by_default(void **state)
@@ -572,7 +557,7 @@ static void test_dump_no_schedtrace_by_default(void **state)
     tu_in_child(schedtrace_child, NULL, 30, &c);
     if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
         fail_msg("child status 0x%x; output:\n%s", c.status, c.out);
-    assert_int_equal(count_prefix(c.out, "SCHED "), 0);
+    assert_int_equal(tu_count_lines(c.out, "SCHED "), 0);
 }
 
 int main(void)

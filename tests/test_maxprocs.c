@@ -29,51 +29,6 @@
  * an assertion jumps out of a test. */
 static struct tu_child child_res;
 
-/* ---- watchdog: a hang becomes a failure with a reason ---- */
-
-static struct {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int armed;
-    int seconds;
-    const char *what;
-} wd = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-
-static void *wd_main(void *arg)
-{
-    (void)arg;
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    pthread_mutex_lock(&wd.mu);
-    dl.tv_sec += wd.seconds;
-    while (wd.armed) {
-        if (pthread_cond_timedwait(&wd.cv, &wd.mu, &dl) == ETIMEDOUT && wd.armed) {
-            fprintf(stderr, "watchdog: %s did not finish in %d s\n", wd.what, wd.seconds);
-            abort();
-        }
-    }
-    pthread_mutex_unlock(&wd.mu);
-    return NULL;
-}
-
-static void wd_start(int seconds, const char *what)
-{
-    wd.armed = 1;
-    wd.seconds = seconds * (TU_SANITIZED ? 3 : 1);
-    wd.what = what;
-    assert_int_equal(pthread_create(&wd.thread, NULL, wd_main, NULL), 0);
-}
-
-static void wd_stop(void)
-{
-    pthread_mutex_lock(&wd.mu);
-    wd.armed = 0;
-    pthread_cond_signal(&wd.cv);
-    pthread_mutex_unlock(&wd.mu);
-    pthread_join(wd.thread, NULL);
-}
-
 /* ---- resizing under busy tasks ---- */
 
 #define BUSY_TASKS (TU_SANITIZED ? 100 : 400)
@@ -150,9 +105,9 @@ static void test_maxprocs_resize_while_tasks_run(void **state)
     for (int i = 0; i < 2; i++) {
         memset(&busy, 0, sizeof(busy));
         tu_reset();
-        wd_start(30, "resize under busy tasks");
+        tu_wd_start(30, "resize under busy tasks");
         tu_run(busy_main, NULL, start[i]);
-        wd_stop();
+        tu_wd_stop();
         check_busy_results();
         assert_true(busy.resizes >= 4);
         print_message("start %d procs: %d resizes while %d tasks ran\n", start[i], busy.resizes,
@@ -204,9 +159,9 @@ static void test_maxprocs_resize_from_plain_thread(void **state)
     memset(&busy, 0, sizeof(busy));
     plain_done = 0;
     tu_reset();
-    wd_start(30, "resize from a plain thread");
+    tu_wd_start(30, "resize from a plain thread");
     tu_run(plain_main, NULL, 2);
-    wd_stop();
+    tu_wd_stop();
     check_busy_results();
     assert_int_equal(busy.resizes, 30);
     /* Not running: nothing to resize, and nothing to report. */
@@ -282,9 +237,9 @@ static void test_maxprocs_concurrent_resizers(void **state)
     memset(&busy, 0, sizeof(busy));
     resizers_done = 0;
     tu_reset();
-    wd_start(30, "concurrent resizers");
+    tu_wd_start(30, "concurrent resizers");
     tu_run(concurrent_main, NULL, 2);
-    wd_stop();
+    tu_wd_stop();
     /* busy.stats_mismatch is not used here: sizes change under us. */
     assert_checks_ok();
     assert_int_equal(busy.nfinished, BUSY_TASKS);
@@ -355,9 +310,9 @@ static void test_maxprocs_resize_preempts_hogs(void **state)
     }
     hog_stop = 0;
     tu_reset();
-    wd_start(20, "resize with hogs");
+    tu_wd_start(20, "resize with hogs");
     tu_run(hog_main, NULL, 3);
-    wd_stop();
+    tu_wd_stop();
     assert_checks_ok();
 }
 
@@ -378,6 +333,8 @@ static void stuck_hog(void *arg)
     }
     urg_preempt_enable();
 }
+
+static void stuck_leftover(void *arg) { (void)arg; }
 
 static void stuck_resizer(void *arg)
 {
@@ -404,6 +361,9 @@ static void stuck_main(void *arg)
     }
     spin_ms(50);
     CHECK(__atomic_load_n(&stuck_result, __ATOMIC_ACQUIRE) == 1); /* still waiting */
+    /* A task left queued on main's proc: that proc stops with it queued,
+     * and giving the stop up must move it, not trip over it. */
+    CHECK(urg_go(stuck_leftover, NULL) == 0);
     /* Returns still unstoppable (re-enabling would let the stop take main
      * before it returned); the count dies with the task. Main's proc then
      * stops; the hog's never does. */

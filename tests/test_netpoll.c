@@ -32,61 +32,6 @@
  * an assertion jumps out of a test. */
 static struct tu_child child_res;
 
-/* In a forked child, cmocka's crash handlers would catch a fault and carry
- * on running the test list there; a crash must end the child instead. */
-static void child_default_signals(void)
-{
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        signal(sigs[i], SIG_DFL);
-}
-
-/* ---- watchdog: a hang becomes a failure with a reason ---- */
-
-static struct {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int armed;
-    int seconds;
-    const char *what;
-} wd = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-
-static void *wd_main(void *arg)
-{
-    (void)arg;
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    pthread_mutex_lock(&wd.mu);
-    dl.tv_sec += wd.seconds;
-    while (wd.armed) {
-        if (pthread_cond_timedwait(&wd.cv, &wd.mu, &dl) == ETIMEDOUT && wd.armed) {
-            fprintf(stderr, "watchdog: %s did not finish in %d s (a task blocked its thread?)\n",
-                    wd.what, wd.seconds);
-            abort();
-        }
-    }
-    pthread_mutex_unlock(&wd.mu);
-    return NULL;
-}
-
-static void wd_start(int seconds, const char *what)
-{
-    wd.armed = 1;
-    wd.seconds = seconds * (TU_SANITIZED ? 3 : 1);
-    wd.what = what;
-    assert_int_equal(pthread_create(&wd.thread, NULL, wd_main, NULL), 0);
-}
-
-static void wd_stop(void)
-{
-    pthread_mutex_lock(&wd.mu);
-    wd.armed = 0;
-    pthread_cond_signal(&wd.cv);
-    pthread_mutex_unlock(&wd.mu);
-    pthread_join(wd.thread, NULL);
-}
-
 /* ---- descriptor helpers ---- */
 
 enum kind { K_PIPE, K_SOCKETPAIR };
@@ -111,9 +56,6 @@ static uint64_t now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
-
-static const int procs_list[] = {1, 2, 4};
-#define NPROCS_LIST (int)(sizeof(procs_list) / sizeof(procs_list[0]))
 
 /* ---- a reader parks, a writer on the same proc runs and wakes it ---- */
 
@@ -173,9 +115,9 @@ static void run_park_case(enum kind k, bool nonblock)
         c.flags_before[0] = fl(c.fds[0]);
         c.flags_before[1] = fl(c.fds[1]);
         tu_reset();
-        wd_start(10, "park case");
-        tu_run(park_main, &c, procs_list[i]);
-        wd_stop();
+        tu_wd_start(10, "park case");
+        tu_run(park_main, &c, tu_procs_list[i]);
+        tu_wd_stop();
         assert_checks_ok();
         assert_int_equal(c.nread, 5);
         assert_memory_equal(c.got, "hello", 5);
@@ -266,9 +208,9 @@ static void test_netpoll_eof_returns_zero(void **state)
                 c.kind = (enum kind)k;
                 make_pair(c.kind, nb, c.fds);
                 tu_reset();
-                wd_start(10, "eof");
+                tu_wd_start(10, "eof");
                 tu_run(eof_main, &c, i == 0 ? 1 : 4);
-                wd_stop();
+                tu_wd_stop();
                 assert_checks_ok();
                 assert_int_equal(c.first, 0);
                 assert_int_equal(c.second, 0);
@@ -347,9 +289,9 @@ static void run_big(enum kind k, bool nonblock)
         make_pair(k, nonblock, c.fds);
         int before = fl(c.fds[1]);
         tu_reset();
-        wd_start(20, "1 MiB write");
-        tu_run(big_main, &c, procs_list[i]);
-        wd_stop();
+        tu_wd_start(20, "1 MiB write");
+        tu_run(big_main, &c, tu_procs_list[i]);
+        tu_wd_stop();
         assert_checks_ok();
         assert_int_equal(c.written, BIG);
         assert_int_equal(c.got, BIG);
@@ -486,9 +428,9 @@ static void test_netpoll_tcp_accept_connect_loopback(void **state)
             int lflags = fl(c.listener);
             c.client_nonblock = nb;
             tu_reset();
-            wd_start(10, "tcp accept/connect");
-            tu_run(tcp_main, &c, procs_list[i]);
-            wd_stop();
+            tu_wd_start(10, "tcp accept/connect");
+            tu_run(tcp_main, &c, tu_procs_list[i]);
+            tu_wd_stop();
             assert_checks_ok();
             assert_int_equal(c.connect_ret, 0);
             assert_true(c.accepted);
@@ -526,9 +468,9 @@ static void test_netpoll_connect_refused(void **state)
     int l = tcp_listener(&c.addr);
     close(l);
     tu_reset();
-    wd_start(10, "connect refused");
+    tu_wd_start(10, "connect refused");
     tu_run(refused_main, &c, 1);
-    wd_stop();
+    tu_wd_stop();
     assert_checks_ok();
     assert_int_equal(c.ret, -ECONNREFUSED);
 }
@@ -612,9 +554,9 @@ static void test_netpoll_many_socketpairs_ping_pong(void **state)
         for (int k = 0; k < NPAIRS; k++)
             make_pair(K_SOCKETPAIR, k & 1, c->pairs[k].fds);
         tu_reset();
-        wd_start(30, "100 socketpairs");
-        tu_run(pp_main, c, procs_list[i]);
-        wd_stop();
+        tu_wd_start(30, "100 socketpairs");
+        tu_run(pp_main, c, tu_procs_list[i]);
+        tu_wd_stop();
         assert_checks_ok();
         for (int k = 0; k < NPAIRS; k++) {
             assert_int_equal(c->pairs[k].rounds_done, ROUNDS);
@@ -715,9 +657,9 @@ static void test_netpoll_other_errors(void **state)
     c.file_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
     assert_true(c.file_fd >= 0);
     tu_reset();
-    wd_start(10, "errors");
+    tu_wd_start(10, "errors");
     tu_run(err_main, &c, 1);
-    wd_stop();
+    tu_wd_stop();
     assert_checks_ok();
     /* Outside a task, the same answers. */
     err_check(&c);
@@ -800,9 +742,9 @@ static void run_quick(enum quick_op op, enum kind k, bool nonblock, ssize_t want
     c.op = op;
     make_pair(k, nonblock, c.fds);
     tu_reset();
-    wd_start(10, what);
+    tu_wd_start(10, what);
     tu_run(quick_main, &c, 1);
-    wd_stop();
+    tu_wd_stop();
     if (c.fds[0] >= 0)
         close(c.fds[0]);
     if (c.fds[1] >= 0)
@@ -922,9 +864,9 @@ static void test_netpoll_plain_thread_blocks_while_runtime_runs(void **state)
     memset(&c, 0, sizeof(c));
     make_pair(K_PIPE, false, c.fds);
     tu_reset();
-    wd_start(10, "plain thread read");
+    tu_wd_start(10, "plain thread read");
     tu_run(plain_during_main, &c, 1);
-    wd_stop();
+    tu_wd_stop();
     assert_checks_ok();
     assert_int_equal(c.n, 3);
     assert_memory_equal(c.got, "xyz", 3);
@@ -1013,9 +955,9 @@ static void test_netpoll_two_readers_one_fd(void **state)
             two_cur = &c;
             make_pair(K_SOCKETPAIR, nb, c.fds);
             tu_reset();
-            wd_start(10, "two readers");
-            tu_run(two_main, &c, procs_list[i]);
-            wd_stop();
+            tu_wd_start(10, "two readers");
+            tu_run(two_main, &c, tu_procs_list[i]);
+            tu_wd_stop();
             assert_checks_ok();
             assert_int_equal(c.got[0] + c.got[1], 'a' + 'b');
             close(c.fds[0]);
@@ -1102,7 +1044,7 @@ static void *mr_stall_watch(void *arg)
 
 static int mr_child(void *arg)
 {
-    child_default_signals();
+    tu_child_default_signals();
     enum kind k = (enum kind)(intptr_t)arg;
     pthread_t w;
     if (pthread_create(&w, NULL, mr_stall_watch, NULL) != 0)
@@ -1188,12 +1130,12 @@ static void test_netpoll_abandoned_reader_then_rerun(void **state)
     int fds0 = tu_open_fds();
     make_pair(K_PIPE, false, abandon_fds);
     tu_reset();
-    wd_start(10, "abandoned reader");
+    tu_wd_start(10, "abandoned reader");
     tu_run(abandon_main, NULL, 1);
     /* Same descriptor, new run: the old registration must not swallow
      * the wakeup of the new reader. */
     tu_run(again_main, NULL, 1);
-    wd_stop();
+    tu_wd_stop();
     assert_checks_ok();
     close(abandon_fds[0]);
     close(abandon_fds[1]);

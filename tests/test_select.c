@@ -19,18 +19,6 @@
 
 #include <pthread.h>
 
-static const int procs_list[] = {1, 2, 4};
-#define NPROCS_LIST ((int)(sizeof(procs_list) / sizeof(procs_list[0])))
-
-#define RUN_AT(fn, arg, procs)                                                                     \
-    do {                                                                                           \
-        tu_reset();                                                                                \
-        tu_run((fn), (arg), (procs));                                                              \
-        if (__atomic_load_n(&tu_failures, __ATOMIC_SEQ_CST) != 0)                                  \
-            fail_msg("at %d procs: %d task-side check(s) failed; first: %s", (procs), tu_failures, \
-                     tu_first_failure);                                                            \
-    } while (0)
-
 #define MS        1000000ull
 #define SETTLE_NS (20 * MS)
 
@@ -125,7 +113,7 @@ static void test_select_picks_ready_case(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(ready_main, NULL, procs_list[i]);
+        RUN_AT(ready_main, NULL, tu_procs_list[i]);
 }
 
 /* Every ready case must be chosen about 1/n of the time. The bounds are
@@ -244,7 +232,7 @@ static void test_select_timeout_no_earlier_than_asked(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(timeout_main, NULL, procs_list[i]);
+        RUN_AT(timeout_main, NULL, tu_procs_list[i]);
 }
 
 static void zero_timeout_main(void *arg)
@@ -297,7 +285,7 @@ static void test_select_forever_blocks_until_ready(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(forever_main, NULL, procs_list[i]);
+        RUN_AT(forever_main, NULL, tu_procs_list[i]);
 }
 
 /* ---- NULL channels ------------------------------------------------------ */
@@ -436,8 +424,8 @@ static void test_select_closed_channel_chosen_with_epipe(void **state)
     (void)state;
     static int no = 0, yes = 1;
     for (int i = 0; i < NPROCS_LIST; i++) {
-        RUN_AT(closed_main, &no, procs_list[i]);
-        RUN_AT(closed_main, &yes, procs_list[i]);
+        RUN_AT(closed_main, &no, tu_procs_list[i]);
+        RUN_AT(closed_main, &yes, tu_procs_list[i]);
     }
 }
 
@@ -509,7 +497,7 @@ static void test_select_send_cases(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(send_main, NULL, procs_list[i]);
+        RUN_AT(send_main, NULL, tu_procs_list[i]);
 }
 
 /* ---- one channel in two cases ------------------------------------------- */
@@ -578,7 +566,7 @@ static void test_select_same_channel_in_two_cases(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(same_chan_main, NULL, procs_list[i]);
+        RUN_AT(same_chan_main, NULL, tu_procs_list[i]);
 }
 
 /* ---- many cases --------------------------------------------------------- */
@@ -770,7 +758,7 @@ static void test_select_from_plain_thread(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(threaded_main, NULL, procs_list[i]);
+        RUN_AT(threaded_main, NULL, tu_procs_list[i]);
 }
 
 /* With no runtime at all: the test body is a plain thread. */
@@ -863,7 +851,7 @@ static void test_select_races_with_close(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(close_race_main, NULL, procs_list[i]);
+        RUN_AT(close_race_main, NULL, tu_procs_list[i]);
 }
 
 /* Selects with very short timeouts against senders, so completion by a
@@ -971,13 +959,14 @@ static int child_runner(void *arg)
     for (int r = 0; r < j->rounds; r++) {
         for (int i = 0; i < NPROCS_LIST; i++) {
             tu_reset();
-            urg_config cfg = {.maxprocs = procs_list[i]};
+            urg_config cfg = {.maxprocs = tu_procs_list[i]};
             if (urg_run(j->fn, NULL, &cfg) != 0) {
                 fprintf(stderr, "urg_run failed\n");
                 return 1;
             }
             if (tu_failures) {
-                fprintf(stderr, "round %d at %d procs: %s\n", r, procs_list[i], tu_first_failure);
+                fprintf(stderr, "round %d at %d procs: %s\n", r, tu_procs_list[i],
+                        tu_first_failure);
                 return 1;
             }
         }
@@ -1105,37 +1094,10 @@ static void test_select_many_selectors_contend(void **state)
     static size_t caps[] = {0, 4};
     for (int c = 0; c < 2; c++)
         for (int i = 0; i < NPROCS_LIST; i++)
-            RUN_AT(contend_main, &caps[c], procs_list[i]);
+            RUN_AT(contend_main, &caps[c], tu_procs_list[i]);
 }
 
 /* ---- group -------------------------------------------------------------- */
-
-static int fds_before;
-
-static void nothing(void *arg) { (void)arg; }
-
-/* The first run opens a few descriptors that live as long as the process
- * (libunwind's address-validation pipe); count from after one. */
-static int group_setup(void **state)
-{
-    (void)state;
-    urg_config cfg = {.maxprocs = 1};
-    if (urg_run(nothing, NULL, &cfg) != 0)
-        return -1;
-    fds_before = tu_open_fds();
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    int after = tu_open_fds();
-    if (after != fds_before) {
-        fprintf(stderr, "descriptor leak: %d open before, %d after\n", fds_before, after);
-        return -1;
-    }
-    return 0;
-}
 
 int main(void)
 {
@@ -1157,5 +1119,5 @@ int main(void)
         cmocka_unit_test(test_select_timeout_races_with_send),
         cmocka_unit_test(test_select_many_selectors_contend),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, tu_fd_group_setup, tu_fd_group_teardown);
 }

@@ -29,60 +29,6 @@
  * an assertion jumps out of a test. */
 static struct tu_child child_res;
 
-/* In a forked child, cmocka's crash handlers would catch a fault and carry
- * on running the test list there; a crash must end the child instead. */
-static void child_default_signals(void)
-{
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        signal(sigs[i], SIG_DFL);
-}
-
-/* ---- watchdog: a hang becomes a failure with a reason ---- */
-
-static struct {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int armed;
-    int seconds;
-    const char *what;
-} wd = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-
-static void *wd_main(void *arg)
-{
-    (void)arg;
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    pthread_mutex_lock(&wd.mu);
-    dl.tv_sec += wd.seconds;
-    while (wd.armed) {
-        if (pthread_cond_timedwait(&wd.cv, &wd.mu, &dl) == ETIMEDOUT && wd.armed) {
-            fprintf(stderr, "watchdog: %s did not finish in %d s\n", wd.what, wd.seconds);
-            abort();
-        }
-    }
-    pthread_mutex_unlock(&wd.mu);
-    return NULL;
-}
-
-static void wd_start(int seconds, const char *what)
-{
-    wd.armed = 1;
-    wd.seconds = seconds * (TU_SANITIZED ? 3 : 1);
-    wd.what = what;
-    assert_int_equal(pthread_create(&wd.thread, NULL, wd_main, NULL), 0);
-}
-
-static void wd_stop(void)
-{
-    pthread_mutex_lock(&wd.mu);
-    wd.armed = 0;
-    pthread_cond_signal(&wd.cv);
-    pthread_mutex_unlock(&wd.mu);
-    pthread_join(wd.thread, NULL);
-}
-
 /* ---- going deep ---- */
 
 #define KiB       1024u
@@ -177,7 +123,7 @@ static void ovf_main(void *arg)
 
 static int ovf_child(void *arg)
 {
-    child_default_signals();
+    tu_child_default_signals();
     ovf_cur = arg;
     if (ovf_cur->guard) {
         char v[64];
@@ -296,10 +242,10 @@ static void run_deep(size_t use, size_t stack_size, int procs)
         c->d[i].at_bottom = deep_wait_at_bottom;
     }
     tu_reset();
-    wd_start(20, "deep stacks");
+    tu_wd_start(20, "deep stacks");
     urg_config cfg = {.maxprocs = procs, .stack_size = stack_size};
     int r = urg_run(deep_main, c, &cfg);
-    wd_stop();
+    tu_wd_stop();
     assert_int_equal(r, 0);
     assert_checks_ok();
     for (int i = 0; i < DEEP_TASKS; i++) {
@@ -420,9 +366,9 @@ static void run_parked(struct park_case *c, int procs)
     c->maps_before = tu_mappings();
     c->rss_before = tu_rss_kib();
     tu_reset();
-    wd_start(60, "parked tasks");
+    tu_wd_start(60, "parked tasks");
     tu_run(park_main, c, procs);
-    wd_stop();
+    tu_wd_stop();
     assert_checks_ok();
 }
 
@@ -545,11 +491,11 @@ static void test_stack_memory_given_back(void **state)
     long before = tu_rss_kib();
     c->rss_before = before;
     tu_reset();
-    wd_start(30, "stack memory");
+    tu_wd_start(30, "stack memory");
     /* One proc, so every stack is freed into the same per-P cache and the
      * overflow into the pool (where stacks are trimmed) is predictable. */
     tu_run(rss_main, c, 1);
-    wd_stop();
+    tu_wd_stop();
     long after = tu_rss_kib();
     assert_checks_ok();
     print_message("RSS KiB: before %ld, %d tasks 200 KiB deep %ld, after they exit %ld, after "

@@ -26,18 +26,6 @@
 
 #include <pthread.h>
 
-static const int procs_list[] = {1, 2, 4};
-#define NPROCS_LIST ((int)(sizeof(procs_list) / sizeof(procs_list[0])))
-
-#define RUN_AT(fn, arg, procs)                                                                     \
-    do {                                                                                           \
-        tu_reset();                                                                                \
-        tu_run((fn), (arg), (procs));                                                              \
-        if (__atomic_load_n(&tu_failures, __ATOMIC_SEQ_CST) != 0)                                  \
-            fail_msg("at %d procs: %d task-side check(s) failed; first: %s", (procs), tu_failures, \
-                     tu_first_failure);                                                            \
-    } while (0)
-
 #define MS        1000000ull
 #define SETTLE_NS (20 * MS)
 
@@ -50,42 +38,6 @@ static void spin_ns(uint64_t ns)
     uint64_t end = urg_now() + ns;
     while (urg_now() < end) {
     }
-}
-
-/* A plain thread that measures how late its own 1 ms sleeps end: the
- * stalls the VM imposes on every thread at once (over a second has been
- * seen on a loaded CI box), which a bound on waiting must allow for. */
-struct stall_meter {
-    pthread_t th;
-    int stop;
-    uint64_t worst;
-};
-
-static void *stall_meter_main(void *arg)
-{
-    struct stall_meter *m = arg;
-    while (!__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE)) {
-        uint64_t t0 = urg_now();
-        usleep(1000);
-        uint64_t late = urg_now() - t0;
-        late = late > 1000000 ? late - 1000000 : 0;
-        if (late > m->worst)
-            m->worst = late;
-    }
-    return NULL;
-}
-
-static void stall_meter_start(struct stall_meter *m)
-{
-    memset(m, 0, sizeof(*m));
-    assert_int_equal(pthread_create(&m->th, NULL, stall_meter_main, m), 0);
-}
-
-static uint64_t stall_meter_stop(struct stall_meter *m)
-{
-    __atomic_store_n(&m->stop, 1, __ATOMIC_RELEASE);
-    pthread_join(m->th, NULL);
-    return m->worst;
 }
 
 /* Count the "urgent: " lines in a child's output. */
@@ -189,7 +141,7 @@ static void test_sync_mutex_mutual_exclusion(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(mx_main, NULL, procs_list[i]);
+        RUN_AT(mx_main, NULL, tu_procs_list[i]);
 }
 
 /* ---- mutex: trylock ----------------------------------------------------- */
@@ -241,7 +193,7 @@ static void test_sync_mutex_trylock(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(trylock_main, NULL, procs_list[i]);
+        RUN_AT(trylock_main, NULL, tu_procs_list[i]);
 }
 
 /* ---- mutex: misuse ------------------------------------------------------ */
@@ -336,15 +288,15 @@ static void test_sync_mutex_no_waiter_starves(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++) {
-        struct stall_meter meter;
-        stall_meter_start(&meter);
-        RUN_AT(starve_main, NULL, procs_list[i]);
-        uint64_t stall = stall_meter_stop(&meter);
+        struct tu_stall_meter meter;
+        tu_stall_meter_start(&meter);
+        RUN_AT(starve_main, NULL, tu_procs_list[i]);
+        uint64_t stall = tu_stall_meter_stop(&meter);
         for (int t = 0; t < ST_TASKS; t++) {
             if (starve_state.count[t] < 3 || starve_state.max_wait[t] >= ST_MAX_WAIT_NS + stall)
                 fail_msg("at %d procs: task %d got the lock %d times, waited up to %llu ms "
                          "(the VM stalled threads for up to %llu ms)",
-                         procs_list[i], t, starve_state.count[t],
+                         tu_procs_list[i], t, starve_state.count[t],
                          (unsigned long long)(starve_state.max_wait[t] / MS),
                          (unsigned long long)(stall / MS));
         }
@@ -459,7 +411,7 @@ static void test_sync_mutex_shared_with_plain_thread(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(mx_thread_main, NULL, procs_list[i]);
+        RUN_AT(mx_thread_main, NULL, tu_procs_list[i]);
 }
 
 /* ---- wait group --------------------------------------------------------- */
@@ -498,7 +450,7 @@ static void test_sync_wg_wait_returns_after_all_done(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(wg_main, NULL, procs_list[i]);
+        RUN_AT(wg_main, NULL, tu_procs_list[i]);
 }
 
 static void wg_zero_main(void *arg)
@@ -556,7 +508,7 @@ static void test_sync_wg_reuse_after_zero(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(wg_reuse_main, NULL, procs_list[i]);
+        RUN_AT(wg_reuse_main, NULL, tu_procs_list[i]);
 }
 
 struct waiter_arg {
@@ -613,7 +565,7 @@ static void test_sync_wg_several_waiters(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(wg_waiters_main, NULL, procs_list[i]);
+        RUN_AT(wg_waiters_main, NULL, tu_procs_list[i]);
 }
 
 /* add(-2) on a counter of 1 is refused and leaves 1; done on zero is
@@ -960,33 +912,6 @@ static void test_sync_preempt_enable_without_disable_refused(void **state)
 
 /* ---- group -------------------------------------------------------------- */
 
-static int fds_before;
-
-static void nothing(void *arg) { (void)arg; }
-
-/* The first run opens a few descriptors that live as long as the process
- * (libunwind's address-validation pipe); count from after one. */
-static int group_setup(void **state)
-{
-    (void)state;
-    urg_config cfg = {.maxprocs = 1};
-    if (urg_run(nothing, NULL, &cfg) != 0)
-        return -1;
-    fds_before = tu_open_fds();
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    int after = tu_open_fds();
-    if (after != fds_before) {
-        fprintf(stderr, "descriptor leak: %d open before, %d after\n", fds_before, after);
-        return -1;
-    }
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1006,5 +931,5 @@ int main(void)
         cmocka_unit_test(test_sync_preempt_disable_nests),
         cmocka_unit_test(test_sync_preempt_enable_without_disable_refused),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, tu_fd_group_setup, tu_fd_group_teardown);
 }

@@ -23,60 +23,6 @@
 #include <sys/syscall.h>
 #include <time.h>
 
-/* In a forked child, cmocka's crash handlers would catch a fault and carry
- * on running the test list there; a crash must end the child instead. */
-static void child_default_signals(void)
-{
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        signal(sigs[i], SIG_DFL);
-}
-
-/* ---- watchdog: a hang becomes a failure with a reason ---- */
-
-static struct {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int armed;
-    int seconds;
-    const char *what;
-} wd = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-
-static void *wd_main(void *arg)
-{
-    (void)arg;
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    pthread_mutex_lock(&wd.mu);
-    dl.tv_sec += wd.seconds;
-    while (wd.armed) {
-        if (pthread_cond_timedwait(&wd.cv, &wd.mu, &dl) == ETIMEDOUT && wd.armed) {
-            fprintf(stderr, "watchdog: %s did not finish in %d s\n", wd.what, wd.seconds);
-            abort();
-        }
-    }
-    pthread_mutex_unlock(&wd.mu);
-    return NULL;
-}
-
-static void wd_start(int seconds, const char *what)
-{
-    wd.armed = 1;
-    wd.seconds = seconds * (TU_SANITIZED ? 3 : 1);
-    wd.what = what;
-    assert_int_equal(pthread_create(&wd.thread, NULL, wd_main, NULL), 0);
-}
-
-static void wd_stop(void)
-{
-    pthread_mutex_lock(&wd.mu);
-    wd.armed = 0;
-    pthread_cond_signal(&wd.cv);
-    pthread_mutex_unlock(&wd.mu);
-    pthread_join(wd.thread, NULL);
-}
-
 /* ---- stderr capture (the runtime's warnings are write(2)s to fd 2) ---- */
 
 static int cap_saved = -1;
@@ -118,9 +64,6 @@ static void sleep_ms(int ms)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 }
-
-static const int procs_list[] = {1, 2, 4};
-#define NPROCS_LIST (int)(sizeof(procs_list) / sizeof(procs_list[0]))
 
 /* ---- a blocking read inside the brackets lets other tasks run ---- */
 
@@ -193,9 +136,9 @@ static void test_syscall_blocking_read_hands_off_p(void **state)
         memset(&c, 0, sizeof(c));
         assert_int_equal(pipe(c.fds), 0);
         tu_reset();
-        wd_start(10, "blocking read in brackets");
-        tu_run(handoff_main, &c, procs_list[i]);
-        wd_stop();
+        tu_wd_start(10, "blocking read in brackets");
+        tu_run(handoff_main, &c, tu_procs_list[i]);
+        tu_wd_stop();
         assert_checks_ok();
         assert_int_equal(c.nread, 4);
         assert_memory_equal(c.got, "data", 4);
@@ -234,9 +177,9 @@ static void test_syscall_lone_long_call_handed_off(void **state)
     for (int i = 0; i < NPROCS_LIST; i++) {
         struct lone_case c = {0};
         tu_reset();
-        wd_start(10, "lone long call");
-        tu_run(lone_main, &c, procs_list[i]);
-        wd_stop();
+        tu_wd_start(10, "lone long call");
+        tu_run(lone_main, &c, tu_procs_list[i]);
+        tu_wd_stop();
         assert_checks_ok();
         assert_true(c.handoffs >= 1);
         assert_true(c.after);
@@ -297,9 +240,9 @@ static void test_syscall_short_calls_keep_p(void **state)
         struct short_case c;
         memset(&c, 0, sizeof(c));
         tu_reset();
-        wd_start(20, "short calls");
+        tu_wd_start(20, "short calls");
         tu_run(short_main, &c, i == 0 ? 1 : 2);
-        wd_stop();
+        tu_wd_stop();
         assert_checks_ok();
         print_message("%d short calls at %d proc(s): %llu handoffs\n", SHORT_CALLS, i + 1,
                       (unsigned long long)c.handoffs);
@@ -353,9 +296,9 @@ static void test_syscall_blocking_calls_overlap_at_one_proc(void **state)
     struct overlap_case c;
     memset(&c, 0, sizeof(c));
     tu_reset();
-    wd_start(10, "overlapping calls");
+    tu_wd_start(10, "overlapping calls");
     tu_run(overlap_main, &c, 1);
-    wd_stop();
+    tu_wd_stop();
     assert_checks_ok();
     assert_int_equal(c.finished, OVERLAP_TASKS);
     print_message("%d x %d ms calls at one proc: %llu ms, %llu handoffs\n", OVERLAP_TASKS,
@@ -414,12 +357,12 @@ static void test_syscall_unbalanced_brackets_refused(void **state)
         memset(&c, 0, sizeof(c));
         char out[4096];
         tu_reset();
-        wd_start(10, "unbalanced brackets");
+        tu_wd_start(10, "unbalanced brackets");
         cap_begin();
         urg_config cfg = {.maxprocs = i == 0 ? 1 : 2};
         int r = urg_run(unbal_main, &c, &cfg);
         cap_end(out, sizeof(out));
-        wd_stop();
+        tu_wd_stop();
         assert_int_equal(r, 0);
         assert_checks_ok();
         assert_int_equal(c.children_ran, 10);
@@ -485,12 +428,12 @@ static void test_syscall_brackets_outside_task_do_nothing(void **state)
     struct outside_case c;
     memset(&c, 0, sizeof(c));
     tu_reset();
-    wd_start(10, "brackets outside a task");
+    tu_wd_start(10, "brackets outside a task");
     cap_begin();
     urg_config cfg = {.maxprocs = 1};
     int r = urg_run(outside_main, &c, &cfg);
     cap_end(out, sizeof(out));
-    wd_stop();
+    tu_wd_stop();
     assert_int_equal(r, 0);
     assert_checks_ok();
     assert_string_equal(out, "");
@@ -559,9 +502,9 @@ static void test_syscall_stop_the_world_during_calls(void **state)
         struct stw_case c;
         memset(&c, 0, sizeof(c));
         tu_reset();
-        wd_start(30, "stop the world during syscalls");
+        tu_wd_start(30, "stop the world during syscalls");
         tu_run(stw_main, &c, i == 0 ? 1 : 4);
-        wd_stop();
+        tu_wd_stop();
         assert_checks_ok();
         assert_int_equal(c.calls, STW_CALLERS * STW_CALLS);
         assert_true(c.resizes > 0);
@@ -611,7 +554,7 @@ static void misuse_main(void *arg)
 
 static int misuse_child(void *arg)
 {
-    child_default_signals();
+    tu_child_default_signals();
     misuse_mode = (int)(intptr_t)arg;
     for (int i = 0; i < 2; i++) {
         urg_config cfg = {.maxprocs = 1};

@@ -21,56 +21,8 @@
 #include <stdbool.h>
 #include <time.h>
 
-static const int procs_list[] = {1, 2, 4};
-#define NPROCS_LIST ((int)(sizeof(procs_list) / sizeof(procs_list[0])))
-
-#define RUN_AT(fn, arg, procs)                                                                     \
-    do {                                                                                           \
-        tu_reset();                                                                                \
-        tu_run((fn), (arg), (procs));                                                              \
-        if (__atomic_load_n(&tu_failures, __ATOMIC_SEQ_CST) != 0)                                  \
-            fail_msg("at %d procs: %d task-side check(s) failed; first: %s", (procs), tu_failures, \
-                     tu_first_failure);                                                            \
-    } while (0)
-
 #define US 1000ull
 #define MS 1000000ull
-
-/* A plain thread that measures how late its own 1 ms sleeps end: the
- * stalls the VM imposes on every thread at once (over a second has been
- * seen on a loaded CI box), which a bound on lateness must allow for. */
-struct stall_meter {
-    pthread_t th;
-    int stop;
-    uint64_t worst;
-};
-
-static void *stall_meter_main(void *arg)
-{
-    struct stall_meter *m = arg;
-    while (!__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE)) {
-        uint64_t t0 = urg_now();
-        usleep(1000);
-        uint64_t late = urg_now() - t0;
-        late = late > MS ? late - MS : 0;
-        if (late > m->worst)
-            m->worst = late;
-    }
-    return NULL;
-}
-
-static void stall_meter_start(struct stall_meter *m)
-{
-    memset(m, 0, sizeof(*m));
-    assert_int_equal(pthread_create(&m->th, NULL, stall_meter_main, m), 0);
-}
-
-static uint64_t stall_meter_stop(struct stall_meter *m)
-{
-    __atomic_store_n(&m->stop, 1, __ATOMIC_RELEASE);
-    pthread_join(m->th, NULL);
-    return m->worst;
-}
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -114,7 +66,7 @@ static void test_timer_sleep_at_least_duration(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(at_least_main, NULL, procs_list[i]);
+        RUN_AT(at_least_main, NULL, tu_procs_list[i]);
 }
 
 /* ---- deadline order ----------------------------------------------------- */
@@ -211,7 +163,7 @@ static void test_timer_sleepers_wake_in_deadline_order(void **state)
     for (int i = 0; i < NPROCS_LIST; i++) {
         int attempts = 0;
         for (;;) {
-            RUN_AT(order_main, NULL, procs_list[i]);
+            RUN_AT(order_main, NULL, tu_procs_list[i]);
             int ok = order_state.inversions == 0 && order_state.median_late < 100 * MS &&
                      order_state.narmed >= ORD_N / 2;
             if (ok)
@@ -219,7 +171,7 @@ static void test_timer_sleepers_wake_in_deadline_order(void **state)
             if (++attempts == 3)
                 fail_msg("at %d procs: %d wakeups out of deadline order, median lateness "
                          "%llu us, %d of %d timers armed in time (third attempt)",
-                         procs_list[i], order_state.inversions,
+                         tu_procs_list[i], order_state.inversions,
                          (unsigned long long)(order_state.median_late / US), order_state.narmed,
                          ORD_N);
         }
@@ -329,14 +281,14 @@ static void test_timer_fires_while_proc_busy(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++) {
-        struct stall_meter meter;
-        stall_meter_start(&meter);
-        RUN_AT(busy_main, NULL, procs_list[i]);
-        uint64_t stall = stall_meter_stop(&meter);
+        struct tu_stall_meter meter;
+        tu_stall_meter_start(&meter);
+        RUN_AT(busy_main, NULL, tu_procs_list[i]);
+        uint64_t stall = tu_stall_meter_stop(&meter);
         uint64_t late = busy_state.woke - busy_state.deadline;
         if (late >= 500 * MS + stall)
             fail_msg("at %d procs: the timer fired %llu ms late (VM stalls up to %llu ms)",
-                     procs_list[i], (unsigned long long)(late / MS),
+                     tu_procs_list[i], (unsigned long long)(late / MS),
                      (unsigned long long)(stall / MS));
     }
 }
@@ -402,7 +354,7 @@ static void test_timer_sleepers_spread_over_procs(void **state)
 {
     (void)state;
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(spread_main, NULL, procs_list[i]);
+        RUN_AT(spread_main, NULL, tu_procs_list[i]);
 }
 
 /* Shrinking the procs moves the timers of the Ps that go away. */
@@ -474,7 +426,7 @@ static void test_timer_sleep_outside_task(void **state)
     urg_sleep(0);
     assert_int_equal(urg_task_id(), 0);
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(plain_main, NULL, procs_list[i]);
+        RUN_AT(plain_main, NULL, tu_procs_list[i]);
 }
 
 /* ---- ten thousand ------------------------------------------------------- */
@@ -518,7 +470,7 @@ static void test_timer_ten_thousand_sleepers_all_wake(void **state)
     /* 64 KiB stacks: 10k tasks must fit a small CI box under ASan too. */
     for (int i = 0; i < NPROCS_LIST; i++) {
         tu_reset();
-        urg_config cfg = {.maxprocs = procs_list[i], .stack_size = 64 * 1024};
+        urg_config cfg = {.maxprocs = tu_procs_list[i], .stack_size = 64 * 1024};
         assert_int_equal(urg_run(many_main, NULL, &cfg), 0);
         assert_checks_ok();
     }
@@ -610,37 +562,10 @@ static void test_timer_now_is_monotonic(void **state)
     assert_true(now >= mono);
     assert_true(now - mono < 1000 * MS);
     for (int i = 0; i < NPROCS_LIST; i++)
-        RUN_AT(mono_main, NULL, procs_list[i]);
+        RUN_AT(mono_main, NULL, tu_procs_list[i]);
 }
 
 /* ---- group -------------------------------------------------------------- */
-
-static int fds_before;
-
-static void nothing(void *arg) { (void)arg; }
-
-/* The first run opens a few descriptors that live as long as the process
- * (libunwind's address-validation pipe); count from after one. */
-static int group_setup(void **state)
-{
-    (void)state;
-    urg_config cfg = {.maxprocs = 1};
-    if (urg_run(nothing, NULL, &cfg) != 0)
-        return -1;
-    fds_before = tu_open_fds();
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    int after = tu_open_fds();
-    if (after != fds_before) {
-        fprintf(stderr, "descriptor leak: %d open before, %d after\n", fds_before, after);
-        return -1;
-    }
-    return 0;
-}
 
 int main(void)
 {
@@ -656,5 +581,5 @@ int main(void)
         cmocka_unit_test(test_timer_abandoned_sleepers_do_not_leak_into_next_run),
         cmocka_unit_test(test_timer_now_is_monotonic),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, tu_fd_group_setup, tu_fd_group_teardown);
 }

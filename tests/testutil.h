@@ -28,10 +28,29 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <pthread.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "urgent.h"
+
+/* Sanitizer builds: some checks (timing, memory) do not apply. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TU_SANITIZED 1
+#else
+#define TU_SANITIZED 0
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define TU_TSAN 1
+#else
+#define TU_TSAN 0
+#endif
+
+/* ThreadSanitizer tracks every started task as a thread of its own and
+ * dies past 8128 alive at once: tests that keep many tasks alive cap
+ * their count under it. */
+#define TU_LIVE_CAP(n) (TU_TSAN && (n) > 4000 ? 4000 : (n))
 
 /* ---- failures recorded inside tasks ---- */
 
@@ -61,6 +80,19 @@ static inline void tu_reset(void)
     do {                                                                                           \
         if (__atomic_load_n(&tu_failures, __ATOMIC_SEQ_CST) != 0)                                  \
             fail_msg("%d task-side check(s) failed; first: %s", tu_failures, tu_first_failure);    \
+    } while (0)
+
+/* Run fn as the main task at each count of procs in tu_procs_list; a
+ * failed task-side check fails the test, naming the count. */
+static const int tu_procs_list[] = {1, 2, 4};
+#define NPROCS_LIST ((int)(sizeof(tu_procs_list) / sizeof(tu_procs_list[0])))
+#define RUN_AT(fn, arg, procs)                                                                     \
+    do {                                                                                           \
+        tu_reset();                                                                                \
+        tu_run((fn), (arg), (procs));                                                              \
+        if (__atomic_load_n(&tu_failures, __ATOMIC_SEQ_CST) != 0)                                  \
+            fail_msg("at %d procs: %d task-side check(s) failed; first: %s", (procs), tu_failures, \
+                     tu_first_failure);                                                            \
     } while (0)
 
 /* ---- counters shared with monitor threads ----
@@ -131,6 +163,118 @@ static inline void tu_in_child(int (*fn)(void *), void *arg, int timeout_s, stru
     }
 }
 
+/* ---- crashes in forked children ----
+ * cmocka's crash handlers would catch a fault in a child and carry on
+ * running the test list there; a crash must end the child instead. */
+static inline void tu_child_default_signals(void)
+{
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        signal(sigs[i], SIG_DFL);
+}
+
+/* ---- watchdog: a hang becomes a failure with a reason ----
+ * A plain thread that aborts the test program if tu_wd_stop() is not
+ * called within `seconds` (three times that under a sanitizer). */
+static struct {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int armed;
+    int seconds;
+    const char *what;
+} tu_wd = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static inline void *tu_wd_main(void *arg)
+{
+    (void)arg;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    pthread_mutex_lock(&tu_wd.mu);
+    dl.tv_sec += tu_wd.seconds;
+    while (tu_wd.armed) {
+        if (pthread_cond_timedwait(&tu_wd.cv, &tu_wd.mu, &dl) == ETIMEDOUT && tu_wd.armed) {
+            fprintf(stderr, "watchdog: %s did not finish in %d s (a task blocked its thread?)\n",
+                    tu_wd.what, tu_wd.seconds);
+            abort();
+        }
+    }
+    pthread_mutex_unlock(&tu_wd.mu);
+    return NULL;
+}
+
+static inline void tu_wd_start(int seconds, const char *what)
+{
+    tu_wd.armed = 1;
+    tu_wd.seconds = seconds * (TU_SANITIZED ? 3 : 1);
+    tu_wd.what = what;
+    assert_int_equal(pthread_create(&tu_wd.thread, NULL, tu_wd_main, NULL), 0);
+}
+
+static inline void tu_wd_stop(void)
+{
+    pthread_mutex_lock(&tu_wd.mu);
+    tu_wd.armed = 0;
+    pthread_cond_signal(&tu_wd.cv);
+    pthread_mutex_unlock(&tu_wd.mu);
+    pthread_join(tu_wd.thread, NULL);
+}
+
+/* ---- VM stalls ----
+ * A plain thread that measures how late its own 1 ms sleeps end: the
+ * stalls the VM imposes on every thread at once (over a second has been
+ * seen on a loaded CI box), which a bound on lateness must allow for. */
+struct tu_stall_meter {
+    pthread_t th;
+    int stop;
+    uint64_t worst; /* ns */
+};
+
+static inline void *tu_stall_meter_main(void *arg)
+{
+    struct tu_stall_meter *m = arg;
+    while (!__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE)) {
+        uint64_t t0 = urg_now();
+        usleep(1000);
+        uint64_t late = urg_now() - t0;
+        late = late > 1000000 ? late - 1000000 : 0;
+        if (late > m->worst)
+            m->worst = late;
+    }
+    return NULL;
+}
+
+static inline void tu_stall_meter_start(struct tu_stall_meter *m)
+{
+    memset(m, 0, sizeof(*m));
+    assert_int_equal(pthread_create(&m->th, NULL, tu_stall_meter_main, m), 0);
+}
+
+static inline uint64_t tu_stall_meter_stop(struct tu_stall_meter *m)
+{
+    __atomic_store_n(&m->stop, 1, __ATOMIC_RELEASE);
+    pthread_join(m->th, NULL);
+    return m->worst;
+}
+
+/* ---- output ---- */
+
+/* How many lines of out start with prefix. */
+static inline int tu_count_lines(const char *out, const char *prefix)
+{
+    int n = 0;
+    size_t len = strlen(prefix);
+    for (const char *p = out; *p;) {
+        if (!strncmp(p, prefix, len))
+            n++;
+        const char *nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    return n;
+}
+
 /* ---- resources ---- */
 
 static inline int tu_count_dir(const char *path)
@@ -146,6 +290,36 @@ static inline int tu_count_dir(const char *path)
 }
 
 static inline int tu_open_fds(void) { return tu_count_dir("/proc/self/fd"); }
+
+/* ---- descriptor leaks across a whole test program ----
+ * cmocka group setup and teardown: no run may leave descriptors behind
+ * (epoll, eventfds, pipes). The first run opens a few that live as long as
+ * the process (libunwind's address-validation pipe), so the count starts
+ * after one. */
+static int tu_fds_before;
+
+static inline void tu_nothing(void *arg) { (void)arg; }
+
+static inline int tu_fd_group_setup(void **state)
+{
+    (void)state;
+    urg_config cfg = {.maxprocs = 1};
+    if (urg_run(tu_nothing, NULL, &cfg) != 0)
+        return -1;
+    tu_fds_before = tu_open_fds();
+    return 0;
+}
+
+static inline int tu_fd_group_teardown(void **state)
+{
+    (void)state;
+    int after = tu_open_fds();
+    if (after != tu_fds_before) {
+        fprintf(stderr, "descriptor leak: %d open before, %d after\n", tu_fds_before, after);
+        return -1;
+    }
+    return 0;
+}
 
 static inline int tu_mappings(void)
 {
@@ -186,22 +360,5 @@ static inline void tu_warm_up(void)
 }
 
 static inline int tu_is_async(void) { return !strcmp(urg_preempt_mode(), "async"); }
-
-/* Sanitizer builds: some checks (timing, memory) do not apply. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TU_SANITIZED 1
-#else
-#define TU_SANITIZED 0
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define TU_TSAN 1
-#else
-#define TU_TSAN 0
-#endif
-
-/* ThreadSanitizer tracks every started task as a thread of its own and
- * dies past 8128 alive at once: tests that keep many tasks alive cap
- * their count under it. */
-#define TU_LIVE_CAP(n) (TU_TSAN && (n) > 4000 ? 4000 : (n))
 
 #endif /* URG_TESTUTIL_H */
