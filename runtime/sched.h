@@ -196,11 +196,11 @@ struct urg__p {
     struct urg__g *runnext; /* atomic: owner sets, thieves may CAS to NULL */
 
     /* Caches, owner only. */
-    URG_ALIGNED_CL struct urg__g *gfree;
-    int32_t ngfree;
+    URG_ALIGNED_CL int32_t ngfree;
     int32_t nstack;
     struct urg__stack *stackcache[URG_STACK_CACHE_MAX];
     uint64_t goidcache, goidcacheend;
+    struct urg__g *gfree[URG_GFREE_MAX]; /* a stack: [ngfree-1] is the newest */
 
     /* Timers: a 4-ary min-heap by `when`, under timerlock (the owner adds;
      * thieves and sysmon may run due timers). timer0 is the earliest, or 0. */
@@ -386,6 +386,7 @@ URG_HIDDEN m_t *urg__mget(void);                                        /* Locks
 URG_HIDDEN g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int *err);
 URG_HIDDEN void urg__gfree(p_t *pp, g_t *gp);
 URG_HIDDEN void urg__gfree_all(void); /* teardown */
+URG_HIDDEN void urg__gfree_flush(p_t *pp);
 URG_HIDDEN void urg__gslab_foreach(void (*fn)(g_t *gp, void *arg), void *arg);
 URG_HIDDEN void urg__task_begin(g_t *gp);
 URG_HIDDEN g_t *urg__getg_ext(void); /* the calling thread's external g */

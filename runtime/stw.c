@@ -91,12 +91,7 @@ int urg__procresize(int32_t nprocs, p_t **runnable_out)
         fetch_add(&sched.exited_p_steals, pp->n_steals);
         fetch_add(&sched.exited_p_coop, pp->n_preempt_coop);
         pp->n_created = pp->n_exited = pp->n_switches = pp->n_steals = pp->n_preempt_coop = 0;
-        while (pp->gfree) {
-            g_t *gp = pp->gfree;
-            pp->gfree = gp->schedlink;
-            urg__gfree(NULL, gp);
-        }
-        pp->ngfree = 0;
+        urg__gfree_flush(pp);
         if (mp && mp->p == pp) {
             st_release(&pp->m, (m_t *)NULL);
             mp->p = NULL;

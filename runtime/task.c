@@ -3,8 +3,8 @@
  * urg_checkpoint, urg_task_id, urg_preempt_disable/enable).
  *
  * Descriptors are carved from slabs (mmap'd chunks; pages are committed
- * when first written) and recycled through a per-P free list of up to 64,
- * which overflows into a global list. Nothing per task comes from malloc:
+ * when first written) and recycled through a per-P free stack of up to 64,
+ * which overflows into a global array. Nothing per task comes from malloc:
  * a queued task that never ran costs one 64-byte descriptor (sched.h says
  * why it is one cache line) and a run-queue slot, and spawning takes no
  * lock in the common case. Slabs are kept until the run ends; dumps walk them to find every
@@ -32,101 +32,162 @@ struct gslab {
     g_t gs[];
 };
 
+/* Free descriptors are kept as arrays of pointers, never as a list linked
+ * through the descriptors: a list can only be walked one cache miss at a
+ * time, while an array lets gfget prefetch a few descriptors ahead. Order
+ * matters as much: tasks mostly die in the order they were made, so the
+ * per-P stack sends its oldest half to the global array and both hand out
+ * the newest first. A burst of spawns then walks memory in one direction,
+ * which the hardware prefetcher follows, both here and when the scheduler
+ * later walks the global run queue. */
 static struct {
     urg__lock_t lock;
     struct gslab *slabs; /* newest first */
-    g_t *gfree;          /* global free list */
-    int64_t ngfree;
+    g_t **gfree;         /* global free array (mmap'd), [ngfree-1] newest */
+    size_t ngfree;
+    size_t cap;    /* entries gfree has room for */
+    size_t carved; /* descriptors carved in all: the array never needs more */
 } gpool = {.lock = URG_LOCK_INIT(URG_RANK_GSLAB)};
 
 _Static_assert(sizeof(g_t) == URG_CACHELINE, "a task descriptor is one cache line (see sched.h)");
 
-/* carve: take up to n fresh or free descriptors into a schedlink list.
- * Locks: takes gpool.lock. */
-static g_t *gpool_take(int n)
+/* How far ahead gfget prefetches: a spawn is ~100 ns, a miss on this VM
+ * about as long, so a few descriptors of lead hide it. */
+#define GFREE_PREFETCH 4
+
+/* grow_free_array: make room for every descriptor carved so far, so that
+ * freeing never fails. Locks: gpool.lock held. */
+static bool grow_free_array(size_t need)
 {
-    g_t *head = NULL;
+    if (need <= gpool.cap)
+        return true;
+    size_t cap = gpool.cap ? gpool.cap : 8192;
+    while (cap < need)
+        cap *= 2;
+    void *mem;
+    if (gpool.gfree)
+        mem = mremap(gpool.gfree, gpool.cap * sizeof(g_t *), cap * sizeof(g_t *), MREMAP_MAYMOVE);
+    else
+        mem = mmap(NULL, cap * sizeof(g_t *), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED)
+        return false;
+    gpool.gfree = mem;
+    gpool.cap = cap;
+    return true;
+}
+
+/* gpool_take: move up to n free or fresh descriptors into out[], the ones
+ * to hand out first last. Returns how many. Locks: takes gpool.lock. */
+static int gpool_take(g_t **out, int n)
+{
+    int got = 0;
     urg__lock(&gpool.lock);
-    while (n > 0 && gpool.gfree) {
-        g_t *gp = gpool.gfree;
-        gpool.gfree = gp->schedlink;
-        gpool.ngfree--;
-        gp->schedlink = head;
-        head = gp;
-        n--;
+    size_t k = gpool.ngfree < (size_t)n ? gpool.ngfree : (size_t)n;
+    if (k) {
+        gpool.ngfree -= k;
+        memcpy(out, &gpool.gfree[gpool.ngfree], k * sizeof(g_t *));
+        got = (int)k;
     }
-    while (n > 0) {
-        struct gslab *s = gpool.slabs;
-        if (!s || s->used == s->cap) {
-            void *mem = mmap(NULL, GSLAB_BYTES, PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-            if (mem == MAP_FAILED)
+    if (got < n) {
+        /* Carve fresh ones, highest address first in out[] so that they
+         * are handed out in address order. */
+        int want = n - got;
+        g_t *fresh[GFREE_BATCH];
+        int nf = 0;
+        while (nf < want) {
+            struct gslab *s = gpool.slabs;
+            if (!s || s->used == s->cap) {
+                void *mem = mmap(NULL, GSLAB_BYTES, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                if (mem == MAP_FAILED)
+                    break;
+                s = mem;
+                s->used = 0;
+                s->cap = (uint32_t)((GSLAB_BYTES - sizeof(struct gslab)) / sizeof(g_t));
+                s->next = gpool.slabs;
+                st_release(&gpool.slabs, s);
+            }
+            if (!grow_free_array(gpool.carved + 1))
                 break;
-            s = mem;
-            s->used = 0;
-            s->cap = (uint32_t)((GSLAB_BYTES - sizeof(struct gslab)) / sizeof(g_t));
-            s->next = gpool.slabs;
-            gpool.slabs = s;
+            g_t *gp = &s->gs[s->used];
+            gp->status = G_DEAD;
+            st_release(&s->used, s->used + 1);
+            gpool.carved++;
+            fresh[nf++] = gp;
         }
-        g_t *gp = &s->gs[s->used++];
-        gp->status = G_DEAD;
-        gp->schedlink = head;
-        head = gp;
-        n--;
+        /* out[] is popped from the top: put the fresh ones below the
+         * recycled ones, lowest address on top. */
+        memmove(&out[nf], out, (size_t)got * sizeof(g_t *));
+        for (int i = 0; i < nf; i++)
+            out[i] = fresh[nf - 1 - i];
+        got += nf;
     }
     urg__unlock(&gpool.lock);
-    return head;
+    return got;
+}
+
+/* gpool_put: give n descriptors to the global array, out[0] first (the
+ * oldest: it is handed out last). Locks: takes gpool.lock. */
+static void gpool_put(g_t *const *gs, int n)
+{
+    urg__lock(&gpool.lock);
+    /* Room was made when they were carved. */
+    if (unlikely(gpool.ngfree + (size_t)n > gpool.cap))
+        urg__throw("free descriptor array overflow");
+    memcpy(&gpool.gfree[gpool.ngfree], gs, (size_t)n * sizeof(g_t *));
+    gpool.ngfree += (size_t)n;
+    urg__unlock(&gpool.lock);
 }
 
 static g_t *gfget(p_t *pp)
 {
-    if (!pp)
-        return gpool_take(1);
-    if (!pp->gfree) {
-        pp->gfree = gpool_take(GFREE_BATCH);
-        int n = 0;
-        for (g_t *g = pp->gfree; g; g = g->schedlink)
-            n++;
-        pp->ngfree = n;
-        if (!pp->gfree)
-            return NULL;
+    if (!pp) {
+        g_t *gp;
+        return gpool_take(&gp, 1) ? gp : NULL;
     }
-    g_t *gp = pp->gfree;
-    pp->gfree = gp->schedlink;
-    pp->ngfree--;
+    int32_t n = pp->ngfree;
+    if (n == 0) {
+        n = gpool_take(pp->gfree, GFREE_BATCH);
+        if (n == 0)
+            return NULL;
+        for (int32_t i = n - 1; i >= 0 && i >= n - GFREE_PREFETCH; i--)
+            __builtin_prefetch(pp->gfree[i], 1);
+    }
+    g_t *gp = pp->gfree[--n];
+    pp->ngfree = n;
     /* Spawning in bulk walks descriptors that have left the cache. */
-    if (pp->gfree)
-        __builtin_prefetch(pp->gfree, 1);
+    if (n >= GFREE_PREFETCH)
+        __builtin_prefetch(pp->gfree[n - GFREE_PREFETCH], 1);
     return gp;
 }
 
 /* urg__gfree: recycle a dead task's descriptor. Context: g0 or any thread
- * holding pp (pp may be NULL: straight to the global list). */
+ * holding pp (pp may be NULL: straight to the global array). */
 void urg__gfree(p_t *pp, g_t *gp)
 {
     st_relaxed(&gp->status, (uint32_t)G_DEAD);
-    if (pp && pp->ngfree < URG_GFREE_MAX) {
-        gp->schedlink = pp->gfree;
-        pp->gfree = gp;
-        pp->ngfree++;
+    if (!pp) {
+        gpool_put(&gp, 1);
         return;
     }
-    /* Move half of the local list along with it. */
-    g_t *head = gp, *tail = gp;
-    int n = 1;
-    while (pp && pp->ngfree > URG_GFREE_MAX / 2) {
-        g_t *x = pp->gfree;
-        pp->gfree = x->schedlink;
-        pp->ngfree--;
-        tail->schedlink = x;
-        tail = x;
-        n++;
+    if (pp->ngfree == URG_GFREE_MAX) {
+        /* Send the older half away; the newer half stays warm here. */
+        const int32_t half = URG_GFREE_MAX / 2;
+        gpool_put(pp->gfree, half);
+        memmove(pp->gfree, &pp->gfree[half], (size_t)(URG_GFREE_MAX - half) * sizeof(g_t *));
+        pp->ngfree = URG_GFREE_MAX - half;
     }
-    urg__lock(&gpool.lock);
-    tail->schedlink = gpool.gfree;
-    gpool.gfree = head;
-    gpool.ngfree += n;
-    urg__unlock(&gpool.lock);
+    pp->gfree[pp->ngfree++] = gp;
+}
+
+/* urg__gfree_flush: a P is going away: its free descriptors go global.
+ * Context: stop-the-world. */
+void urg__gfree_flush(p_t *pp)
+{
+    if (pp->ngfree)
+        gpool_put(pp->gfree, pp->ngfree);
+    pp->ngfree = 0;
 }
 
 /* urg__gfree_all: end of run: release every slab. Context: urg_run's
@@ -139,9 +200,13 @@ void urg__gfree_all(void)
         munmap(s, GSLAB_BYTES);
         s = next;
     }
+    if (gpool.gfree)
+        munmap(gpool.gfree, gpool.cap * sizeof(g_t *));
     gpool.slabs = NULL;
     gpool.gfree = NULL;
     gpool.ngfree = 0;
+    gpool.cap = 0;
+    gpool.carved = 0;
 }
 
 /* urg__gslab_foreach: call fn on every descriptor ever handed out in this
