@@ -116,7 +116,6 @@ struct urg__g {
  * stand-in g of an external thread have one too, outside any stack.
  */
 struct urg__stack {
-    struct urg__stack *next; /* pool / cache link while free */
     struct urg__g *owner;    /* task using it (guard-hit reports) */
     char *lo, *hi;           /* usable range [lo, hi) */
     void *param;             /* waker -> wakee: which waiter completed; atomic */
@@ -387,6 +386,10 @@ URG_HIDDEN g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int 
 URG_HIDDEN void urg__gfree(p_t *pp, g_t *gp);
 URG_HIDDEN void urg__gfree_all(void); /* teardown */
 URG_HIDDEN void urg__gfree_flush(p_t *pp);
+/* Grow an mmap'd array of pointers to hold at least `need` (doubling).
+ * Returns false, leaving it as it was, if memory runs out. */
+URG_HIDDEN bool urg__ptrs_reserve(void ***arr, size_t *cap, size_t need);
+URG_HIDDEN void urg__ptrs_release(void ***arr, size_t *cap);
 URG_HIDDEN void urg__gslab_foreach(void (*fn)(g_t *gp, void *arg), void *arg);
 URG_HIDDEN void urg__task_begin(g_t *gp);
 URG_HIDDEN g_t *urg__getg_ext(void); /* the calling thread's external g */

@@ -34,8 +34,9 @@
  * forces the fallbacks (for tests).
  *
  * Pooling. Freed stacks go to a per-P cache of 32 (no lock); overflow
- * moves half to a global pool, and an empty cache takes half a cache's
- * worth back. sysmon trims the pool in the background: each stack that
+ * moves half to a global pool (arrays of pointers: a batch moves without
+ * touching the stacks), and an empty cache takes half a cache's worth
+ * back, the most recently pooled first. sysmon trims the pool in the background: each stack that
  * entered it since the last pass is checked with mincore(2), and if more
  * than 16 KiB of it is resident, everything but its top 8 KiB is given
  * back with MADV_DONTNEED. Neither spawning, exiting nor moving stacks
@@ -90,10 +91,16 @@ static struct {
     size_t slot_bytes; /* guard + usable + meta, page multiple */
     struct arena arenas[MAX_ARENAS];
     uint32_t narenas;         /* atomic (read by the SIGSEGV handler) */
-    struct urg__stack *dirty; /* pooled since the last trim pass (warm) */
-    struct urg__stack *clean; /* trimmed */
-    int64_t nfree;            /* on both lists */
-    int64_t ndirty;           /* on the dirty list; atomic reads */
+    /* Free stacks, as arrays of pointers (never lists linked through the
+     * stacks: moving a batch would touch one cold page per stack, one
+     * cache miss after another, under the lock). Both have room for every
+     * stack carved, so returning one never fails. */
+    struct urg__stack **dirty; /* pooled since the last trim pass (warm) */
+    struct urg__stack **clean; /* trimmed */
+    size_t dirty_cap, clean_cap;
+    int64_t ndirty; /* atomic reads */
+    int64_t nclean;
+    size_t ncarved;
     int guard_mode;           /* best mode available */
     int64_t mprotect_budget;
     size_t page;
@@ -126,9 +133,8 @@ int urg__stack_init(size_t stack_size)
     size_t usable = (stack_size + pool.page - 1) & ~(pool.page - 1);
     pool.slot_bytes = GUARD_BYTES + usable;
     pool.narenas = 0;
-    pool.dirty = pool.clean = NULL;
-    pool.nfree = 0;
-    pool.ndirty = 0;
+    pool.ndirty = pool.nclean = 0;
+    pool.ncarved = 0;
     pool.guard_mode = GUARD_MADVISE;
     /* Each mprotect'ed guard splits its arena's mapping: two entries. */
     pool.mprotect_budget = read_max_map_count() / 4 / 2;
@@ -170,6 +176,10 @@ static struct urg__stack *carve(void)
         if (!a)
             return NULL;
     }
+    if (!urg__ptrs_reserve((void ***)&pool.dirty, &pool.dirty_cap, pool.ncarved + 1) ||
+        !urg__ptrs_reserve((void ***)&pool.clean, &pool.clean_cap, pool.ncarved + 1))
+        return NULL;
+    pool.ncarved++;
     char *base = a->base + (size_t)a->carved++ * pool.slot_bytes;
     char *hi = base + pool.slot_bytes;
     struct urg__stack *st = (struct urg__stack *)(hi - sizeof(*st));
@@ -186,7 +196,6 @@ static struct urg__stack *carve(void)
     }
     st->mode = (uint8_t)mode;
     st->owner = NULL;
-    st->next = NULL;
     st->lo = base + GUARD_BYTES;
     st->hi = (char *)st;
 #ifdef URG_HAVE_VALGRIND
@@ -233,13 +242,11 @@ int urg__stack_alloc(p_t *pp, g_t *gp)
         while (pp->nstack < URG_STACK_CACHE_MAX / 2) {
             /* Warm stacks first: their pages are still there. */
             struct urg__stack *x;
-            if ((x = pool.dirty) != NULL) {
-                pool.dirty = x->next;
+            if (pool.ndirty > 0) {
+                x = pool.dirty[pool.ndirty - 1];
                 st_relaxed(&pool.ndirty, pool.ndirty - 1);
-                pool.nfree--;
-            } else if ((x = pool.clean) != NULL) {
-                pool.clean = x->next;
-                pool.nfree--;
+            } else if (pool.nclean > 0) {
+                x = pool.clean[--pool.nclean];
             } else {
                 x = carve();
                 if (!x)
@@ -254,6 +261,10 @@ int urg__stack_alloc(p_t *pp, g_t *gp)
             return -ENOMEM;
         st = pp->stackcache[--pp->nstack];
     }
+    /* The next task to start here will write to the top of its stack:
+     * bring that line (and its page's translation) in now. */
+    if (pp->nstack > 0)
+        __builtin_prefetch(pp->stackcache[pp->nstack - 1], 1);
     unpoison(st->lo, (size_t)(st->hi - st->lo));
     st->owner = gp;
     st->param = NULL;
@@ -275,11 +286,7 @@ int urg__stack_alloc(p_t *pp, g_t *gp)
 static void pool_put_batch(struct urg__stack **v, int n)
 {
     urg__lock(&pool.lock);
-    for (int i = 0; i < n; i++) {
-        v[i]->next = pool.dirty;
-        pool.dirty = v[i];
-    }
-    pool.nfree += n;
+    memcpy(&pool.dirty[pool.ndirty], v, (size_t)n * sizeof(*v));
     st_relaxed(&pool.ndirty, pool.ndirty + n);
     urg__unlock(&pool.lock);
 }
@@ -300,11 +307,8 @@ void urg__stack_trim_pool(void)
         struct urg__stack *batch[TRIM_BATCH];
         int n = 0;
         urg__lock(&pool.lock);
-        while (pool.dirty && n < TRIM_BATCH) {
-            batch[n++] = pool.dirty;
-            pool.dirty = pool.dirty->next;
-        }
-        pool.nfree -= n;
+        n = pool.ndirty < TRIM_BATCH ? (int)pool.ndirty : TRIM_BATCH;
+        memcpy(batch, &pool.dirty[pool.ndirty - n], (size_t)n * sizeof(*batch));
         st_relaxed(&pool.ndirty, pool.ndirty - n);
         urg__unlock(&pool.lock);
         if (n == 0)
@@ -312,11 +316,8 @@ void urg__stack_trim_pool(void)
         for (int i = 0; i < n; i++)
             trim(batch[i]);
         urg__lock(&pool.lock);
-        for (int i = 0; i < n; i++) {
-            batch[i]->next = pool.clean;
-            pool.clean = batch[i];
-        }
-        pool.nfree += n;
+        memcpy(&pool.clean[pool.nclean], batch, (size_t)n * sizeof(*batch));
+        pool.nclean += n;
         urg__unlock(&pool.lock);
     }
 }
@@ -428,7 +429,8 @@ void urg__stack_teardown(void)
         munmap(a->base, a->bytes);
     }
     st_release(&pool.narenas, 0u);
-    pool.dirty = pool.clean = NULL;
-    pool.nfree = 0;
-    pool.ndirty = 0;
+    urg__ptrs_release((void ***)&pool.dirty, &pool.dirty_cap);
+    urg__ptrs_release((void ***)&pool.clean, &pool.clean_cap);
+    pool.ndirty = pool.nclean = 0;
+    pool.ncarved = 0;
 }

@@ -55,26 +55,34 @@ _Static_assert(sizeof(g_t) == URG_CACHELINE, "a task descriptor is one cache lin
  * about as long, so a few descriptors of lead hide it. */
 #define GFREE_PREFETCH 4
 
-/* grow_free_array: make room for every descriptor carved so far, so that
- * freeing never fails. Locks: gpool.lock held. */
-static bool grow_free_array(size_t need)
+/* urg__ptrs_reserve: see sched.h. Context: any but signal. */
+bool urg__ptrs_reserve(void ***arr, size_t *cap, size_t need)
 {
-    if (need <= gpool.cap)
+    if (need <= *cap)
         return true;
-    size_t cap = gpool.cap ? gpool.cap : 8192;
-    while (cap < need)
-        cap *= 2;
+    size_t n = *cap ? *cap : 8192;
+    while (n < need)
+        n *= 2;
     void *mem;
-    if (gpool.gfree)
-        mem = mremap(gpool.gfree, gpool.cap * sizeof(g_t *), cap * sizeof(g_t *), MREMAP_MAYMOVE);
+    if (*arr)
+        mem = mremap(*arr, *cap * sizeof(void *), n * sizeof(void *), MREMAP_MAYMOVE);
     else
-        mem = mmap(NULL, cap * sizeof(g_t *), PROT_READ | PROT_WRITE,
+        mem = mmap(NULL, n * sizeof(void *), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED)
         return false;
-    gpool.gfree = mem;
-    gpool.cap = cap;
+    *arr = mem;
+    *cap = n;
     return true;
+}
+
+/* urg__ptrs_release: unmap an array from urg__ptrs_reserve. */
+void urg__ptrs_release(void ***arr, size_t *cap)
+{
+    if (*arr)
+        munmap(*arr, *cap * sizeof(void *));
+    *arr = NULL;
+    *cap = 0;
 }
 
 /* gpool_take: move up to n free or fresh descriptors into out[], the ones
@@ -108,7 +116,8 @@ static int gpool_take(g_t **out, int n)
                 s->next = gpool.slabs;
                 st_release(&gpool.slabs, s);
             }
-            if (!grow_free_array(gpool.carved + 1))
+            /* Room for every descriptor carved, so freeing never fails. */
+            if (!urg__ptrs_reserve((void ***)&gpool.gfree, &gpool.cap, gpool.carved + 1))
                 break;
             g_t *gp = &s->gs[s->used];
             gp->status = G_DEAD;
@@ -200,12 +209,9 @@ void urg__gfree_all(void)
         munmap(s, GSLAB_BYTES);
         s = next;
     }
-    if (gpool.gfree)
-        munmap(gpool.gfree, gpool.cap * sizeof(g_t *));
+    urg__ptrs_release((void ***)&gpool.gfree, &gpool.cap);
     gpool.slabs = NULL;
-    gpool.gfree = NULL;
     gpool.ngfree = 0;
-    gpool.cap = 0;
     gpool.carved = 0;
 }
 
