@@ -130,7 +130,7 @@ static void reset_sched(void)
     urg__note_clear(&sched.sysmonnote);
     sched.sysmonwait = 0;
     sched.preempt_requests = sched.preempt_signals = sched.preempt_async = 0;
-    sched.preempt_deferred = sched.syscall_handoffs = 0;
+    sched.preempt_deferred = sched.syscall_handoffs = sched.preempt_walks_memo = 0;
     memset(sched.preempt_cost, 0, sizeof(sched.preempt_cost));
     sched.exited_p_created = sched.exited_p_exited = sched.exited_p_switches = 0;
     sched.exited_p_steals = sched.exited_p_coop = 0;

@@ -251,7 +251,8 @@ struct urg__m {
     uint32_t preempt_gen;    /* atomic: handled preemption signals */
     void *altstack;          /* sigaltstack memory */
     size_t altstack_size;
-    void *unw_as; /* libunwind address space for safe-point walks */
+    void *unw_as;    /* libunwind address space for safe-point walks */
+    void *walk_memo; /* verdicts of its earlier walks (signals/preempt.c) */
 };
 
 /* ---- the scheduler ------------------------------------------------------ */
@@ -311,6 +312,7 @@ struct urg__sched {
 
     /* Global counters (atomic). */
     uint64_t preempt_requests, preempt_signals, preempt_async, preempt_deferred;
+    uint64_t preempt_walks_memo; /* safe-point checks answered by the walk memo */
     uint64_t preempt_cost[URG__COST_BUCKETS]; /* atomic: 250 ns buckets */
     uint64_t syscall_handoffs;
     uint64_t exited_p_created, exited_p_exited, exited_p_switches, exited_p_steals,

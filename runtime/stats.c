@@ -12,7 +12,7 @@
  * counters:
  *   SCHED 1001ms: gomaxprocs=2 idleprocs=0 threads=3 spinningthreads=0
  *   needspinning=0 idlethreads=0 runqueue=4 [1 0] schedticks=[ 41 17 ]
- *   preempt: requests=.. signals=.. async=.. deferred=.. cooperative=..
+ *   preempt: requests=.. signals=.. async=.. deferred=.. memo=.. cooperative=..
  */
 #include "sched.h"
 
@@ -79,6 +79,7 @@ void urg_stats_get(urg_stats *out)
     out->preempt_signals = ld_relaxed(&sched.preempt_signals);
     out->preempt_async = ld_relaxed(&sched.preempt_async);
     out->preempt_deferred = ld_relaxed(&sched.preempt_deferred);
+    out->preempt_walks_memo = ld_relaxed(&sched.preempt_walks_memo);
     out->preempt_cooperative = coop;
     out->syscall_handoffs = ld_relaxed(&sched.syscall_handoffs);
     out->maxprocs = n;
@@ -166,6 +167,8 @@ URG_RACY_READER void urg__schedtrace(bool detailed)
     urg__pb_u64(&b, ld_relaxed(&sched.preempt_async));
     urg__pb_str(&b, " deferred=");
     urg__pb_u64(&b, ld_relaxed(&sched.preempt_deferred));
+    urg__pb_str(&b, " memo=");
+    urg__pb_u64(&b, ld_relaxed(&sched.preempt_walks_memo));
     uint64_t coop = ld_relaxed(&sched.exited_p_coop);
     for (int32_t i = 0; i < n; i++)
         coop += ld_relaxed(&sched.allp[i]->n_preempt_coop);

@@ -151,6 +151,8 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
             if ((ph->p_flags & PF_R) && m->nseg < URG_MOD_SEGS) {
                 m->seg_lo[m->nseg] = lo;
                 m->seg_hi[m->nseg] = hi;
+                if (ph->p_flags & PF_W)
+                    m->seg_writable |= (uint8_t)(1u << m->nseg);
                 m->nseg++;
             }
         } else if (ph->p_type == PT_GNU_EH_FRAME) {
@@ -294,7 +296,7 @@ int urg__pc_classify(const struct urg__modview *v, uintptr_t pc)
 }
 
 bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n, uintptr_t *lo,
-                       uintptr_t *hi)
+                       uintptr_t *hi, bool *writable)
 {
     for (uint32_t i = 0; i < v->n; i++) {
         const struct urg__module *m = &v->mods[i];
@@ -302,11 +304,18 @@ bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n, u
             if (addr >= m->seg_lo[s] && addr + n <= m->seg_hi[s] && addr + n > addr) {
                 *lo = m->seg_lo[s];
                 *hi = m->seg_hi[s];
+                *writable = (m->seg_writable >> s) & 1;
                 return true;
             }
         }
     }
     return false;
+}
+
+/* Signal-safe. */
+uint32_t urg__unsafe_range_count(void)
+{
+    return ld_acquire(&unsafe_ranges.n);
 }
 
 int urg_preempt_unsafe_range(const void *start, const void *end)

@@ -44,6 +44,7 @@
 #include "signals.h"
 
 #include <cpuid.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/ucontext.h>
 #include <unistd.h>
@@ -104,6 +105,8 @@ static void __attribute__((constructor)) xsave_probe(void)
     urg__have_xsave = 1;
 }
 
+pid_t urg__self_pid;
+
 /* urg__preempt_signal: ask mp's thread to preempt its task now.
  * Context: sysmon or a stop-the-world caller. Signal-safe. */
 bool urg__preempt_signal(m_t *mp)
@@ -113,7 +116,7 @@ bool urg__preempt_signal(m_t *mp)
         return false;
     if (!cas(&mp->signal_pending, 0u, 1u))
         return false;
-    if (syscall(SYS_tgkill, getpid(), mp->tid, SIGURG) != 0) {
+    if (syscall(SYS_tgkill, urg__self_pid, mp->tid, SIGURG) != 0) {
         st_release(&mp->signal_pending, 0u);
         return false;
     }
@@ -153,6 +156,70 @@ __attribute__((no_sanitize_address)) static void push_return(uintptr_t sp, uint6
     *(volatile uint64_t *)sp = pc;
 }
 
+/* The walk memo. A hog is interrupted at the same few instructions of
+ * its loop, quantum after quantum, with the same frames above it, and a
+ * walk whose inputs (urg__walk_inputs: registers and stack words it read)
+ * are all unchanged would take the same steps to the same verdict. So
+ * each M remembers its last safe walks, one per slot chosen by the PC, and
+ * a later interrupt at that PC only compares those few words instead of
+ * walking again. That matters more than its instruction count suggests:
+ * after a 10 ms quantum the unwinder's code and tables have usually left
+ * the cache (or the vCPU has moved), and a cold walk costs microseconds.
+ *
+ * Many tasks run the same loop, each on its own stack, so "unchanged" is
+ * taken relative to the stack: an input that pointed into the remembered
+ * walk's stack must point at the same offset of the current one (the
+ * stack pointer always does), and every other input must be equal. Stack
+ * slots have one size per run, so the current walk would be the
+ * remembered one moved by the distance between the stacks: it computes
+ * the same offsets, reads the same code addresses, reaches the same
+ * verdict. The entry also pins what the verdict depended on beyond its
+ * inputs: the module table's sequence number and the count of registered
+ * unsafe ranges. Only safe verdicts are kept. */
+#define MEMO_SLOTS 8
+struct walk_memo_entry {
+    uintptr_t pc; /* 0: empty */
+    uintptr_t lo, hi;
+    uint32_t seq, nunsafe;
+    struct urg__walk_inputs in;
+    uint64_t regs[UR_NREGS];
+};
+struct walk_memo {
+    struct walk_memo_entry e[MEMO_SLOTS];
+};
+const size_t urg__walk_memo_size = sizeof(struct walk_memo);
+
+/* memo_word: is `now` (from the stack [lo, hi)) what `then` (from e's
+ * stack) becomes when that stack is moved onto this one? */
+static inline bool memo_word(const struct walk_memo_entry *e, uint64_t now, uint64_t then,
+                             uintptr_t hi)
+{
+    if (then >= e->lo && then < e->hi)
+        return now == then - e->hi + hi;
+    return now == then;
+}
+
+/* memo_hit: would a walk from here repeat e's? Reads only words of the
+ * current task's stack [lo, hi). Signal-safe. */
+__attribute__((no_sanitize_address)) static bool memo_hit(const struct walk_memo_entry *e,
+                                                          uintptr_t pc, uintptr_t lo,
+                                                          uintptr_t hi, uint32_t seq,
+                                                          uint32_t nunsafe,
+                                                          const uint64_t regs[UR_NREGS])
+{
+    if (e->pc != pc || e->hi - e->lo != hi - lo || e->seq != seq || e->nunsafe != nunsafe)
+        return false;
+    for (uint32_t r = 0; r < UR_NREGS; r++)
+        if (((e->in.regs_read >> r) & 1) && !memo_word(e, regs[r], e->regs[r], hi))
+            return false;
+    for (uint32_t i = 0; i < e->in.nmem; i++) {
+        uintptr_t a = e->in.addr[i] - e->hi + hi; /* logged reads lie in e's stack */
+        if (!memo_word(e, *(const volatile uint64_t *)a, e->in.val[i], hi))
+            return false;
+    }
+    return true;
+}
+
 /* at_safe_point: steps 3 and 4. Signal-safe. */
 static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
 {
@@ -168,6 +235,12 @@ static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
     urg__modview_begin(&v);
     if (urg__pc_classify(&v, pc) != PC_USER)
         return false;
+    uint32_t nunsafe = urg__unsafe_range_count();
+    struct walk_memo_entry *e = &((struct walk_memo *)mp->walk_memo)->e[pc % MEMO_SLOTS];
+    if (memo_hit(e, pc, lo, hi, v.seq, nunsafe, regs)) {
+        fetch_add(&sched.preempt_walks_memo, 1);
+        return urg__modview_valid(&v);
+    }
     urg__walk_t w;
     if (urg__walk_begin(&w, mp->unw_as, regs, lo, hi, &v) != 0)
         return false;
@@ -188,6 +261,16 @@ static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
         if (urg__pc_classify(&v, ip) != PC_USER)
             break;
     }
+    const struct urg__walk_inputs *in = urg__walk_inputs(&w);
+    if (safe && in->nmem <= URG_WALK_LOG) {
+        e->pc = pc;
+        e->lo = lo;
+        e->hi = hi;
+        e->seq = v.seq;
+        e->nunsafe = nunsafe;
+        e->in = *in;
+        memcpy(e->regs, regs, sizeof(e->regs));
+    }
     return safe && urg__modview_valid(&v);
 }
 
@@ -202,7 +285,7 @@ void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
      * signals do not queue), so `pending` — not the sender — says whether
      * sysmon is waiting for an answer: under a flood of outside SIGURGs
      * every one of ours merges, and preemption must still happen. */
-    bool ours = pending && info && info->si_code == SI_TKILL && info->si_pid == getpid();
+    bool ours = pending && info && info->si_code == SI_TKILL && info->si_pid == urg__self_pid;
     if (!ours)
         urg__sig_forward(sig, info, uctx);
     if (!pending) {

@@ -66,6 +66,7 @@ int urg__signals_install(void)
     if ((r = urg__unwind_init()) != 0)
         return r;
     urg__modules_refresh();
+    urg__self_pid = getpid();
 #ifdef URG_PREEMPT_ASYNC
     if ((r = install(SIGURG, urg__sigurg_handler)) != 0)
         return r;
@@ -194,7 +195,8 @@ int urg__safepoint_m_init(m_t *mp)
 {
 #ifdef URG_PREEMPT_ASYNC
     mp->unw_as = urg__unwind_as_new();
-    return mp->unw_as ? 0 : -ENOMEM;
+    mp->walk_memo = calloc(1, urg__walk_memo_size);
+    return mp->unw_as && mp->walk_memo ? 0 : -ENOMEM;
 #else
     (void)mp;
     return 0;
@@ -206,6 +208,8 @@ void urg__safepoint_m_fini(m_t *mp)
 {
     urg__unwind_as_free(mp->unw_as);
     mp->unw_as = NULL;
+    free(mp->walk_memo);
+    mp->walk_memo = NULL;
     /* Its alternate stack goes with the thread. */
     stack_t ss = {.ss_flags = SS_DISABLE};
     if (urg__tls_m == NULL && mp->altstack)

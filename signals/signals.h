@@ -17,6 +17,7 @@ struct urg__module {
     uintptr_t lo, hi;                                     /* executable segments (union) */
     uintptr_t seg_lo[URG_MOD_SEGS], seg_hi[URG_MOD_SEGS]; /* readable PT_LOADs */
     int nseg;
+    uint8_t seg_writable; /* bit s: segment s is PF_W */
     uintptr_t bias;   /* load bias (dlpi_addr) */
     uintptr_t eh_hdr; /* .eh_frame_hdr, 0 if none */
     uintptr_t table;  /* its binary-search table */
@@ -49,9 +50,12 @@ URG_HIDDEN bool urg__modview_valid(const struct urg__modview *v);
 URG_HIDDEN const struct urg__module *urg__module_find(const struct urg__modview *v, uintptr_t pc);
 URG_HIDDEN int urg__pc_classify(const struct urg__modview *v, uintptr_t pc);
 /* Is [addr, addr+n) inside a loaded object's readable segment? If so,
- * the segment is stored in lo and hi, for callers that cache it. */
+ * the segment is stored in lo and hi, for callers that cache it, and
+ * whether the program may write to it in *writable. */
 URG_HIDDEN bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n,
-                                  uintptr_t *lo, uintptr_t *hi);
+                                  uintptr_t *lo, uintptr_t *hi, bool *writable);
+/* How many ranges urg_preempt_unsafe_range has registered (only grows). */
+URG_HIDDEN uint32_t urg__unsafe_range_count(void);
 
 /* ---- unwind.c ---- */
 
@@ -93,6 +97,20 @@ URG_HIDDEN void urg__unwind_fini(void);
 URG_HIDDEN int urg__walk_begin(urg__walk_t *w, void *cached_as, const uint64_t regs[UR_NREGS],
                                uintptr_t stack_lo, uintptr_t stack_hi,
                                const struct urg__modview *v);
+/* Everything a walk read that can change between two walks: registers
+ * and stack words (unwind tables cannot change while the module view's
+ * sequence number stays the same). A walk whose inputs are all the same
+ * again would take the same steps, which is what lets the SIGURG handler
+ * remember the verdicts of earlier walks (preempt.c). */
+#define URG_WALK_LOG 8
+struct urg__walk_inputs {
+    uint32_t regs_read; /* bit r: register UR_r was read */
+    uint32_t nmem;      /* stack words read; URG_WALK_LOG + 1: too many, or
+                           a read of memory that may change outside the stack */
+    uintptr_t addr[URG_WALK_LOG];
+    uint64_t val[URG_WALK_LOG];
+};
+URG_HIDDEN const struct urg__walk_inputs *urg__walk_inputs(urg__walk_t *w);
 URG_HIDDEN void *urg__unwind_as_new(void);
 URG_HIDDEN void urg__unwind_as_free(void *as);
 URG_HIDDEN void urg__unwind_as_flush(void *as);
@@ -117,5 +135,9 @@ URG_HIDDEN void urg__capture_regs(uint64_t regs[UR_NREGS]);
 
 /* ---- preempt.c ---- */
 URG_HIDDEN void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx);
+/* This process's id, read at urg_run: the handler compares every SIGURG's
+ * sender with it, and getpid() is a system call. */
+URG_HIDDEN extern pid_t urg__self_pid;
+URG_HIDDEN extern const size_t urg__walk_memo_size; /* bytes of an M's walk_memo */
 
 #endif /* URG_SIGNALS_H */

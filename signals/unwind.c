@@ -46,7 +46,9 @@ struct urg__walk {
     uint64_t regs[UR_NREGS];
     uintptr_t stack_lo, stack_hi;
     uintptr_t seg_lo, seg_hi; /* the last object segment a read was found in */
+    bool seg_writable;
     const struct urg__modview *view;
+    struct urg__walk_inputs in;
 };
 _Static_assert(sizeof(struct urg__walk) <= URG_WALK_BYTES, "urg__walk_t too small");
 
@@ -98,13 +100,26 @@ __attribute__((no_sanitize_address)) static int acc_mem(unw_addr_space_t as, unw
     if (write)
         return -UNW_EINVAL;
     uintptr_t a = (uintptr_t)addr, end = a + sizeof(unw_word_t);
+    if (end <= a)
+        return -UNW_EINVAL;
+    if (a >= w->stack_lo && end <= w->stack_hi) {
+        *val = *(const volatile unw_word_t *)a;
+        if (w->in.nmem < URG_WALK_LOG) {
+            w->in.addr[w->in.nmem] = a;
+            w->in.val[w->in.nmem] = *val;
+        }
+        if (w->in.nmem <= URG_WALK_LOG)
+            w->in.nmem++;
+        return 0;
+    }
     /* libunwind reads unwind tables a word at a time through here, so the
      * segment of the last read is remembered: most reads fall in it. */
-    bool ok = end > a &&
-              ((a >= w->stack_lo && end <= w->stack_hi) || (a >= w->seg_lo && end <= w->seg_hi) ||
-               urg__mem_readable(w->view, a, sizeof(unw_word_t), &w->seg_lo, &w->seg_hi));
-    if (!ok)
+    if (!(a >= w->seg_lo && end <= w->seg_hi) &&
+        !urg__mem_readable(w->view, a, sizeof(unw_word_t), &w->seg_lo, &w->seg_hi,
+                           &w->seg_writable))
         return -UNW_EINVAL;
+    if (w->seg_writable)
+        w->in.nmem = URG_WALK_LOG + 1; /* not repeatable */
     *val = *(const volatile unw_word_t *)a;
     return 0;
 }
@@ -116,6 +131,7 @@ static int acc_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val, int w
     if (write || reg < 0 || reg >= UR_NREGS)
         return -UNW_EBADREG;
     *val = w->regs[reg];
+    w->in.regs_read |= 1u << reg;
     return 0;
 }
 
@@ -216,7 +232,10 @@ int urg__walk_begin(urg__walk_t *wt, void *cached_as, const uint64_t regs[UR_NRE
     w->stack_lo = stack_lo;
     w->stack_hi = stack_hi;
     w->seg_lo = w->seg_hi = 0;
+    w->seg_writable = false;
     w->view = v;
+    w->in.regs_read = 0;
+    w->in.nmem = 0;
     return unw_init_remote(&w->cursor, as, w) == 0 ? 0 : -1;
 }
 
@@ -226,6 +245,12 @@ int urg__walk_step(urg__walk_t *wt)
     struct urg__walk *w = (struct urg__walk *)wt;
     int r = unw_step(&w->cursor);
     return r > 0 ? 1 : r == 0 ? 0 : -1;
+}
+
+/* Signal-safe. */
+const struct urg__walk_inputs *urg__walk_inputs(urg__walk_t *wt)
+{
+    return &((struct urg__walk *)wt)->in;
 }
 
 /* Signal-safe. */

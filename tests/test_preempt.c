@@ -11,7 +11,9 @@
  *
  * Also: urg_preempt_disable regions are never interrupted and yield
  * promptly once enabled again; the counters obey their invariants;
- * URG_DEBUG=asyncpreemptoff=1 turns the async build cooperative.
+ * URG_DEBUG=asyncpreemptoff=1 turns the async build cooperative; the
+ * handler's memory of earlier safe walks never lets a loop be preempted
+ * under a caller that lies in an unsafe range.
  */
 #include "testutil.h"
 
@@ -200,6 +202,96 @@ static void test_preempt_disable_region_not_interrupted(void **state)
     assert_int_equal(ran_during_region, 0);
 }
 
+/* ---- the walk memo (signals/preempt.c) ----
+ * One loop, at the same instructions, under two callers: first one in
+ * ordinary code, where it is preempted again and again (and the handler
+ * learns to skip the walk there), then one inside a range registered with
+ * urg_preempt_unsafe_range. Only the return address on the stack tells
+ * the two apart; the second must never be preempted, so the other task on
+ * the proc must not move while it runs. */
+
+static volatile int memo_phase_done[2];
+static volatile uint64_t memo_other_count;
+static uint64_t memo_other_before, memo_other_after, memo_other_phase1;
+
+__attribute__((noinline)) static void memo_spin(volatile int *done)
+{
+    while (!*done)
+        __asm__ volatile("" ::: "memory");
+}
+
+/* The two callers are the same code; noinline and the work after the
+ * call keep each a real frame. */
+#define MEMO_CALLER(name, attr)                                                                    \
+    __attribute__((noinline, attr)) static void name(volatile int *done)                           \
+    {                                                                                              \
+        memo_other_before = memo_other_count;                                                      \
+        memo_spin(done);                                                                           \
+        memo_other_after = memo_other_count;                                                       \
+    }
+MEMO_CALLER(memo_via_safe, used)
+MEMO_CALLER(memo_via_unsafe, section("urg_test_memo_unsafe"))
+extern const char __start_urg_test_memo_unsafe[], __stop_urg_test_memo_unsafe[];
+
+static void memo_other(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
+        memo_other_count = memo_other_count + 1;
+    urg_wg_done(&wg);
+}
+
+static void memo_main(void *arg)
+{
+    (void)arg;
+    urg_wg_add(&wg, 1);
+    CHECK(urg_go(memo_other, NULL) == 0);
+    memo_via_safe(&memo_phase_done[0]);
+    memo_other_phase1 = memo_other_count;
+    memo_via_unsafe(&memo_phase_done[1]);
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    urg_wg_wait(&wg);
+    urg_stats_get(&end_stats);
+}
+
+static void *memo_monitor(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 2; i++) {
+        struct timespec ts = {0, 150 * 1000000L};
+        nanosleep(&ts, NULL);
+        memo_phase_done[i] = 1;
+    }
+    return NULL;
+}
+
+static void test_preempt_memo_respects_call_chain(void **state)
+{
+    (void)state;
+    if (!tu_is_async() || TU_TSAN)
+        skip();
+    static int registered;
+    if (!registered++)
+        assert_int_equal(
+            urg_preempt_unsafe_range(__start_urg_test_memo_unsafe, __stop_urg_test_memo_unsafe), 0);
+    stop = 0;
+    memo_phase_done[0] = memo_phase_done[1] = 0;
+    memo_other_count = 0;
+    tu_reset();
+    pthread_t t;
+    pthread_create(&t, NULL, memo_monitor, NULL);
+    urg_config cfg = {.maxprocs = 1, .quantum_ns = 1000000};
+    assert_int_equal(urg_run(memo_main, NULL, &cfg), 0);
+    pthread_join(t, NULL);
+    assert_checks_ok();
+    /* Phase 1 was preempted, from memory at least once. */
+    assert_true(memo_other_phase1 > 0);
+    assert_true(end_stats.preempt_walks_memo > 0);
+    /* Phase 2 never was: the signals landed and were refused. */
+    assert_int_equal(memo_other_after, memo_other_before);
+    assert_true(end_stats.preempt_deferred > 0);
+}
+
 /* ---- counters ---- */
 
 static void test_preempt_counters_add_up(void **state)
@@ -223,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_preempt_asyncpreemptoff_is_cooperative),
         cmocka_unit_test(test_preempt_disable_region_not_interrupted),
         cmocka_unit_test(test_preempt_counters_add_up),
+        cmocka_unit_test(test_preempt_memo_respects_call_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -216,6 +216,9 @@ typedef struct urg_stats {
      * over 64 us count as 64 us. */
     uint64_t preempt_cost_samples;
     uint64_t preempt_cost_p50_ns, preempt_cost_p99_ns;
+    /* Safe-point checks that reused an earlier stack walk's verdict instead
+     * of walking again (docs/preemption.md). */
+    uint64_t preempt_walks_memo;
 } urg_stats;
 
 /* Fills *out (zeroes when the runtime is not running). Any thread. */

@@ -261,6 +261,7 @@ static void main_task(void *arg)
         urg_stats_get(&st);
         result("preemptions", "%llu", (unsigned long long)st.preempt_async);
         result("cost_p50_ns", "%llu", (unsigned long long)st.preempt_cost_p50_ns);
+        result("walks_memo", "%llu", (unsigned long long)st.preempt_walks_memo);
         result("overhead_pct", "%.3f",
                100.0 * (double)st.preempt_async * (double)st.preempt_cost_p50_ns /
                    (ms * 1e6 * procs));
