@@ -174,8 +174,9 @@ struct urg__timer_ent {
 struct urg__sysmontick {
     uint32_t schedtick;
     uint32_t syscalltick;
-    uint64_t schedwhen;
+    uint64_t schedwhen; /* estimated start of the current slice */
     uint64_t syscallwhen;
+    uint64_t sampled; /* when sysmon last looked at this P */
 };
 
 struct urg__p {

@@ -19,13 +19,17 @@
  *      (stack.c), so that no task pays for it.
  *
  * How long a slice really lasts: a P bumps schedtick each time it starts a
- * new task; sysmon notes the time when it first sees a new value
- * (schedwhen) and requests preemption once schedwhen + quantum has passed.
- * Reading the clock at every schedule would pin the slice start exactly but
- * cost a clock read on every yield; sampling costs nothing there. So the
- * sampling period bounds the error: while any P runs a task, sysmon wakes
- * at least every quantum/8 (schedwhen is then at most that late) and
- * exactly at the earliest pending expiry (so it never sleeps past one).
+ * new task; when sysmon first sees a new value, the slice began somewhere
+ * since its previous look at that P, and it takes the middle of that
+ * interval as the start (schedwhen), then requests preemption once
+ * schedwhen + quantum has passed. Reading the clock at every schedule
+ * would pin the slice start exactly but cost a clock read on every yield;
+ * sampling costs nothing there. So the sampling period bounds the error:
+ * while any P runs a task, sysmon wakes at least every quantum/8 and
+ * exactly at the earliest pending expiry (so it never sleeps past one),
+ * and a slice lasts the quantum give or take quantum/16. (Go takes the
+ * end of the interval, so its slices run long by half the period on
+ * average: a task woken while hogs run waits that much longer.)
  * When no P has anything to do it backs off as Go's does (20 us, doubling
  * after 50 quiet ticks, up to 10 ms), and with every P idle it sleeps
  * until something wakes it (a P starting to run, a syscall, main
@@ -62,6 +66,8 @@ static int retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
         struct urg__sysmontick *pd = &pp->sysmontick;
         uint32_t s = ld_acquire(&pp->status);
         bool sysretake = false;
+        uint64_t since = now - pd->sampled; /* the new slice began in there */
+        pd->sampled = now;
         if (s == P_IDLE) {
             /* Whatever runs next on it starts a slice no earlier than now. */
             pd->schedwhen = now;
@@ -72,7 +78,11 @@ static int retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
             uint32_t t = ld_relaxed(&pp->schedtick);
             if (pd->schedtick != t) {
                 pd->schedtick = t;
-                pd->schedwhen = now;
+                /* The middle of the interval, which is at most the
+                 * sampling period (quantum/8) while anything runs; a
+                 * longer one (sysmon was asleep) counts as that. */
+                uint64_t half = since / 2, cap = quantum / 16;
+                pd->schedwhen = now - (half < cap ? half : cap);
             } else if (pd->schedwhen + quantum <= now) {
                 urg__preemptone(pp);
                 sysretake = true;

@@ -85,8 +85,9 @@ void urg__ptrs_release(void ***arr, size_t *cap)
     *cap = 0;
 }
 
-/* gpool_take: move up to n free or fresh descriptors into out[], the ones
- * to hand out first last. Returns how many. Locks: takes gpool.lock. */
+/* gpool_take: move up to n (at most GFREE_BATCH) free or fresh descriptors
+ * into out[], the ones to hand out first last. Returns how many.
+ * Locks: takes gpool.lock. */
 static int gpool_take(g_t **out, int n)
 {
     int got = 0;
