@@ -401,7 +401,16 @@ void urg__startm(p_t *pp, bool spinning)
              * threads or memory. */
             urg__warn("cannot create a thread", "work continues on existing threads");
             urg__lock(&sched.lock);
-            urg__pidleput(pp);
+            if (ld_relaxed(&pp->status) != P_STOP) { /* not claimed by a stop */
+                if (ld_relaxed(&sched.gcwaiting)) {
+                    /* A stop is waiting for this P (it was in transit). */
+                    st_release(&pp->status, (uint32_t)P_STOP);
+                    if (--sched.stopwait == 0)
+                        urg__note_wakeup(&sched.stopnote);
+                } else {
+                    urg__pidleput(pp);
+                }
+            }
             urg__unlock(&sched.lock);
             if (spinning)
                 fetch_sub(&sched.nmspinning, 1);
@@ -410,9 +419,31 @@ void urg__startm(p_t *pp, bool spinning)
     }
     URG_CHECK(!nmp->spinning, "startm: idle M is spinning");
     nmp->spinning = spinning;
-    nmp->nextp = pp;
+    urg__handoff(nmp, pp);
     urg__unlock(&sched.lock);
     urg__note_wakeup(&nmp->park);
+}
+
+/* urg__handoff: pp (held by no M, on no list) is for mp to run once its
+ * thread gets going. Locks: sched.lock held. */
+void urg__handoff(m_t *mp, p_t *pp)
+{
+    mp->nextp = pp;
+    st_release(&pp->status, (uint32_t)P_HANDOFF);
+}
+
+/* urg__take_nextp: a woken (or new) M takes the P it was handed, unless a
+ * stop-the-world claimed it meanwhile; then it has none (findrunnable
+ * parks it again). Context: g0 holding no P. Locks: takes sched.lock. */
+void urg__take_nextp(m_t *mp)
+{
+    urg__lock(&sched.lock);
+    mp->started = true;
+    p_t *pp = mp->nextp;
+    mp->nextp = NULL;
+    if (pp)
+        urg__acquirep(mp, pp);
+    urg__unlock(&sched.lock);
 }
 
 /* urg__wakep: start a spinning M if there is an idle P and nobody spins.

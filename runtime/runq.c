@@ -335,6 +335,7 @@ void urg__pidleremove(p_t *pp)
 
 void urg__mput(m_t *mp)
 {
+    mp->idle_listed = true;
     mp->schedlink = sched.midle;
     sched.midle = mp;
     st_relaxed(&sched.nmidle, sched.nmidle + 1);
@@ -346,6 +347,7 @@ m_t *urg__mget(void)
     if (mp) {
         sched.midle = mp->schedlink;
         mp->schedlink = NULL;
+        mp->idle_listed = false;
         st_relaxed(&sched.nmidle, sched.nmidle - 1);
     }
     return mp;

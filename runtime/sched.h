@@ -116,9 +116,9 @@ struct urg__g {
  * stand-in g of an external thread have one too, outside any stack.
  */
 struct urg__stack {
-    struct urg__g *owner;    /* task using it (guard-hit reports) */
-    char *lo, *hi;           /* usable range [lo, hi) */
-    void *param;             /* waker -> wakee: which waiter completed; atomic */
+    struct urg__g *owner; /* task using it (guard-hit reports) */
+    char *lo, *hi;        /* usable range [lo, hi) */
+    void *param;          /* waker -> wakee: which waiter completed; atomic */
     /* While parked on a user-owned object (channel, mutex, wait group):
      * how to unlink the task's wait records from it if the run ends
      * first, so the object stays usable after urg_run returns. Owner. */
@@ -146,6 +146,10 @@ enum urg__pstatus {
     P_SYSCALL = 2, /* its M is in a syscall; sysmon may retake it */
     P_STOP = 3,    /* stopped by stop-the-world */
     P_DEAD = 4,    /* beyond maxprocs */
+    /* Handed to an M (its nextp) that has not started on it yet: a woken
+     * thread can take tens of microseconds to run, so a stop-the-world
+     * claims such a P itself instead of waiting (stw.c). sched.lock. */
+    P_HANDOFF = 5,
 };
 
 #define URG_RUNQ_SIZE       256
@@ -222,12 +226,14 @@ struct urg__m {
     struct urg__g *curg;   /* task running now, or NULL; owner writes,
                                   the SIGURG handler and sysmon read */
     struct urg__p *p;      /* attached P, owner */
-    struct urg__p *nextp;  /* P handed over by startm, sched.lock/park */
+    struct urg__p *nextp;  /* P handed over by startm (P_HANDOFF); sched.lock */
     struct urg__p *oldp;   /* P held before a syscall, owner */
     int64_t id;
     pid_t tid; /* for tgkill */
     pthread_t thread;
-    bool spinning; /* owner; nmspinning counts them */
+    bool spinning;    /* owner; nmspinning counts them */
+    bool started;     /* its thread has run (took nextp or none); sched.lock */
+    bool idle_listed; /* on sched.midle; sched.lock */
     bool is_sysmon;
     uint32_t orphan;          /* atomic: abandoned by a finished urg_run */
     uint32_t exited;          /* atomic: the thread returned from mstart */
@@ -313,7 +319,7 @@ struct urg__sched {
 
     /* Global counters (atomic). */
     uint64_t preempt_requests, preempt_signals, preempt_async, preempt_deferred;
-    uint64_t preempt_walks_memo; /* safe-point checks answered by the walk memo */
+    uint64_t preempt_walks_memo;              /* safe-point checks answered by the walk memo */
     uint64_t preempt_cost[URG__COST_BUCKETS]; /* atomic: 250 ns buckets */
     uint64_t syscall_handoffs;
     uint64_t exited_p_created, exited_p_exited, exited_p_switches, exited_p_steals,
@@ -353,6 +359,8 @@ URG_HIDDEN void urg__gopreempt(g_t *gp);            /* honour a preemption reque
 URG_HIDDEN URG_NORETURN void urg__goexit(g_t *gp);
 URG_HIDDEN void urg__wakep(void);
 URG_HIDDEN void urg__startm(p_t *pp, bool spinning);
+URG_HIDDEN void urg__handoff(m_t *mp, p_t *pp); /* Locks: sched.lock held */
+URG_HIDDEN void urg__take_nextp(m_t *mp);       /* Locks: takes sched.lock */
 URG_HIDDEN void urg__handoffp(p_t *pp);
 URG_HIDDEN void urg__acquirep(m_t *mp, p_t *pp);
 URG_HIDDEN p_t *urg__releasep(m_t *mp);

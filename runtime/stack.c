@@ -90,7 +90,7 @@ static struct {
     urg__lock_t lock;
     size_t slot_bytes; /* guard + usable + meta, page multiple */
     struct arena arenas[MAX_ARENAS];
-    uint32_t narenas;         /* atomic (read by the SIGSEGV handler) */
+    uint32_t narenas; /* atomic (read by the SIGSEGV handler) */
     /* Free stacks, as arrays of pointers (never lists linked through the
      * stacks: moving a batch would touch one cold page per stack, one
      * cache miss after another, under the lock). Both have room for every
@@ -101,7 +101,7 @@ static struct {
     int64_t ndirty; /* atomic reads */
     int64_t nclean;
     size_t ncarved;
-    int guard_mode;           /* best mode available */
+    int guard_mode; /* best mode available */
     int64_t mprotect_budget;
     size_t page;
 } pool = {.lock = URG_LOCK_INIT(URG_RANK_STACKPOOL)};

@@ -111,6 +111,8 @@ static const char *pstatus_str(uint32_t s)
         return "syscall";
     case P_STOP:
         return "stop";
+    case P_HANDOFF:
+        return "handoff";
     default:
         return "dead";
     }

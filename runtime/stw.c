@@ -4,8 +4,9 @@
  *
  * Stop-the-world (Go's stopTheWorldWithSema): under sched.lock, set
  * gcwaiting and count the Ps to stop; the caller's own P, Ps sitting in
- * syscalls (CAS P_SYSCALL -> P_STOP) and idle Ps stop at once; running
- * Ps are asked to preempt their task (the task's preempt flag, plus
+ * syscalls (CAS P_SYSCALL -> P_STOP), idle Ps and Ps handed to threads
+ * that have not started on them yet (P_HANDOFF; Go waits for those
+ * threads to wake) stop at once; running Ps are asked to preempt their task (the task's preempt flag, plus
  * SIGURG in the async build) and stop when their M next enters the
  * scheduler (gcstopm). The caller sleeps on stopnote and re-requests every
  * 100 us, since a request can land at an unsafe point.
@@ -247,6 +248,27 @@ bool urg__stop_the_world(int reason)
     }
     p_t *pp;
     while ((pp = urg__pidleget()) != NULL) {
+        st_release(&pp->status, (uint32_t)P_STOP);
+        sched.stopwait--;
+    }
+    /* Ps handed to threads that have not started on them yet: take them
+     * back rather than wait for a wake-up (on a VM that is the slowest
+     * part of most stops). A thread that has run before goes back on the
+     * idle list at once, so the restart can hand it a P again instead of
+     * making a new thread; its pending wake-up then finds it listed and
+     * it sleeps on (stopm). A new thread finds no P and parks itself. */
+    for (m_t *m = sched.allm; m; m = m->alllink) {
+        pp = m->nextp;
+        if (!pp)
+            continue;
+        URG_CHECK(ld_relaxed(&pp->status) == P_HANDOFF, "stop the world: nextp not handed off");
+        m->nextp = NULL;
+        if (m->spinning) {
+            m->spinning = false;
+            fetch_sub(&sched.nmspinning, 1);
+        }
+        if (m->started)
+            urg__mput(m);
         st_release(&pp->status, (uint32_t)P_STOP);
         sched.stopwait--;
     }

@@ -68,7 +68,7 @@ static int retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
         bool sysretake = false;
         uint64_t since = now - pd->sampled; /* the new slice began in there */
         pd->sampled = now;
-        if (s == P_IDLE) {
+        if (s == P_IDLE || s == P_HANDOFF) {
             /* Whatever runs next on it starts a slice no earlier than now. */
             pd->schedwhen = now;
             continue;

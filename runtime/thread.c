@@ -62,11 +62,7 @@ static void *mthread_main(void *arg)
 {
     m_t *mp = arg;
     urg__m_signal_init(mp);
-    if (mp->nextp) {
-        p_t *pp = mp->nextp;
-        mp->nextp = NULL;
-        urg__acquirep(mp, pp);
-    }
+    urg__take_nextp(mp); /* none if claimed: mstart parks us */
     urg__mstart(mp);
 
     /* The run is over (or we were abandoned by it). */
@@ -103,11 +99,12 @@ m_t *urg__newm(p_t *pp, bool spinning, int *err)
     mp->g0.st = &mp->g0x;
     mp->g0.flags = G_FLAG_STARTED;
     mp->g0.status = G_RUNNING;
-    mp->nextp = pp;
     mp->spinning = spinning;
     mp->rand = urg__nanotime() ^ (uintptr_t)mp;
 
     urg__lock(&sched.lock);
+    if (pp)
+        urg__handoff(mp, pp);
     if (sched.mcount >= URG_MAX_THREADS) {
         urg__unlock(&sched.lock);
         urg__throw("thread exhaustion (10000 threads)");
@@ -142,23 +139,31 @@ m_t *urg__newm(p_t *pp, bool spinning, int *err)
 }
 
 /* urg__stopm: park this M until startm hands it a P (or the run ends).
- * Context: g0, holding no P. */
+ * A wake-up that finds the M still on the idle list is stale: startm
+ * handed it a P that a stop-the-world took back, and listed it idle again
+ * (stw.c); it sleeps on. Context: g0, holding no P. */
 void urg__stopm(m_t *mp)
 {
     URG_CHECK(mp->p == NULL, "stopm: M holds a P");
     URG_CHECK(!mp->spinning, "stopm: M is spinning");
     urg__lock(&sched.lock);
-    urg__mput(mp);
-    urg__checkdead_locked();
-    urg__unlock(&sched.lock);
-    urg__note_sleep(&mp->park);
-    urg__note_clear(&mp->park);
-    if (mp->nextp) {
+    for (;;) {
+        if (!mp->idle_listed)
+            urg__mput(mp);
+        urg__checkdead_locked();
+        urg__unlock(&sched.lock);
+        urg__note_sleep(&mp->park);
+        urg__note_clear(&mp->park);
+        urg__lock(&sched.lock);
         p_t *pp = mp->nextp;
         mp->nextp = NULL;
-        urg__acquirep(mp, pp);
-    } else {
-        URG_CHECK(ld_acquire(&sched.exiting) || ld_acquire(&mp->orphan),
-                  "stopm: woken without a P");
+        if (pp) {
+            urg__acquirep(mp, pp);
+            break;
+        }
+        if (ld_acquire(&sched.exiting) || ld_acquire(&mp->orphan))
+            break;
+        URG_CHECK(mp->idle_listed, "stopm: woken without a P");
     }
+    urg__unlock(&sched.lock);
 }

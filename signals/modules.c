@@ -313,10 +313,7 @@ bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n, u
 }
 
 /* Signal-safe. */
-uint32_t urg__unsafe_range_count(void)
-{
-    return ld_acquire(&unsafe_ranges.n);
-}
+uint32_t urg__unsafe_range_count(void) { return ld_acquire(&unsafe_ranges.n); }
 
 int urg_preempt_unsafe_range(const void *start, const void *end)
 {

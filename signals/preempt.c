@@ -202,9 +202,8 @@ static inline bool memo_word(const struct walk_memo_entry *e, uint64_t now, uint
 /* memo_hit: would a walk from here repeat e's? Reads only words of the
  * current task's stack [lo, hi). Signal-safe. */
 __attribute__((no_sanitize_address)) static bool memo_hit(const struct walk_memo_entry *e,
-                                                          uintptr_t pc, uintptr_t lo,
-                                                          uintptr_t hi, uint32_t seq,
-                                                          uint32_t nunsafe,
+                                                          uintptr_t pc, uintptr_t lo, uintptr_t hi,
+                                                          uint32_t seq, uint32_t nunsafe,
                                                           const uint64_t regs[UR_NREGS])
 {
     if (e->pc != pc || e->hi - e->lo != hi - lo || e->seq != seq || e->nunsafe != nunsafe)

@@ -196,7 +196,21 @@ int urg__safepoint_m_init(m_t *mp)
 #ifdef URG_PREEMPT_ASYNC
     mp->unw_as = urg__unwind_as_new();
     mp->walk_memo = calloc(1, urg__walk_memo_size);
-    return mp->unw_as && mp->walk_memo ? 0 : -ENOMEM;
+    if (!mp->unw_as || !mp->walk_memo)
+        return -ENOMEM;
+    /* One walk now, of this thread's own stack: libunwind maps its rule
+     * cache on a space's first walk, and that mmap would otherwise land
+     * in the first preemption's handler (tens of microseconds). */
+    uint64_t regs[UR_NREGS] = {0};
+    urg__capture_regs(regs);
+    struct urg__modview v;
+    urg__modview_begin(&v);
+    urg__walk_t w;
+    if (urg__walk_begin(&w, mp->unw_as, regs, (uintptr_t)mp->g0x.lo, (uintptr_t)mp->g0x.hi, &v) ==
+        0)
+        for (int i = 0; i < 4 && urg__walk_step(&w) > 0; i++)
+            ;
+    return 0;
 #else
     (void)mp;
     return 0;

@@ -18,9 +18,9 @@ struct urg__module {
     uintptr_t seg_lo[URG_MOD_SEGS], seg_hi[URG_MOD_SEGS]; /* readable PT_LOADs */
     int nseg;
     uint8_t seg_writable; /* bit s: segment s is PF_W */
-    uintptr_t bias;   /* load bias (dlpi_addr) */
-    uintptr_t eh_hdr; /* .eh_frame_hdr, 0 if none */
-    uintptr_t table;  /* its binary-search table */
+    uintptr_t bias;       /* load bias (dlpi_addr) */
+    uintptr_t eh_hdr;     /* .eh_frame_hdr, 0 if none */
+    uintptr_t table;      /* its binary-search table */
     uint32_t fde_count;
     uint8_t forbidden;  /* libc, ld.so, vDSO, libunwind, libgcc, sanitizers */
     uint8_t is_runtime; /* liburgent.so itself */

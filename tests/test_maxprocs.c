@@ -115,6 +115,49 @@ static void test_maxprocs_resize_while_tasks_run(void **state)
     }
 }
 
+/* ---- back-to-back resizes ----
+ * Growing hands the new Ps to idle threads; a stop right after finds them
+ * not yet running and takes the Ps back (stw.c) rather than waiting for
+ * the threads to wake. Those threads must go back to the idle list at
+ * once, so that the next growth reuses them: nothing may be lost or run
+ * twice, and the thread count must stay near the largest maxprocs
+ * instead of growing with every resize. */
+
+static int b2b_max_threads;
+
+static void b2b_main(void *arg)
+{
+    (void)arg;
+    static const int cycle[] = {1, 4, 1, 2};
+    urg_wg_add(&busy.wg, BUSY_TASKS);
+    for (uintptr_t i = 0; i < (uintptr_t)BUSY_TASKS; i++)
+        CHECK(urg_go(busy_task, (void *)i) == 0);
+    for (int r = 0; r < 2000; r++) {
+        resize_to(cycle[r % 4]);
+        urg_stats s;
+        urg_stats_get(&s);
+        if (s.threads > b2b_max_threads)
+            b2b_max_threads = s.threads;
+    }
+    urg_wg_wait(&busy.wg);
+}
+
+static void test_maxprocs_back_to_back_resizes_reuse_threads(void **state)
+{
+    (void)state;
+    memset(&busy, 0, sizeof(busy));
+    b2b_max_threads = 0;
+    tu_reset();
+    tu_wd_start(60, "back-to-back resizes");
+    tu_run(b2b_main, NULL, 2);
+    tu_wd_stop();
+    check_busy_results();
+    assert_int_equal(busy.resizes, 2000);
+    print_message("2000 resizes: at most %d threads\n", b2b_max_threads);
+    /* Four procs' worth, plus slack for threads still parking. */
+    assert_true(b2b_max_threads <= 8);
+}
+
 /* ---- resizing from a plain thread ---- */
 
 static int plain_done; /* atomic */
@@ -711,6 +754,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_maxprocs_resize_while_tasks_run),
+        cmocka_unit_test(test_maxprocs_back_to_back_resizes_reuse_threads),
         cmocka_unit_test(test_maxprocs_resize_from_plain_thread),
         cmocka_unit_test(test_maxprocs_concurrent_resizers),
         cmocka_unit_test(test_maxprocs_bad_arguments),

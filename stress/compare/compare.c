@@ -14,7 +14,9 @@
  *            2, while 4 hogs spin on 2 procs: median and worst time. (Not
  *            3 and 2: three busy threads on this 2-CPU machine would make
  *            every stop wait for the kernel to reschedule a thread, which
- *            measures the kernel's time slice, not the runtime.)
+ *            measures the kernel's time slice, not the runtime.) Each
+ *            call down to 1 proc first waits until a hog runs on the
+ *            other one, so that it has a spinning hog to stop.
  *   calls    4 hogs whose loop calls a function each iteration, 1 proc
  *   nocalls  4 hogs whose loop calls nothing (same file as calls)
  *   work     8 hogs on 2 procs doing a fixed amount of work: wall time,
@@ -234,6 +236,22 @@ static void ticker_task(void *arg)
 static double stw_us[STW_CALLS];
 static int stw_done;
 
+/* Spin, without runtime calls (so without yielding in the cooperative
+ * build), until some hog makes progress: with this task on its own proc,
+ * that hog runs on another one, so the stop that follows has a spinning
+ * hog to preempt rather than a proc whose thread has not started yet. */
+static void wait_hog_elsewhere(void)
+{
+    uint64_t before[MAX_HOGS];
+    for (int i = 0; i < nhogs; i++)
+        before[i] = hog_count(&hogs[i]);
+    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+        for (int i = 0; i < nhogs; i++)
+            if (hog_count(&hogs[i]) != before[i])
+                return;
+    }
+}
+
 static void main_task(void *arg)
 {
     (void)arg;
@@ -269,16 +287,12 @@ static void main_task(void *arg)
         return;
     } else if (!strcmp(scenario, "stw")) {
         spawn_hogs(hog_task);
-        /* Let the hogs take the other proc first, without a runtime call
-         * (which would let them take ours too in the cooperative build). */
-        while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
-            int running = 0;
-            for (int i = 0; i < nhogs; i++)
-                running += hog_count(&hogs[i]) > 0;
-            if (running >= 1)
-                break;
-        }
         for (int i = 0; i < STW_CALLS && !__atomic_load_n(&stop, __ATOMIC_ACQUIRE); i++) {
+            /* Calls that shrink to 1 proc stop the other one: let a hog
+             * take it first. (Back to back, they would find its thread
+             * still waking up, and time only the hand-back.) */
+            if (i % 2 == 0)
+                wait_hog_elsewhere();
             uint64_t t0 = urg_now();
             urg_set_maxprocs(i % 2 ? 2 : 1);
             stw_us[i] = (double)(urg_now() - t0) / 1e3;
@@ -374,6 +388,10 @@ int main(int argc, char **argv)
         } else {
             double v[STW_CALLS];
             memcpy(v, stw_us, sizeof(v));
+            printf("# calls (us, in order; odd ones grow to 2 procs):");
+            for (int i = 0; i < STW_CALLS; i++)
+                printf(" %.1f", stw_us[i]);
+            printf("\n");
             qsort(v, STW_CALLS, sizeof(double), cmp_double);
             result("status", "ok");
             result("median_us", "%.1f", v[STW_CALLS / 2]);

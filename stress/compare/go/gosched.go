@@ -343,8 +343,24 @@ func ticker(scenario string, nhogs int) {
 	}
 }
 
+// waitHogElsewhere spins, without calls, until some hog makes progress:
+// with this goroutine on its own P, that hog runs on another one.
+func waitHogElsewhere(nhogs int) {
+	var before [maxHogs]uint64
+	for i := 0; i < nhogs; i++ {
+		before[i] = atomic.LoadUint64(&counters[i].n)
+	}
+	for atomic.LoadUint32(stop) == 0 {
+		for i := 0; i < nhogs; i++ {
+			if atomic.LoadUint64(&counters[i].n) != before[i] {
+				return
+			}
+		}
+	}
+}
+
 // stw times runtime.GOMAXPROCS calls (each a stop-the-world) beside 4 hogs
-// on 2 Ps.
+// on 2 Ps; each call down to 1 P first waits until a hog holds the other.
 func stw(scenario string, nhogs, calls int) {
 	runtime.GOMAXPROCS(2)
 	var wg sync.WaitGroup
@@ -367,6 +383,11 @@ func stw(scenario string, nhogs, calls int) {
 	var lateBegin, lateEnd time.Duration
 	for i := 0; i < calls; i++ {
 		n := 1 + i%2 // 1, 2, 1, 2, ...: never the current value, never more Ps than CPUs
+		if n == 1 && i > 0 {
+			// As before the first call: a hog must hold the other P, so
+			// that the stop has a spinning hog to preempt.
+			waitHogElsewhere(nhogs)
+		}
 		t0 := time.Now()
 		runtime.GOMAXPROCS(n)
 		t1 := time.Now()
