@@ -175,6 +175,10 @@ void urg__gcstopm(m_t *mp)
     urg__lock(&sched.lock);
     if (ld_relaxed(&sched.gcwaiting)) {
         st_release(&pp->status, (uint32_t)P_STOP);
+        /* Idle before the stopper wakes: the restart that follows can
+         * hand us a P again instead of making a thread while we are on
+         * our way to sleep (stopm looks at nextp before sleeping). */
+        urg__mput(mp);
         if (--sched.stopwait == 0)
             urg__note_wakeup(&sched.stopnote);
     } else {

@@ -139,31 +139,37 @@ m_t *urg__newm(p_t *pp, bool spinning, int *err)
 }
 
 /* urg__stopm: park this M until startm hands it a P (or the run ends).
- * A wake-up that finds the M still on the idle list is stale: startm
- * handed it a P that a stop-the-world took back, and listed it idle again
- * (stw.c); it sleeps on. Context: g0, holding no P. */
+ * The M may already be on the idle list (gcstopm lists it before waking
+ * the stopper, so that the restart can reuse it) and may even have been
+ * handed a P already: nextp is checked before sleeping. A wake-up that
+ * finds the M still listed and no P is stale (startm handed it a P that a
+ * stop-the-world took back, stw.c, or a hand-off it took without
+ * sleeping): it sleeps on. Context: g0, holding no P. */
 void urg__stopm(m_t *mp)
 {
     URG_CHECK(mp->p == NULL, "stopm: M holds a P");
-    URG_CHECK(!mp->spinning, "stopm: M is spinning");
     urg__lock(&sched.lock);
-    for (;;) {
+    /* Spinning only if startm already handed it a P to spin with. */
+    URG_CHECK(!mp->spinning || mp->nextp, "stopm: M is spinning");
+    for (bool woke = false;; woke = true) {
+        p_t *pp = mp->nextp;
+        if (pp) {
+            mp->nextp = NULL;
+            urg__acquirep(mp, pp);
+            break;
+        }
+        if (ld_acquire(&sched.exiting) || ld_acquire(&mp->orphan))
+            break;
+        URG_CHECK(!woke || mp->idle_listed, "stopm: woken without a P");
         if (!mp->idle_listed)
             urg__mput(mp);
         urg__checkdead_locked();
         urg__unlock(&sched.lock);
         urg__note_sleep(&mp->park);
         urg__note_clear(&mp->park);
+        if (ld_acquire(&mp->orphan))
+            return; /* its run is over: never touch the scheduler again */
         urg__lock(&sched.lock);
-        p_t *pp = mp->nextp;
-        mp->nextp = NULL;
-        if (pp) {
-            urg__acquirep(mp, pp);
-            break;
-        }
-        if (ld_acquire(&sched.exiting) || ld_acquire(&mp->orphan))
-            break;
-        URG_CHECK(mp->idle_listed, "stopm: woken without a P");
     }
     urg__unlock(&sched.lock);
 }

@@ -98,17 +98,24 @@ static void check_busy_results(void)
     assert_int_equal(busy.stats_mismatch, 0);
 }
 
+/* run_busy: one run of main_fn (which spawns the busy tasks and resizes)
+ * under a watchdog, then the checks every busy run shares. */
+static void run_busy(urg_fn main_fn, int procs, int watchdog_s, const char *what)
+{
+    memset(&busy, 0, sizeof(busy));
+    tu_reset();
+    tu_wd_start(watchdog_s, what);
+    tu_run(main_fn, NULL, procs);
+    tu_wd_stop();
+    check_busy_results();
+}
+
 static void test_maxprocs_resize_while_tasks_run(void **state)
 {
     (void)state;
     static const int start[] = {1, 4};
     for (int i = 0; i < 2; i++) {
-        memset(&busy, 0, sizeof(busy));
-        tu_reset();
-        tu_wd_start(30, "resize under busy tasks");
-        tu_run(busy_main, NULL, start[i]);
-        tu_wd_stop();
-        check_busy_results();
+        run_busy(busy_main, start[i], 30, "resize under busy tasks");
         assert_true(busy.resizes >= 4);
         print_message("start %d procs: %d resizes while %d tasks ran\n", start[i], busy.resizes,
                       BUSY_TASKS);
@@ -119,9 +126,14 @@ static void test_maxprocs_resize_while_tasks_run(void **state)
  * Growing hands the new Ps to idle threads; a stop right after finds them
  * not yet running and takes the Ps back (stw.c) rather than waiting for
  * the threads to wake. Those threads must go back to the idle list at
- * once, so that the next growth reuses them: nothing may be lost or run
- * twice, and the thread count must stay near the largest maxprocs
- * instead of growing with every resize. */
+ * once (stopm checks that a thread woken without a P is listed), so that
+ * the next growth reuses them: nothing may be lost or run twice, and the
+ * thread count must not grow with the number of resizes. (It is not held
+ * to four: a thread on its way to sleep — still looking for work after
+ * giving up its P, as in Go — is not on the idle list, and on a loaded
+ * machine a growth sometimes finds none there and starts a new one.) */
+
+#define B2B_RESIZES (TU_SANITIZED ? 500 : 2000)
 
 static int b2b_max_threads;
 
@@ -132,7 +144,7 @@ static void b2b_main(void *arg)
     urg_wg_add(&busy.wg, BUSY_TASKS);
     for (uintptr_t i = 0; i < (uintptr_t)BUSY_TASKS; i++)
         CHECK(urg_go(busy_task, (void *)i) == 0);
-    for (int r = 0; r < 2000; r++) {
+    for (int r = 0; r < B2B_RESIZES; r++) {
         resize_to(cycle[r % 4]);
         urg_stats s;
         urg_stats_get(&s);
@@ -145,17 +157,11 @@ static void b2b_main(void *arg)
 static void test_maxprocs_back_to_back_resizes_reuse_threads(void **state)
 {
     (void)state;
-    memset(&busy, 0, sizeof(busy));
     b2b_max_threads = 0;
-    tu_reset();
-    tu_wd_start(60, "back-to-back resizes");
-    tu_run(b2b_main, NULL, 2);
-    tu_wd_stop();
-    check_busy_results();
-    assert_int_equal(busy.resizes, 2000);
-    print_message("2000 resizes: at most %d threads\n", b2b_max_threads);
-    /* Four procs' worth, plus slack for threads still parking. */
-    assert_true(b2b_max_threads <= 8);
+    run_busy(b2b_main, 2, 60, "back-to-back resizes");
+    assert_int_equal(busy.resizes, B2B_RESIZES);
+    print_message("%d resizes: at most %d threads\n", B2B_RESIZES, b2b_max_threads);
+    assert_true(b2b_max_threads <= 64);
 }
 
 /* ---- resizing from a plain thread ---- */
@@ -199,13 +205,8 @@ static void plain_main(void *arg)
 static void test_maxprocs_resize_from_plain_thread(void **state)
 {
     (void)state;
-    memset(&busy, 0, sizeof(busy));
     plain_done = 0;
-    tu_reset();
-    tu_wd_start(30, "resize from a plain thread");
-    tu_run(plain_main, NULL, 2);
-    tu_wd_stop();
-    check_busy_results();
+    run_busy(plain_main, 2, 30, "resize from a plain thread");
     assert_int_equal(busy.resizes, 30);
     /* Not running: nothing to resize, and nothing to report. */
     assert_int_equal(urg_set_maxprocs(2), -EPERM);
