@@ -6,10 +6,11 @@
  * gcwaiting and count the Ps to stop; the caller's own P, Ps sitting in
  * syscalls (CAS P_SYSCALL -> P_STOP), idle Ps and Ps handed to threads
  * that have not started on them yet (P_HANDOFF; Go waits for those
- * threads to wake) stop at once; running Ps are asked to preempt their task (the task's preempt flag, plus
- * SIGURG in the async build) and stop when their M next enters the
- * scheduler (gcstopm). The caller sleeps on stopnote and re-requests every
- * 100 us, since a request can land at an unsafe point.
+ * threads to wake) stop at once; running Ps are asked to preempt their
+ * task (the task's preempt flag, plus SIGURG in the async build) and stop
+ * when their M next enters the scheduler (gcstopm). The caller spins for
+ * 50 us, then sleeps on stopnote and re-requests every 100 us, since a
+ * request can land at an unsafe point.
  *
  * In the cooperative build a task in a loop without runtime calls never
  * stops, so neither does urg_set_maxprocs: that is Go's behaviour with
@@ -284,10 +285,13 @@ bool urg__stop_the_world(int reason)
     if (wait) {
         /* The Ps stop within microseconds when their tasks take the
          * request at once: spin that long before paying for a futex sleep
-         * and wake-up, which on a VM costs more than the stop itself. */
+         * and wake-up, which on a VM costs more than the stop itself. The
+         * spin yields the CPU each time round: a thread we wait for may
+         * be queued behind us on this very CPU (three busy threads on two
+         * CPUs), and a bare spin would hold it off for the whole 50 us. */
         uint64_t spin_until = urg__nanotime() + STOP_SPIN_NS;
         while (ld_acquire(&sched.stopnote.key) == 0 && urg__nanotime() < spin_until)
-            cpu_relax();
+            sched_yield();
         while (!urg__note_tsleep(&sched.stopnote, 100000)) {
             urg__lock(&sched.lock);
             if (ld_acquire(&sched.exiting) && sched.stopwait > 0) {
