@@ -285,13 +285,14 @@ bool urg__stop_the_world(int reason)
     if (wait) {
         /* The Ps stop within microseconds when their tasks take the
          * request at once: spin that long before paying for a futex sleep
-         * and wake-up, which on a VM costs more than the stop itself. The
-         * spin yields the CPU each time round: a thread we wait for may
-         * be queued behind us on this very CPU (three busy threads on two
-         * CPUs), and a bare spin would hold it off for the whole 50 us. */
+         * and wake-up, which on a VM costs more than the stop itself. (A
+         * spin that yields the CPU each time round was tried, for when a
+         * thread we wait for is queued behind us on this CPU: on this VM
+         * it made the worst stops several times slower, since a yield
+         * can hand the CPU to any thread for a whole kernel time slice.) */
         uint64_t spin_until = urg__nanotime() + STOP_SPIN_NS;
         while (ld_acquire(&sched.stopnote.key) == 0 && urg__nanotime() < spin_until)
-            sched_yield();
+            cpu_relax();
         while (!urg__note_tsleep(&sched.stopnote, 100000)) {
             urg__lock(&sched.lock);
             if (ld_acquire(&sched.exiting) && sched.stopwait > 0) {
