@@ -69,13 +69,18 @@ static void resize_to(int n)
     busy.resizes++;
 }
 
+static void spawn_busy(void)
+{
+    urg_wg_add(&busy.wg, BUSY_TASKS);
+    for (uintptr_t i = 0; i < (uintptr_t)BUSY_TASKS; i++)
+        CHECK(urg_go(busy_task, (void *)i) == 0);
+}
+
 static void busy_main(void *arg)
 {
     (void)arg;
     static const int cycle[] = {1, 4, 2, 1};
-    urg_wg_add(&busy.wg, BUSY_TASKS);
-    for (uintptr_t i = 0; i < (uintptr_t)BUSY_TASKS; i++)
-        CHECK(urg_go(busy_task, (void *)i) == 0);
+    spawn_busy();
     /* Whole cycles, at least one, for as long as tasks are running. */
     do {
         for (int k = 0; k < 4; k++) {
@@ -141,9 +146,7 @@ static void b2b_main(void *arg)
 {
     (void)arg;
     static const int cycle[] = {1, 4, 1, 2};
-    urg_wg_add(&busy.wg, BUSY_TASKS);
-    for (uintptr_t i = 0; i < (uintptr_t)BUSY_TASKS; i++)
-        CHECK(urg_go(busy_task, (void *)i) == 0);
+    spawn_busy();
     for (int r = 0; r < B2B_RESIZES; r++) {
         resize_to(cycle[r % 4]);
         urg_stats s;
@@ -192,9 +195,7 @@ static void plain_main(void *arg)
 {
     (void)arg;
     pthread_t t;
-    urg_wg_add(&busy.wg, BUSY_TASKS);
-    for (uintptr_t i = 0; i < (uintptr_t)BUSY_TASKS; i++)
-        CHECK(urg_go(busy_task, (void *)i) == 0);
+    spawn_busy();
     CHECK(pthread_create(&t, NULL, plain_resizer, NULL) == 0);
     while (!__atomic_load_n(&plain_done, __ATOMIC_SEQ_CST))
         urg_sleep(1000 * 1000);
