@@ -175,15 +175,25 @@ __attribute__((no_sanitize_address)) static void push_return(uintptr_t sp, uint6
  * the same offsets, reads the same code addresses, reaches the same
  * verdict. The entry also pins what the verdict depended on beyond its
  * inputs: the module table's sequence number and the count of registered
- * unsafe ranges. Only safe verdicts are kept. */
+ * unsafe ranges (which also fix how the PC itself classifies, so a hit
+ * skips that lookup too). Only safe verdicts are kept.
+ *
+ * Layout: a hit is checked with cold caches, so an entry keeps what a
+ * typical check reads (the key, the two or three registers a walk asks
+ * for, the first stack word) in its first two cache lines. */
 #define MEMO_SLOTS 8
+#define MEMO_REGS  4 /* walks that read more registers are not kept */
 struct walk_memo_entry {
     uintptr_t pc; /* 0: empty */
     uintptr_t lo, hi;
     uint32_t seq, nunsafe;
-    struct urg__walk_inputs in;
-    uint64_t regs[UR_NREGS];
-};
+    uint32_t regs_read, nmem; /* as in urg__walk_inputs */
+    uint64_t reg[MEMO_REGS];  /* the registers read, in register order */
+    struct {
+        uintptr_t addr;
+        uint64_t val;
+    } mem[URG_WALK_LOG];
+} URG_ALIGNED_CL;
 struct walk_memo {
     struct walk_memo_entry e[MEMO_SLOTS];
 };
@@ -208,15 +218,42 @@ __attribute__((no_sanitize_address)) static bool memo_hit(const struct walk_memo
 {
     if (e->pc != pc || e->hi - e->lo != hi - lo || e->seq != seq || e->nunsafe != nunsafe)
         return false;
+    uint32_t k = 0;
     for (uint32_t r = 0; r < UR_NREGS; r++)
-        if (((e->in.regs_read >> r) & 1) && !memo_word(e, regs[r], e->regs[r], hi))
+        if (((e->regs_read >> r) & 1) && !memo_word(e, regs[r], e->reg[k++], hi))
             return false;
-    for (uint32_t i = 0; i < e->in.nmem; i++) {
-        uintptr_t a = e->in.addr[i] - e->hi + hi; /* logged reads lie in e's stack */
-        if (!memo_word(e, *(const volatile uint64_t *)a, e->in.val[i], hi))
+    for (uint32_t i = 0; i < e->nmem; i++) {
+        uintptr_t a = e->mem[i].addr - e->hi + hi; /* logged reads lie in e's stack */
+        if (!memo_word(e, *(const volatile uint64_t *)a, e->mem[i].val, hi))
             return false;
     }
     return true;
+}
+
+/* memo_store: remember a safe walk from regs whose inputs were `in`,
+ * unless it read more than an entry holds. Signal-safe. */
+static void memo_store(struct walk_memo_entry *e, const struct urg__walk_inputs *in,
+                       const uint64_t regs[UR_NREGS], uintptr_t pc, uintptr_t lo, uintptr_t hi,
+                       uint32_t seq, uint32_t nunsafe)
+{
+    if (in->nmem > URG_WALK_LOG || __builtin_popcount(in->regs_read) > MEMO_REGS)
+        return;
+    e->pc = 0; /* (the handler cannot nest; this is only for tidiness) */
+    uint32_t k = 0;
+    for (uint32_t r = 0; r < UR_NREGS; r++)
+        if ((in->regs_read >> r) & 1)
+            e->reg[k++] = regs[r];
+    for (uint32_t i = 0; i < in->nmem; i++) {
+        e->mem[i].addr = in->addr[i];
+        e->mem[i].val = in->val[i];
+    }
+    e->regs_read = in->regs_read;
+    e->nmem = in->nmem;
+    e->lo = lo;
+    e->hi = hi;
+    e->seq = seq;
+    e->nunsafe = nunsafe;
+    e->pc = pc;
 }
 
 /* at_safe_point: steps 3 and 4. Signal-safe. */
@@ -232,14 +269,14 @@ static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
 
     struct urg__modview v;
     urg__modview_begin(&v);
-    if (urg__pc_classify(&v, pc) != PC_USER)
-        return false;
     uint32_t nunsafe = urg__unsafe_range_count();
     struct walk_memo_entry *e = &((struct walk_memo *)mp->walk_memo)->e[pc % MEMO_SLOTS];
     if (memo_hit(e, pc, lo, hi, v.seq, nunsafe, regs)) {
         fetch_add(&sched.preempt_walks_memo, 1);
         return urg__modview_valid(&v);
     }
+    if (urg__pc_classify(&v, pc) != PC_USER)
+        return false;
     urg__walk_t w;
     if (urg__walk_begin(&w, mp->unw_as, regs, lo, hi, &v) != 0)
         return false;
@@ -260,16 +297,8 @@ static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
         if (urg__pc_classify(&v, ip) != PC_USER)
             break;
     }
-    const struct urg__walk_inputs *in = urg__walk_inputs(&w);
-    if (safe && in->nmem <= URG_WALK_LOG) {
-        e->pc = pc;
-        e->lo = lo;
-        e->hi = hi;
-        e->seq = v.seq;
-        e->nunsafe = nunsafe;
-        e->in = *in;
-        memcpy(e->regs, regs, sizeof(e->regs));
-    }
+    if (safe)
+        memo_store(e, urg__walk_inputs(&w), regs, pc, lo, hi, v.seq, nunsafe);
     return safe && urg__modview_valid(&v);
 }
 

@@ -195,9 +195,10 @@ int urg__safepoint_m_init(m_t *mp)
 {
 #ifdef URG_PREEMPT_ASYNC
     mp->unw_as = urg__unwind_as_new();
-    mp->walk_memo = calloc(1, urg__walk_memo_size);
+    mp->walk_memo = aligned_alloc(URG_CACHELINE, urg__walk_memo_size);
     if (!mp->unw_as || !mp->walk_memo)
         return -ENOMEM;
+    memset(mp->walk_memo, 0, urg__walk_memo_size);
     /* One walk now, of this thread's own stack: libunwind maps its rule
      * cache on a space's first walk, and that mmap would otherwise land
      * in the first preemption's handler (tens of microseconds). */
