@@ -401,16 +401,8 @@ void urg__startm(p_t *pp, bool spinning)
              * threads or memory. */
             urg__warn("cannot create a thread", "work continues on existing threads");
             urg__lock(&sched.lock);
-            if (ld_relaxed(&pp->status) != P_STOP) { /* not claimed by a stop */
-                if (ld_relaxed(&sched.gcwaiting)) {
-                    /* A stop is waiting for this P (it was in transit). */
-                    st_release(&pp->status, (uint32_t)P_STOP);
-                    if (--sched.stopwait == 0)
-                        urg__note_wakeup(&sched.stopnote);
-                } else {
-                    urg__pidleput(pp);
-                }
-            }
+            if (ld_relaxed(&pp->status) != P_STOP) /* not claimed by a stop */
+                urg__p_put_locked(pp);
             urg__unlock(&sched.lock);
             if (spinning)
                 fetch_sub(&sched.nmspinning, 1);
@@ -432,17 +424,27 @@ void urg__handoff(m_t *mp, p_t *pp)
     st_release(&pp->status, (uint32_t)P_HANDOFF);
 }
 
-/* urg__take_nextp: a woken (or new) M takes the P it was handed, unless a
- * stop-the-world claimed it meanwhile; then it has none (findrunnable
- * parks it again). Context: g0 holding no P. Locks: takes sched.lock. */
+/* urg__take_nextp_locked: mp takes the P it was handed, if a stop-the-
+ * world did not claim it meanwhile. Returns whether it had one.
+ * Context: g0 of mp, holding no P. Locks: sched.lock. */
+bool urg__take_nextp_locked(m_t *mp)
+{
+    p_t *pp = mp->nextp;
+    if (!pp)
+        return false;
+    mp->nextp = NULL;
+    urg__acquirep(mp, pp);
+    return true;
+}
+
+/* urg__take_nextp: a new M's first step: take the P it was created for,
+ * or none if it was claimed (findrunnable then parks the M).
+ * Context: g0 holding no P. Locks: takes sched.lock. */
 void urg__take_nextp(m_t *mp)
 {
     urg__lock(&sched.lock);
     mp->started = true;
-    p_t *pp = mp->nextp;
-    mp->nextp = NULL;
-    if (pp)
-        urg__acquirep(mp, pp);
+    urg__take_nextp_locked(mp);
     urg__unlock(&sched.lock);
 }
 
@@ -530,7 +532,7 @@ static g_t *steal_work(m_t *mp, uint64_t now, uint64_t *polluntil)
                 continue;
             if (last && ld_relaxed(&p2->timer0) != 0) {
                 bool ran = false;
-                uint64_t w = urg__timers_check(p2, pp, now, &ran);
+                uint64_t w = urg__timers_check(p2, now, &ran);
                 if (w != 0 && (*polluntil == 0 || w < *polluntil))
                     *polluntil = w;
                 if (ran) {
@@ -603,7 +605,7 @@ top:;
     if (ld_relaxed(&pp->timer0) != 0) {
         bool ran;
         now = urg__nanotime();
-        polluntil = urg__timers_check(pp, pp, now, &ran);
+        polluntil = urg__timers_check(pp, now, &ran);
         /* A task a timer just woke runs before anything else, even on the
          * 61st tick: it is what makes a ticker beside hogs run at the next
          * preemption rather than one slice later. It inherits the current
@@ -756,7 +758,7 @@ top:;
             p_t *p2 = sched.allp[i];
             if (ld_relaxed(&p2->timer0) != 0 && ld_relaxed(&p2->timer0) <= now) {
                 bool ran;
-                urg__timers_check(p2, np, now, &ran);
+                urg__timers_check(p2, now, &ran);
             }
         }
         if (list) {
@@ -858,8 +860,8 @@ static int process_threads(void)
  * verdict is only given when the process has no thread but the runtime's:
  * its Ms and the thread in urg_run. (Under ThreadSanitizer, whose own
  * background threads count too, it therefore stays silent.) A false
- * "deadlock" would kill a
- * correct program; a missed one leaves it hanging, as it would without us.
+ * "deadlock" would kill a correct program; a missed one leaves it
+ * hanging, as it would without us.
  * Context: g0 without a P. Locks: sched.lock. */
 void urg__checkdead_locked(void)
 {

@@ -359,8 +359,9 @@ URG_HIDDEN void urg__gopreempt(g_t *gp);            /* honour a preemption reque
 URG_HIDDEN URG_NORETURN void urg__goexit(g_t *gp);
 URG_HIDDEN void urg__wakep(void);
 URG_HIDDEN void urg__startm(p_t *pp, bool spinning);
-URG_HIDDEN void urg__handoff(m_t *mp, p_t *pp); /* Locks: sched.lock held */
-URG_HIDDEN void urg__take_nextp(m_t *mp);       /* Locks: takes sched.lock */
+URG_HIDDEN void urg__handoff(m_t *mp, p_t *pp);  /* Locks: sched.lock held */
+URG_HIDDEN void urg__take_nextp(m_t *mp);        /* Locks: takes sched.lock */
+URG_HIDDEN bool urg__take_nextp_locked(m_t *mp); /* Locks: sched.lock held */
 URG_HIDDEN void urg__handoffp(p_t *pp);
 URG_HIDDEN void urg__acquirep(m_t *mp, p_t *pp);
 URG_HIDDEN p_t *urg__releasep(m_t *mp);
@@ -429,7 +430,7 @@ URG_HIDDEN void urg__stack_trim_pool(void);
 /* timer.c */
 URG_HIDDEN void urg__timer_add(p_t *pp, g_t *gp, uint64_t when, enum urg__timer_kind kind);
 URG_HIDDEN void urg__timer_cancel(g_t *gp);
-URG_HIDDEN uint64_t urg__timers_check(p_t *pp, p_t *readyp, uint64_t now, bool *ran);
+URG_HIDDEN uint64_t urg__timers_check(p_t *pp, uint64_t now, bool *ran);
 URG_HIDDEN uint64_t urg__timers_earliest(void);
 URG_HIDDEN void urg__timers_move(p_t *from, p_t *to);
 URG_HIDDEN void urg__timers_free(p_t *pp);
@@ -444,6 +445,7 @@ URG_HIDDEN bool urg__netpoll_waiters(void);
 /* stw.c */
 URG_HIDDEN bool urg__stop_the_world(int reason);
 URG_HIDDEN void urg__p_idle_locked(p_t *pp); /* Locks: sched.lock */
+URG_HIDDEN void urg__p_put_locked(p_t *pp);  /* Locks: sched.lock */
 URG_HIDDEN int urg__start_the_world(int32_t newprocs);
 URG_HIDDEN int urg__procresize(int32_t nprocs, p_t **runnable_out);
 URG_HIDDEN void urg__gcstopm(m_t *mp);

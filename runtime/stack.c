@@ -370,45 +370,42 @@ void urg__stack_check_canary(g_t *gp)
     }
 }
 
-/* urg__stack_guard_hit: does addr fall in (or just below) a stack's guard
- * area? Reports the task that owned the stack. Signal-safe: reads only the
- * arena table, which grows by release-stores. */
-bool urg__stack_guard_hit(uintptr_t addr, g_t **gp_out)
+/* arena_base: the base of the arena addr lies in, or 0. Signal-safe:
+ * reads only the arena table, which grows by release-stores. */
+static uintptr_t arena_base(uintptr_t addr)
 {
     uint32_t n = ld_acquire(&pool.narenas);
     for (uint32_t i = 0; i < n; i++) {
-        struct arena *a = &pool.arenas[i];
-        uintptr_t base = (uintptr_t)a->base;
-        if (addr < base || addr >= base + a->bytes)
-            continue;
-        size_t slot = (addr - base) / pool.slot_bytes;
-        uintptr_t sbase = base + slot * pool.slot_bytes;
-        if (addr - sbase >= GUARD_BYTES)
-            return false;
-        struct urg__stack *st =
-            (struct urg__stack *)(sbase + pool.slot_bytes - sizeof(struct urg__stack));
-        *gp_out = st->owner;
-        return true;
+        uintptr_t base = (uintptr_t)pool.arenas[i].base;
+        if (addr >= base && addr < base + pool.arenas[i].bytes)
+            return base;
     }
-    return false;
+    return 0;
+}
+
+/* urg__stack_guard_hit: does addr fall in (or just below) a stack's guard
+ * area? Reports the task that owned the stack. Signal-safe. */
+bool urg__stack_guard_hit(uintptr_t addr, g_t **gp_out)
+{
+    uintptr_t base = arena_base(addr);
+    if (!base)
+        return false;
+    uintptr_t sbase = base + (addr - base) / pool.slot_bytes * pool.slot_bytes;
+    if (addr - sbase >= GUARD_BYTES)
+        return false;
+    struct urg__stack *st =
+        (struct urg__stack *)(sbase + pool.slot_bytes - sizeof(struct urg__stack));
+    *gp_out = st->owner;
+    return true;
 }
 
 /* urg__stack_block_valid: is st where a stack block of a carved slot
  * lives? Lets a dump trust a pointer read from a task that may be changing
- * state. Signal-safe, like urg__stack_guard_hit. */
+ * state. Signal-safe. */
 bool urg__stack_block_valid(const struct urg__stack *st)
 {
-    uintptr_t addr = (uintptr_t)st;
-    uint32_t n = ld_acquire(&pool.narenas);
-    for (uint32_t i = 0; i < n; i++) {
-        struct arena *a = &pool.arenas[i];
-        uintptr_t base = (uintptr_t)a->base;
-        if (addr < base || addr >= base + a->bytes)
-            continue;
-        uintptr_t end = addr + sizeof(struct urg__stack) - base;
-        return end % pool.slot_bytes == 0;
-    }
-    return false;
+    uintptr_t addr = (uintptr_t)st, base = arena_base(addr);
+    return base && (addr + sizeof(struct urg__stack) - base) % pool.slot_bytes == 0;
 }
 
 /* urg__stack_teardown: end of run; unmap everything. Context: urg_run,

@@ -174,19 +174,28 @@ void urg__gcstopm(m_t *mp)
     }
     p_t *pp = urg__releasep(mp);
     urg__lock(&sched.lock);
-    if (ld_relaxed(&sched.gcwaiting)) {
-        st_release(&pp->status, (uint32_t)P_STOP);
-        /* Idle before the stopper wakes: the restart that follows can
-         * hand us a P again instead of making a thread while we are on
-         * our way to sleep (stopm looks at nextp before sleeping). */
+    /* Idle before the stopper can restart the world: the restart can hand
+     * us a P again instead of making a thread while we are on our way to
+     * sleep (stopm looks at nextp before sleeping). */
+    if (ld_relaxed(&sched.gcwaiting))
         urg__mput(mp);
-        if (--sched.stopwait == 0)
-            urg__note_wakeup(&sched.stopnote);
-    } else {
-        urg__p_idle_locked(pp); /* the stop was given up meanwhile */
-    }
+    urg__p_put_locked(pp); /* idle if the stop was given up meanwhile */
     urg__unlock(&sched.lock);
     urg__stopm(mp);
+}
+
+/* urg__p_put_locked: pp, which no M holds any more, joins the stop in
+ * progress (waking the stopper if it was the last to stop), or goes to
+ * the idle list if no stop is waiting. Locks: sched.lock. */
+void urg__p_put_locked(p_t *pp)
+{
+    if (!ld_relaxed(&sched.gcwaiting)) {
+        urg__p_idle_locked(pp);
+        return;
+    }
+    st_release(&pp->status, (uint32_t)P_STOP);
+    if (--sched.stopwait == 0)
+        urg__note_wakeup(&sched.stopnote);
 }
 
 /* urg__p_idle_locked: pp, which no M holds, goes to the idle list; tasks

@@ -40,10 +40,10 @@ void urg_syscall_enter(void)
     st_seq_cst(&pp->status, (uint32_t)P_SYSCALL);
     if (ld_seq_cst(&sched.gcwaiting)) {
         urg__lock(&sched.lock);
-        /* Again under the lock: the stop may have been given up. */
-        if (ld_relaxed(&sched.gcwaiting) &&
-            cas(&pp->status, (uint32_t)P_SYSCALL, (uint32_t)P_STOP) && --sched.stopwait == 0)
-            urg__note_wakeup(&sched.stopnote);
+        /* Again under the lock: the stop may have been given up. The CAS
+         * decides against sysmon retaking the P meanwhile. */
+        if (ld_relaxed(&sched.gcwaiting) && cas(&pp->status, (uint32_t)P_SYSCALL, (uint32_t)P_STOP))
+            urg__p_put_locked(pp);
         urg__unlock(&sched.lock);
     }
     if (ld_seq_cst(&sched.sysmonwait))

@@ -152,12 +152,8 @@ void urg__stopm(m_t *mp)
     /* Spinning only if startm already handed it a P to spin with. */
     URG_CHECK(!mp->spinning || mp->nextp, "stopm: M is spinning");
     for (bool woke = false;; woke = true) {
-        p_t *pp = mp->nextp;
-        if (pp) {
-            mp->nextp = NULL;
-            urg__acquirep(mp, pp);
+        if (urg__take_nextp_locked(mp))
             break;
-        }
         if (ld_acquire(&sched.exiting) || ld_acquire(&mp->orphan))
             break;
         URG_CHECK(!woke || mp->idle_listed, "stopm: woken without a P");

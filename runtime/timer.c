@@ -201,9 +201,8 @@ void urg__timer_cancel(g_t *gp)
 /* urg__timers_check: run pp's due timers; tasks they wake go to the
  * current M's P. Returns the next pending deadline (0: none).
  * Context: g0 holding a P. Locks: takes pp->timerlock. */
-uint64_t urg__timers_check(p_t *pp, p_t *readyp, uint64_t now, bool *ran)
+uint64_t urg__timers_check(p_t *pp, uint64_t now, bool *ran)
 {
-    (void)readyp; /* woken tasks go to the current M's P (urg__ready) */
     *ran = false;
     for (;;) {
         uint64_t t0 = ld_acquire(&pp->timer0);

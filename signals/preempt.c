@@ -44,7 +44,6 @@
 #include "signals.h"
 
 #include <cpuid.h>
-#include <string.h>
 #include <sys/syscall.h>
 #include <sys/ucontext.h>
 #include <unistd.h>
@@ -75,8 +74,9 @@ const char *urg_preempt_mode(void)
  * in XCR0 except AMX tile state (bits 17 and 18: 8 KiB more on every
  * preempted stack, and Linux keeps it off per thread until a thread asks
  * for it; code that uses tiles must run with preemption disabled, see
- * docs/preemption.md), laid out in the standard format, so the size is the end of the highest saved component
- * (CPUID 0xD, sub-leaf i: EAX size, EBX offset). Without XSAVE: fxsave's
+ * docs/preemption.md), laid out in the standard format, so the size is
+ * the end of the highest saved component (CPUID 0xD, sub-leaf i: EAX
+ * size, EBX offset). Without XSAVE: fxsave's
  * 512 bytes. */
 URG_HIDDEN uint32_t urg__xsave_mask_lo, urg__xsave_mask_hi;
 
@@ -238,7 +238,6 @@ static void memo_store(struct walk_memo_entry *e, const struct urg__walk_inputs 
 {
     if (in->nmem > URG_WALK_LOG || __builtin_popcount(in->regs_read) > MEMO_REGS)
         return;
-    e->pc = 0; /* (the handler cannot nest; this is only for tidiness) */
     uint32_t k = 0;
     for (uint32_t r = 0; r < UR_NREGS; r++)
         if ((in->regs_read >> r) & 1)

@@ -298,13 +298,12 @@ static inline int tu_open_fds(void) { return tu_count_dir("/proc/self/fd"); }
  * after one. */
 static int tu_fds_before;
 
-static inline void tu_nothing(void *arg) { (void)arg; }
+static inline int tu_warm_up(void);
 
 static inline int tu_fd_group_setup(void **state)
 {
     (void)state;
-    urg_config cfg = {.maxprocs = 1};
-    if (urg_run(tu_nothing, NULL, &cfg) != 0)
+    if (tu_warm_up() != 0)
         return -1;
     tu_fds_before = tu_open_fds();
     return 0;
@@ -353,10 +352,10 @@ static inline int tu_threads(void) { return tu_count_dir("/proc/self/task") - 2;
  * the process (TSan's background thread, libunwind's validation pipe) is
  * there before a test takes its baseline of threads or descriptors. */
 static void tu_warm_up_main(void *arg) { (void)arg; }
-static inline void tu_warm_up(void)
+static inline int tu_warm_up(void)
 {
     urg_config cfg = {.maxprocs = 2};
-    urg_run(tu_warm_up_main, NULL, &cfg);
+    return urg_run(tu_warm_up_main, NULL, &cfg);
 }
 
 static inline int tu_is_async(void) { return !strcmp(urg_preempt_mode(), "async"); }
