@@ -192,20 +192,40 @@ static void yield_global_after(m_t *mp, g_t *gp, void *arg)
     urg__unlock(&sched.lock);
 }
 
-/* can_switch_direct: may the running task hand its P straight to the next
- * local task, skipping the scheduler? Only when the scheduler would pick
- * the same task: no stop-the-world or shutdown pending, not the 61st tick
- * (global-queue fairness), no timer due on this P. */
-static inline bool can_switch_direct(p_t *pp)
+/* sched_settled: nothing the scheduler must see to first — no
+ * stop-the-world or shutdown pending, no timer due on pp. */
+static inline bool sched_settled(p_t *pp)
 {
     if (unlikely(ld_relaxed(&sched.gcwaiting) | ld_relaxed(&sched.exiting)))
-        return false;
-    if (unlikely(ld_relaxed(&sched.runqsize) != 0) && pp->schedtick % 61 == 0)
         return false;
     uint64_t t0 = ld_relaxed(&pp->timer0);
     if (unlikely(t0 != 0) && t0 <= urg__nanotime())
         return false;
     return true;
+}
+
+/* can_switch_direct: may the running task hand its P straight to the next
+ * local task, skipping the scheduler? Only when the scheduler would pick
+ * the same task: sched_settled, and not the 61st tick (global-queue
+ * fairness). */
+static inline bool can_switch_direct(p_t *pp)
+{
+    if (unlikely(ld_relaxed(&sched.runqsize) != 0) && pp->schedtick % 61 == 0)
+        return false;
+    return sched_settled(pp);
+}
+
+/* run_next: make next mp's running task and switch gp out for it,
+ * running after(mp, gp, arg) on next's stack once gp is off its own.
+ * Context: task gp on mp. */
+static inline void run_next(m_t *mp, g_t *gp, g_t *next, bool inherit,
+                            void (*after)(m_t *, g_t *, void *), void *arg)
+{
+    prepare_run(mp, mp->p, next, inherit);
+    mp->after_fn = after;
+    mp->after_g = gp;
+    mp->after_arg = arg;
+    urg__switch(gp, next);
 }
 
 /* switch_direct: hand mp's P straight to the next local task, running
@@ -222,11 +242,29 @@ static inline bool switch_direct(m_t *mp, g_t *gp, void (*after)(m_t *, g_t *, v
     g_t *next = urg__runqget(pp, &inherit);
     if (!next)
         return false;
-    prepare_run(mp, pp, next, inherit && keep_slice);
-    mp->after_fn = after;
-    mp->after_g = gp;
-    mp->after_arg = arg;
-    urg__switch(gp, next);
+    run_next(mp, gp, next, inherit && keep_slice, after, arg);
+    return true;
+}
+
+/* switch_global: a preempted task, whose P has nothing queued locally,
+ * hands the P straight to the head of the global queue — the task the
+ * scheduler would pick once gp had joined the queue's tail — and joins
+ * the tail from the next task's stack. The same order as Go's
+ * gopreempt_m -> schedule, without the trip through g0 and the scheduler
+ * loop, whose code and stack have gone cold by the end of a slice.
+ * Returns false (doing nothing) when the scheduler must decide.
+ * Context: task gp on mp. */
+static inline bool switch_global(m_t *mp, g_t *gp)
+{
+    p_t *pp = mp->p;
+    if (ld_relaxed(&sched.runqsize) == 0 || !urg__runqempty(pp) || !sched_settled(pp))
+        return false;
+    urg__lock(&sched.lock);
+    g_t *next = urg__globrunqget(pp, 0);
+    urg__unlock(&sched.lock);
+    if (!next)
+        return false;
+    run_next(mp, gp, next, false, yield_global_after, NULL);
     return true;
 }
 
@@ -239,7 +277,7 @@ void urg__gosched(g_t *gp, bool global)
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
-    if (!global && switch_direct(mp, gp, yield_local_after, NULL, false))
+    if (global ? switch_global(mp, gp) : switch_direct(mp, gp, yield_local_after, NULL, false))
         return;
     mcall(gp, global ? yield_global_after : yield_local_after, NULL);
 }
