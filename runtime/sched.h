@@ -255,6 +255,9 @@ struct urg__m {
     uint64_t preempt_t0;     /* owner: handler entry of the preemption in
                                   progress, 0 if none (cost histogram) */
     uint32_t signal_pending; /* atomic: a SIGURG from sysmon is in flight */
+    int *errno_p;            /* this thread's errno, for the handler and the
+                                  trampoline: no call into libc (cold after
+                                  a slice) to find it */
     uint32_t preempt_gen;    /* atomic: handled preemption signals */
     void *altstack;          /* sigaltstack memory */
     size_t altstack_size;

@@ -43,6 +43,7 @@ static void g0_bounds(m_t *mp)
  * Context: the new thread, before it runs anything. */
 void urg__m_signal_init(m_t *mp)
 {
+    mp->errno_p = urg__errno_here();
     urg__tls_m = mp;
     mp->tid = (pid_t)syscall(SYS_gettid);
     g0_bounds(mp);

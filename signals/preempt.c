@@ -137,13 +137,14 @@ bool urg__preempt_signal(m_t *mp)
 URG_HIDDEN void urg__async_preempt2(void);
 void urg__async_preempt2(void)
 {
-    int e = *urg__errno_here();
-    g_t *gp = urg__tls_m->curg;
+    m_t *mp = urg__tls_m;
+    int e = *mp->errno_p;
+    g_t *gp = mp->curg;
     gp->in_async_preempt = 1;
     fetch_add(&sched.preempt_async, 1);
     urg__gosched(gp, true);
     gp->in_async_preempt = 0;
-    *urg__errno_here() = e;
+    *gp->m->errno_p = e; /* gp->m: the M it resumed on */
 }
 
 #ifdef URG_PREEMPT_ASYNC
@@ -303,8 +304,9 @@ static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
 
 void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
 {
-    int saved_errno = errno;
     m_t *mp = urg__tls_m;
+    int *ep = mp ? mp->errno_p : urg__errno_here();
+    int saved_errno = *ep;
     uint32_t pending = mp ? xchg(&mp->signal_pending, 0u) : 0;
     uint64_t t0 = pending ? urg__nanotime() : 0;
     /* Anything we did not send goes to the program's handler. A SIGURG of
@@ -316,7 +318,7 @@ void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
     if (!ours)
         urg__sig_forward(sig, info, uctx);
     if (!pending) {
-        errno = saved_errno;
+        *ep = saved_errno;
         return;
     }
     fetch_add(&mp->preempt_gen, 1u);
@@ -325,7 +327,7 @@ void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
     bool want = gp && !urg__asyncpreemptoff && ld_relaxed(&gp->status) == G_RUNNING &&
                 ld_relaxed(&gp->preempt) && !gp->in_async_preempt;
     if (!want) {
-        errno = saved_errno;
+        *ep = saved_errno;
         return; /* the task already yielded: nothing to do */
     }
     ucontext_t *uc = uctx;
@@ -349,7 +351,7 @@ void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
     } else {
         fetch_add(&sched.preempt_deferred, 1);
     }
-    errno = saved_errno;
+    *ep = saved_errno;
 }
 
 #else /* URG_PREEMPT_COOPERATIVE */
