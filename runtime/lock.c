@@ -127,7 +127,7 @@ bool urg__trylock(urg__lock_t *l)
 }
 
 /* urg__lock: Context: task or g0 or sysmon; never in a signal handler. */
-void urg__lock(urg__lock_t *l)
+URG_PREEMPT_PATH void urg__lock(urg__lock_t *l)
 {
     m_locks_add(1);
     rank_acquire(l);
@@ -151,7 +151,7 @@ acquired:
     return;
 }
 
-void urg__unlock(urg__lock_t *l)
+URG_PREEMPT_PATH void urg__unlock(urg__lock_t *l)
 {
 #ifdef URG_TSAN
     __tsan_release(l);

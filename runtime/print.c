@@ -133,7 +133,7 @@ void urg__warn(const char *what, const char *detail)
 }
 
 /* Signal-safe (clock_gettime is on the signal-safety(7) list). */
-uint64_t urg__nanotime(void)
+URG_PREEMPT_PATH uint64_t urg__nanotime(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

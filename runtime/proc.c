@@ -78,7 +78,7 @@ static inline __attribute__((always_inline)) void finish_switch(g_t *self)
  * goes through this one call site, so the return from urg__ctx_switch
  * always lands where the return-stack predictor expects.
  * Context: task or g0. Locks: none may be held (but see urg__park_g). */
-URG_NOINLINE void urg__switch(g_t *from, g_t *to)
+URG_PREEMPT_PATH URG_NOINLINE void urg__switch(g_t *from, g_t *to)
 {
     if (unlikely(from->canary_stack))
         urg__stack_check_canary(from);
@@ -182,7 +182,7 @@ static void yield_local_after(m_t *mp, g_t *gp, void *arg)
     urg__runqput(mp->p, gp, false);
 }
 
-static void yield_global_after(m_t *mp, g_t *gp, void *arg)
+URG_PREEMPT_PATH static void yield_global_after(m_t *mp, g_t *gp, void *arg)
 {
     (void)mp;
     (void)arg;
@@ -271,7 +271,7 @@ static inline bool switch_global(m_t *mp, g_t *gp)
 /* urg__gosched: the running task gp gives up its P and stays runnable
  * (local tail, or the global queue when `global`, as a preempted task).
  * Context: task. */
-void urg__gosched(g_t *gp, bool global)
+URG_PREEMPT_PATH void urg__gosched(g_t *gp, bool global)
 {
     URG_CLOSE_OPEN_SYSCALL(gp, "urg_yield (or a preemption)");
     m_t *mp = gp->m;

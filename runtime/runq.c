@@ -214,7 +214,7 @@ g_t *urg__runqsteal(p_t *pp, p_t *p2, bool steal_runnext)
 /* urg__runqempty: true if pp has nothing queued. Context: any. Reads tail
  * twice around runnext so that a task moving from runnext to the ring is
  * not missed. */
-bool urg__runqempty(p_t *pp)
+URG_PREEMPT_PATH bool urg__runqempty(p_t *pp)
 {
     for (;;) {
         uint32_t h = ld_acquire(&pp->runqhead);
@@ -238,7 +238,7 @@ uint32_t urg__runqlen(p_t *pp)
 
 /* ---- global queue (Locks: sched.lock for all) ---- */
 
-void urg__globrunqput(g_t *gp)
+URG_PREEMPT_PATH void urg__globrunqput(g_t *gp)
 {
     gp->schedlink = NULL;
     if (sched.runqtail)
@@ -260,7 +260,7 @@ void urg__globrunqputbatch(g_t *head, g_t *tail, int32_t n)
     st_relaxed(&sched.runqsize, sched.runqsize + (uint64_t)n);
 }
 
-static g_t *globrunqpop(void)
+URG_PREEMPT_PATH static g_t *globrunqpop(void)
 {
     g_t *gp = sched.runqhead;
     if (!gp)
@@ -278,7 +278,7 @@ static g_t *globrunqpop(void)
  * at most size/gomaxprocs+1, at most half a ring, and only one while at
  * most 4 per proc wait. Returns one task to run; the others go to pp's
  * local ring. pp may be NULL (then one task). */
-g_t *urg__globrunqget(p_t *pp, int32_t max)
+URG_PREEMPT_PATH g_t *urg__globrunqget(p_t *pp, int32_t max)
 {
     int64_t size = (int64_t)sched.runqsize;
     int32_t procs = ld_relaxed(&sched.gomaxprocs);

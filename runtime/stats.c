@@ -21,7 +21,7 @@
 /* urg__preempt_cost_record: the next task is about to run on mp after an
  * async preemption that began at mp->preempt_t0. Context: g0, or the
  * preempted task handing its P on (proc.c, run_next). */
-void urg__preempt_cost_record(m_t *mp)
+URG_PREEMPT_PATH void urg__preempt_cost_record(m_t *mp)
 {
     uint64_t d = urg__nanotime() - mp->preempt_t0;
     mp->preempt_t0 = 0;

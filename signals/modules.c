@@ -27,7 +27,9 @@
  *
  * Our own text: in liburgent.so it is the whole object. Linked
  * statically, the build renames the library's .text to `urg_text`, so the
- * linker brackets it with __start_urg_text/__stop_urg_text.
+ * linker brackets it with __start_urg_text/__stop_urg_text; the code of
+ * the preemption path is in `urg_text_hot` (URG_PREEMPT_PATH), bracketed
+ * the same way.
  */
 
 #include "signals.h"
@@ -62,10 +64,26 @@ static struct {
     urg__lock_t lock;
 } unsafe_ranges = {.lock = URG_LOCK_INIT(URG_RANK_RANGES)};
 
-static uintptr_t rt_lo, rt_hi; /* urgent's text when linked statically */
+/* urgent's text when linked statically: urg_text and urg_text_hot. */
+static struct {
+    uintptr_t lo, hi;
+} rt_text[2];
 
-extern char __start_urg_text[] __attribute__((weak));
-extern char __stop_urg_text[] __attribute__((weak));
+/* Hidden: in liburgent.so, where the section names bracket nothing or
+ * part of the object, these stay out of its dynamic symbols. */
+#define URG_SECTION_BOUND extern char __attribute__((weak, visibility("hidden")))
+URG_SECTION_BOUND __start_urg_text[];
+URG_SECTION_BOUND __stop_urg_text[];
+URG_SECTION_BOUND __start_urg_text_hot[];
+URG_SECTION_BOUND __stop_urg_text_hot[];
+
+static void rt_text_set(int i, const char *lo, const char *hi)
+{
+    if (lo && hi && lo < hi) {
+        rt_text[i].lo = (uintptr_t)lo;
+        rt_text[i].hi = (uintptr_t)hi;
+    }
+}
 
 static const char *const forbidden_prefixes[] = {
     "libc.so",
@@ -179,7 +197,7 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
     m->forbidden = is_forbidden_name(m->name);
     if (has_prefix(m->name, libc_prefixes, URG_ARRAY_LEN(libc_prefixes)))
         libc_seen = true;
-    m->is_runtime = !rt_lo && ctx->self >= m->lo && ctx->self < m->hi;
+    m->is_runtime = !rt_text[0].lo && ctx->self >= m->lo && ctx->self < m->hi;
     t->n++;
     return 0;
 }
@@ -207,11 +225,8 @@ bool urg__modules_changed(void)
 int urg__modules_refresh(void)
 {
     urg__lock(&build_lock);
-    uintptr_t slo = (uintptr_t)__start_urg_text, shi = (uintptr_t)__stop_urg_text;
-    if (slo && shi && slo < shi) {
-        rt_lo = slo;
-        rt_hi = shi;
-    }
+    rt_text_set(0, __start_urg_text, __stop_urg_text);
+    rt_text_set(1, __start_urg_text_hot, __stop_urg_text_hot);
     uint32_t cur = ld_acquire(&active);
     struct build_ctx ctx = {.t = &tabs[cur ^ 1], .self = (uintptr_t)&urg__modules_refresh};
     ctx.t->n = 0;
@@ -245,7 +260,7 @@ int urg__modules_refresh(void)
 
 /* ---- readers (all Signal-safe) ---- */
 
-void urg__modview_begin(struct urg__modview *v)
+URG_PREEMPT_PATH void urg__modview_begin(struct urg__modview *v)
 {
     uint32_t s = ld_acquire(&seq);
     int t = (int)ld_acquire(&active);
@@ -258,7 +273,7 @@ void urg__modview_begin(struct urg__modview *v)
 /* Even start: our table is rewritten only from seq+3 on. Odd start (a
  * build was under way; we may have read the old table just before the
  * flip): from seq+2 on. */
-bool urg__modview_valid(const struct urg__modview *v)
+URG_PREEMPT_PATH bool urg__modview_valid(const struct urg__modview *v)
 {
     uint32_t d = ld_acquire(&seq) - v->seq;
     return d <= ((v->seq & 1) ? 1u : 2u);
@@ -283,8 +298,9 @@ static bool in_unsafe_range(uintptr_t pc)
 
 int urg__pc_classify(const struct urg__modview *v, uintptr_t pc)
 {
-    if (rt_lo && pc >= rt_lo && pc < rt_hi)
-        return PC_RUNTIME;
+    for (int i = 0; i < 2; i++)
+        if (pc >= rt_text[i].lo && pc < rt_text[i].hi)
+            return PC_RUNTIME;
     if (in_unsafe_range(pc))
         return PC_FORBIDDEN;
     const struct urg__module *m = urg__module_find(v, pc);
@@ -313,7 +329,7 @@ bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n, u
 }
 
 /* Signal-safe. */
-uint32_t urg__unsafe_range_count(void) { return ld_acquire(&unsafe_ranges.n); }
+URG_PREEMPT_PATH uint32_t urg__unsafe_range_count(void) { return ld_acquire(&unsafe_ranges.n); }
 
 int urg_preempt_unsafe_range(const void *start, const void *end)
 {

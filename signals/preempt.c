@@ -135,7 +135,7 @@ bool urg__preempt_signal(m_t *mp)
  * thread we wake up on. Context: task. */
 
 URG_HIDDEN void urg__async_preempt2(void);
-void urg__async_preempt2(void)
+URG_PREEMPT_PATH void urg__async_preempt2(void)
 {
     m_t *mp = urg__tls_m;
     int e = *mp->errno_p;
@@ -257,7 +257,7 @@ static void memo_store(struct walk_memo_entry *e, const struct urg__walk_inputs 
 }
 
 /* at_safe_point: steps 3 and 4. Signal-safe. */
-static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
+URG_PREEMPT_PATH static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
 {
     uint64_t regs[UR_NREGS];
     urg__ucontext_regs(uc, regs);
@@ -302,7 +302,7 @@ static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
     return safe && urg__modview_valid(&v);
 }
 
-void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
+URG_PREEMPT_PATH void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
 {
     m_t *mp = urg__tls_m;
     int *ep = mp ? mp->errno_p : urg__errno_here();

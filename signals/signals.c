@@ -130,7 +130,7 @@ void urg__sig_forward(int sig, siginfo_t *info, void *uctx)
 }
 
 /* Signal-safe. */
-void urg__ucontext_regs(const void *uctx, uint64_t regs[UR_NREGS])
+URG_PREEMPT_PATH void urg__ucontext_regs(const void *uctx, uint64_t regs[UR_NREGS])
 {
     const greg_t *g = ((const ucontext_t *)uctx)->uc_mcontext.gregs;
     regs[UR_RAX] = (uint64_t)g[REG_RAX];

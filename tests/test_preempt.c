@@ -13,9 +13,13 @@
  * promptly once enabled again; the counters obey their invariants;
  * URG_DEBUG=asyncpreemptoff=1 turns the async build cooperative; the
  * handler's memory of earlier safe walks never lets a loop be preempted
- * under a caller that lies in an unsafe range.
+ * under a caller that lies in an unsafe range; the safe-point check counts
+ * both sections of urgent's own code (urg_text and the preemption path's
+ * urg_text_hot) as the runtime's, never as the program's.
  */
 #include "testutil.h"
+
+#include "signals/signals.h"
 
 #include <pthread.h>
 #include <time.h>
@@ -292,6 +296,43 @@ static void test_preempt_memo_respects_call_chain(void **state)
     assert_true(end_stats.preempt_deferred > 0);
 }
 
+/* ---- urgent's own code ---- */
+
+void urg__async_preempt(void);
+void urg__ctx_switch(void **save_sp, void *load_sp);
+void urg__task_start(void);
+
+static int text_class[6];
+
+static void classify_main(void *arg)
+{
+    (void)arg;
+    struct urg__modview v;
+    urg__modview_begin(&v);
+    const uintptr_t pcs[] = {
+        (uintptr_t)urg_go,             /* urg_text (or liburgent.so) */
+        (uintptr_t)urg__task_start,    /* urg_text, assembly */
+        (uintptr_t)urg__gosched,       /* urg_text_hot */
+        (uintptr_t)urg__async_preempt, /* urg_text_hot, assembly */
+        (uintptr_t)urg__ctx_switch,    /* urg_text_hot, assembly */
+        (uintptr_t)hog,                /* the program's */
+    };
+    for (int i = 0; i < 6; i++)
+        text_class[i] = urg__pc_classify(&v, pcs[i] + 1);
+    CHECK(urg__modview_valid(&v));
+}
+
+static void test_preempt_runtime_text_is_runtime(void **state)
+{
+    (void)state;
+    tu_reset();
+    assert_int_equal(urg_run(classify_main, NULL, NULL), 0);
+    assert_checks_ok();
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(text_class[i], PC_RUNTIME);
+    assert_int_equal(text_class[5], PC_USER);
+}
+
 /* ---- counters ---- */
 
 static void test_preempt_counters_add_up(void **state)
@@ -316,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_preempt_disable_region_not_interrupted),
         cmocka_unit_test(test_preempt_counters_add_up),
         cmocka_unit_test(test_preempt_memo_respects_call_chain),
+        cmocka_unit_test(test_preempt_runtime_text_is_runtime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

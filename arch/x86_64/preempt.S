@@ -44,7 +44,8 @@
  */
 #include "context.h"
 
-        .text
+        /* With the preemption path's C code (internal.h, URG_PREEMPT_PATH). */
+        .section urg_text_hot,"ax",@progbits
 
 /* void urg__async_preempt(void) — never called directly. */
         .globl  urg__async_preempt
@@ -147,6 +148,8 @@ urg__async_preempt:
         ret     $URG_PREEMPT_REDZONE
         .cfi_endproc
         .size   urg__async_preempt, .-urg__async_preempt
+
+        .text
 
 /*
  * void urg__capture_regs(uint64_t regs[17]) — the caller's callee-saved

@@ -20,7 +20,8 @@
  */
 #include "context.h"
 
-        .text
+        /* With the preemption path's C code (internal.h, URG_PREEMPT_PATH). */
+        .section urg_text_hot,"ax",@progbits
 
 /*
  * void urg__ctx_switch(void **save_sp, void *load_sp);
@@ -100,6 +101,8 @@ urg__ctx_switch:
         jmp     4b
         .cfi_endproc
         .size   urg__ctx_switch, .-urg__ctx_switch
+
+        .text
 
 /*
  * urg__task_start: where a fresh task's first switch returns to.
