@@ -181,6 +181,8 @@ struct urg__sysmontick {
     uint64_t schedwhen; /* estimated start of the current slice */
     uint64_t syscallwhen;
     uint64_t sampled; /* when sysmon last looked at this P */
+    uint64_t asked;   /* when it last asked the P's task to yield, 0 if it
+                         has not in the current slice */
 };
 
 struct urg__p {

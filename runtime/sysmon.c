@@ -20,16 +20,25 @@
  *
  * How long a slice really lasts: a P bumps schedtick each time it starts a
  * new task; when sysmon first sees a new value, the slice began somewhere
- * since its previous look at that P, and it takes the middle of that
- * interval as the start (schedwhen), then requests preemption once
- * schedwhen + quantum has passed. Reading the clock at every schedule
- * would pin the slice start exactly but cost a clock read on every yield;
- * sampling costs nothing there. So the sampling period bounds the error:
- * while any P runs a task, sysmon wakes at least every quantum/8 and
- * exactly at the earliest pending expiry (so it never sleeps past one),
- * and a slice lasts the quantum give or take quantum/16. (Go takes the
- * end of the interval, so its slices run long by half the period on
- * average: a task woken while hogs run waits that much longer.)
+ * since its previous look at that P. If sysmon asked that P's task to
+ * yield since, the slice began when the task did, which for an async
+ * preemption is microseconds after the request: sysmon takes the request's
+ * time as the start (schedwhen). Otherwise (the task yielded, blocked or
+ * ended by itself) it takes the middle of the interval. Then it requests
+ * preemption once schedwhen + quantum has passed. Reading the clock at
+ * every schedule would pin the slice start exactly but cost a clock read
+ * on every yield; sampling costs nothing there. So the sampling period
+ * bounds the error: while any P runs a task, sysmon wakes at least every
+ * quantum/8 and exactly at the earliest pending expiry (so it never sleeps
+ * past one), and a slice that follows a preemption lasts the quantum less
+ * the time the preemption took (at most a sampling period, if it was
+ * deferred); any other, the quantum give or take quantum/16. The middle
+ * alone would be wrong in a steady way for hogs that take turns: each
+ * slice begins just after the look that ended the one before, and the next
+ * look, a period later, would put its start half a period late — slices of
+ * quantum + quantum/16. (Go takes the end of the interval, so its slices
+ * run long by half the period on average: a task woken while hogs run
+ * waits that much longer.)
  * When no P has anything to do it backs off as Go's does (20 us, doubling
  * after 50 quiet ticks, up to 10 ms), and with every P idle it sleeps
  * until something wakes it (a P starting to run, a syscall, main
@@ -71,6 +80,7 @@ static int retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
         if (s == P_IDLE || s == P_HANDOFF) {
             /* Whatever runs next on it starts a slice no earlier than now. */
             pd->schedwhen = now;
+            pd->asked = 0;
             continue;
         }
         if (s == P_RUNNING || s == P_SYSCALL) {
@@ -78,13 +88,19 @@ static int retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
             uint32_t t = ld_relaxed(&pp->schedtick);
             if (pd->schedtick != t) {
                 pd->schedtick = t;
-                /* The middle of the interval, which is at most the
-                 * sampling period (quantum/8) while anything runs; a
-                 * longer one (sysmon was asleep) counts as that. */
-                uint64_t half = since / 2, cap = quantum / 16;
-                pd->schedwhen = now - (half < cap ? half : cap);
+                if (pd->asked) {
+                    pd->schedwhen = pd->asked; /* the yield we asked for */
+                } else {
+                    /* The middle of the interval, which is at most the
+                     * sampling period (quantum/8) while anything runs; a
+                     * longer one (sysmon was asleep) counts as that. */
+                    uint64_t half = since / 2, cap = quantum / 16;
+                    pd->schedwhen = now - (half < cap ? half : cap);
+                }
+                pd->asked = 0;
             } else if (pd->schedwhen + quantum <= now) {
-                urg__preemptone(pp);
+                if (urg__preemptone(pp))
+                    pd->asked = now; /* refreshed by every retry */
                 sysretake = true;
             }
             if (!sysretake) {
