@@ -184,10 +184,10 @@ static void yield_local_after(m_t *mp, g_t *gp, void *arg)
 
 URG_PREEMPT_PATH static void yield_global_after(m_t *mp, g_t *gp, void *arg)
 {
-    (void)mp;
     (void)arg;
     st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
     urg__lock(&sched.lock);
+    gp->lastp = (uint16_t)(mp->p->id + 1);
     urg__globrunqput(gp);
     urg__unlock(&sched.lock);
 }

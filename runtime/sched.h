@@ -106,8 +106,11 @@ struct urg__g {
     uint32_t selectdone;      /* atomic: a select wait was completed by someone */
     uint8_t in_async_preempt; /* owner: inside the injected trampoline */
     uint8_t canary_stack;     /* owner: stack has no guard page, only a canary */
-    uint16_t pad;
+    uint16_t lastp;           /* sched.lock: 1 + id of the P its last slice
+                                  ran on when it was preempted (0: none), and
+                                  G_LASTP_PASSED (runq.c, urg__globrunqget) */
 };
+#define G_LASTP_PASSED 0x8000u
 
 /*
  * The block at the top of every task stack (64-byte aligned, below the

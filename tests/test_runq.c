@@ -348,6 +348,65 @@ BOTH_MODES(test_runq_drain_takes_all)
     free(pp);
 }
 
+/* ---- the global queue, one task at a time ---- */
+
+static g_t *glob_get_p(p_t *pp)
+{
+    urg__lock(&urg__sched.lock);
+    g_t *gp = urg__globrunqget(pp, 0);
+    urg__unlock(&urg__sched.lock);
+    return gp;
+}
+
+static void glob_put(g_t *gp, uint16_t lastp)
+{
+    gp->lastp = lastp;
+    urg__lock(&urg__sched.lock);
+    urg__globrunqput(gp);
+    urg__unlock(&urg__sched.lock);
+}
+
+/* A P taking from a short global queue passes over a head whose last
+ * slice ran on it, once, for a task whose did not; everything else is
+ * FIFO, and the queue stays whole (its tail included). */
+static void test_runq_global_passes_over_once(void **state)
+{
+    (void)state;
+    set_procs(2);
+    p_t *p0 = new_p(0), *p1 = new_p(1);
+    g_t *gs = new_gs(8);
+    glob_put(&gs[0], 1); /* last ran on p0 */
+    glob_put(&gs[1], 2); /* on p1 */
+    glob_put(&gs[2], 2);
+    glob_put(&gs[3], 1);
+    glob_put(&gs[4], 0); /* never preempted */
+    assert_ptr_equal(glob_get_p(p0), &gs[1]); /* gs[0] passed over */
+    assert_ptr_equal(glob_get_p(p0), &gs[0]); /* but only once */
+    assert_ptr_equal(glob_get_p(p0), &gs[2]);
+    assert_ptr_equal(glob_get_p(p0), &gs[4]);
+    assert_ptr_equal(glob_get_p(p0), &gs[3]); /* nothing behind it */
+    assert_null(glob_get_p(p0));
+
+    /* Both last ran here (as on one proc): FIFO. */
+    glob_put(&gs[4], 2);
+    glob_put(&gs[5], 2);
+    assert_ptr_equal(glob_get_p(p1), &gs[4]);
+    assert_ptr_equal(glob_get_p(p1), &gs[5]);
+
+    /* Passing over the last task moves the tail back to the head. */
+    glob_put(&gs[6], 1);
+    glob_put(&gs[7], 2);
+    assert_ptr_equal(glob_get_p(p0), &gs[7]);
+    glob_put(&gs[7], 0);
+    assert_ptr_equal(glob_get_p(p1), &gs[6]);
+    assert_ptr_equal(glob_get_p(p1), &gs[7]);
+    assert_null(glob_get_p(p1));
+    assert_int_equal(urg__sched.runqsize, 0);
+    free(gs);
+    free(p0);
+    free(p1);
+}
+
 /* ---- concurrent: one owner, several thieves ----
  *
  * A pool of descriptors is recycled: inflight[i] is 1 from the moment the
@@ -615,6 +674,7 @@ int main(void)
         cmocka_unit_test_teardown(test_runq_steal_one, teardown),
         cmocka_unit_test_teardown(test_runq_steal_runnext_only_on_request, teardown),
         cmocka_unit_test_teardown(test_runq_drain_takes_all, teardown),
+        cmocka_unit_test_teardown(test_runq_global_passes_over_once, teardown),
         cmocka_unit_test_teardown(test_runq_concurrent_one_thief, teardown),
         cmocka_unit_test_teardown(test_runq_concurrent_thieves_nothing_lost_or_duplicated,
                                   teardown),
