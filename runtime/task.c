@@ -271,6 +271,7 @@ g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int *err)
     st_relaxed(&gp->selectdone, 0u);
     gp->in_async_preempt = 0;
     gp->canary_stack = 0;
+    gp->lastp = 0;
     if (pp)
         counter_inc(&pp->n_created);
     else
