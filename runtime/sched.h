@@ -463,6 +463,7 @@ URG_HIDDEN bool urg__preemptone(p_t *pp);
 /* sysmon.c */
 URG_HIDDEN void urg__sysmon(m_t *mp);
 URG_HIDDEN void urg__sysmon_wake(void);
+URG_HIDDEN int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running);
 
 /* stats.c / dump.c */
 URG_HIDDEN void urg__schedtrace(bool detailed);

@@ -61,10 +61,11 @@
 /* urg__sysmon_wake: Signal-safe. */
 void urg__sysmon_wake(void) { urg__note_wakeup(&sched.sysmonnote); }
 
-/* retake: steps 1 and 2 for every P. Returns how many Ps it took from
- * syscalls; *next_expiry gets the earliest quantum expiry still pending.
- * Context: sysmon. */
-static int retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
+/* urg__sysmon_retake: steps 1 and 2 for every P, as of `now`. Returns how
+ * many Ps it took from syscalls; *next_expiry gets the earliest quantum
+ * expiry still pending. Context: sysmon (and tests/test_sysmon.c, with
+ * Ps of its own). */
+int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
 {
     int n = 0;
     /* Acquire: pairs with procresize, which sets up allp[i] first. */
@@ -206,7 +207,7 @@ void urg__sysmon(m_t *mp)
         now = urg__nanotime();
         next_expiry = 0;
         any_running = false;
-        if (retake(now, &next_expiry, &any_running) > 0)
+        if (urg__sysmon_retake(now, &next_expiry, &any_running) > 0)
             idle = 0;
         else
             idle++;

@@ -1,0 +1,146 @@
+/*
+ * test_sysmon.c — sysmon's estimate of when a slice began, and so when it
+ * asks a task to yield (runtime/sysmon.c), driven directly through
+ * urg__sysmon_retake with a clock of the test's own, without a running
+ * scheduler.
+ *
+ * A proc bumps schedtick at each new task; sysmon does not read the clock
+ * there, it samples. When it sees a new schedtick it must place the
+ * slice's start: at its own request to yield, if it made one since its
+ * previous look (the task gave the proc up microseconds after it); else
+ * in the middle of the interval since that look, at most quantum/16 back.
+ * The first rule is what keeps hogs that take turns at slices of one
+ * quantum: with the middle, each would run quantum + quantum/16.
+ *
+ * One proc, running a stand-in task on a stand-in thread (no tid, so no
+ * signal is sent); the test moves schedtick and the proc's status the way
+ * a scheduler would between sysmon's looks.
+ */
+#include "testutil.h"
+
+#include "runtime/sched.h"
+
+#define MS      1000000ull
+#define QUANTUM (10 * MS)
+
+static p_t *pp;
+static m_t *mp;
+static g_t *gp;
+
+/* zalloc64: zeroed, cache-line aligned (as the runtime's own are). */
+static void *zalloc64(size_t size)
+{
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, size) != 0)
+        return NULL;
+    return memset(mem, 0, size);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    pp = zalloc64(sizeof(p_t));
+    mp = zalloc64(sizeof(m_t));
+    gp = zalloc64(sizeof(g_t));
+    if (!pp || !mp || !gp)
+        return -1;
+    gp->status = G_RUNNING;
+    mp->curg = gp;
+    pp->m = mp;
+    pp->status = P_RUNNING;
+    urg__sched.quantum_ns = QUANTUM;
+    urg__sched.allp[0] = pp;
+    urg__sched.gomaxprocs = 1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    urg__sched.gomaxprocs = 0;
+    urg__sched.allp[0] = NULL;
+    urg__sched.quantum_ns = 0;
+    free(pp);
+    free(mp);
+    free(gp);
+    return 0;
+}
+
+/* look: one sysmon tick at `now`; the earliest pending expiry (0: none). */
+static uint64_t look(uint64_t now)
+{
+    uint64_t next_expiry = 0;
+    bool any_running = false;
+    assert_int_equal(urg__sysmon_retake(now, &next_expiry, &any_running), 0);
+    assert_true(any_running);
+    return next_expiry;
+}
+
+/* The proc starts its next task (the scheduler's side of a switch). */
+static void next_task(void)
+{
+    pp->schedtick++;
+    gp->preempt = 0;
+}
+
+static void test_sysmon_slice_after_request_starts_at_request(void **state)
+{
+    (void)state;
+    next_task();
+    /* First sight, 1 ms after the previous look (at 0): the middle. */
+    assert_int_equal(look(1 * MS), MS / 2 + QUANTUM);
+    /* A quantum later: asks the task to yield; nothing pending now. */
+    uint64_t asked = MS / 2 + QUANTUM;
+    assert_int_equal(look(asked), 0);
+    assert_int_equal(gp->preempt, 1);
+    /* It did, at once; sysmon sees the next task a sampling period later:
+     * that slice began at the request, not in the middle. */
+    next_task();
+    assert_int_equal(look(asked + QUANTUM / 8), asked + QUANTUM);
+    assert_int_equal(gp->preempt, 0);
+}
+
+static void test_sysmon_slice_begun_unasked_starts_midway(void **state)
+{
+    (void)state;
+    next_task();
+    assert_int_equal(look(1 * MS), MS / 2 + QUANTUM);
+    /* The task gives the proc up by itself: the middle of the interval. */
+    next_task();
+    assert_int_equal(look(2 * MS), 2 * MS - MS / 2 + QUANTUM);
+    /* A longer interval (sysmon overslept) counts as quantum/16 back. */
+    next_task();
+    assert_int_equal(look(6 * MS), 6 * MS - QUANTUM / 16 + QUANTUM);
+}
+
+static void test_sysmon_request_forgotten_when_proc_idles(void **state)
+{
+    (void)state;
+    next_task();
+    assert_int_equal(look(1 * MS), MS / 2 + QUANTUM);
+    uint64_t asked = MS / 2 + QUANTUM;
+    assert_int_equal(look(asked), 0);
+    /* The task yields, the proc runs dry and sysmon sees it idle... */
+    pp->status = P_IDLE;
+    uint64_t next = 0;
+    bool any_running = false;
+    urg__sysmon_retake(asked + MS, &next, &any_running);
+    assert_false(any_running);
+    /* ...so a task it starts later is not charged from the request. */
+    pp->status = P_RUNNING;
+    next_task();
+    assert_int_equal(look(asked + 2 * MS), asked + 2 * MS - MS / 2 + QUANTUM);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sysmon_slice_after_request_starts_at_request, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sysmon_slice_begun_unasked_starts_midway, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sysmon_request_forgotten_when_proc_idles, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
