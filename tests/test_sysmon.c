@@ -83,18 +83,25 @@ static void next_task(void)
     gp->preempt = 0;
 }
 
+/* first_slice_asked: a task's first slice, which sysmon first sees 1 ms
+ * after its look at 0 (and places in the middle) and asks to end a
+ * quantum later. Returns the time of the request. */
+static uint64_t first_slice_asked(void)
+{
+    next_task();
+    assert_int_equal(look(1 * MS), MS / 2 + QUANTUM);
+    uint64_t asked = MS / 2 + QUANTUM;
+    assert_int_equal(look(asked), 0); /* nothing pending while it stands */
+    assert_int_equal(gp->preempt, 1);
+    return asked;
+}
+
 static void test_sysmon_slice_after_request_starts_at_request(void **state)
 {
     (void)state;
-    next_task();
-    /* First sight, 1 ms after the previous look (at 0): the middle. */
-    assert_int_equal(look(1 * MS), MS / 2 + QUANTUM);
-    /* A quantum later: asks the task to yield; nothing pending now. */
-    uint64_t asked = MS / 2 + QUANTUM;
-    assert_int_equal(look(asked), 0);
-    assert_int_equal(gp->preempt, 1);
-    /* It did, at once; sysmon sees the next task a sampling period later:
-     * that slice began at the request, not in the middle. */
+    uint64_t asked = first_slice_asked();
+    /* The task yielded at once; sysmon sees the next one a sampling
+     * period later: that slice began at the request, not in the middle. */
     next_task();
     assert_int_equal(look(asked + QUANTUM / 8), asked + QUANTUM);
     assert_int_equal(gp->preempt, 0);
@@ -116,10 +123,7 @@ static void test_sysmon_slice_begun_unasked_starts_midway(void **state)
 static void test_sysmon_request_forgotten_when_proc_idles(void **state)
 {
     (void)state;
-    next_task();
-    assert_int_equal(look(1 * MS), MS / 2 + QUANTUM);
-    uint64_t asked = MS / 2 + QUANTUM;
-    assert_int_equal(look(asked), 0);
+    uint64_t asked = first_slice_asked();
     /* The task yields, the proc runs dry and sysmon sees it idle... */
     pp->status = P_IDLE;
     uint64_t next = 0;
