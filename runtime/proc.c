@@ -537,6 +537,18 @@ static void become_spinning(m_t *mp)
     st_relaxed(&sched.needspinning, 0u);
 }
 
+/* urg__drop_spinning: mp no longer counts as spinning, and looks for no
+ * successor (it is stopping, or its run is over). Context: mp's thread,
+ * or a stopper holding sched.lock for an M that has not started on the P
+ * it was handed. */
+void urg__drop_spinning(m_t *mp)
+{
+    if (mp->spinning) {
+        mp->spinning = false;
+        fetch_sub(&sched.nmspinning, 1);
+    }
+}
+
 /* reset_spinning: a spinning M found work. If it was the last spinner,
  * start another, so pending work keeps being discovered. */
 static void reset_spinning(m_t *mp)
@@ -834,10 +846,8 @@ void urg__mstart(m_t *mp)
     }
     /* An abandoned M must not touch the scheduler again: its run is over
      * and the next one may have started. */
-    if (mp->spinning && !ld_acquire(&mp->orphan)) {
-        mp->spinning = false;
-        fetch_sub(&sched.nmspinning, 1);
-    }
+    if (!ld_acquire(&mp->orphan))
+        urg__drop_spinning(mp);
 }
 
 /* urg__orphan_exit: this M was abandoned by a finished urg_run while it

@@ -367,6 +367,7 @@ URG_HIDDEN void urg__gopreempt(g_t *gp);            /* honour a preemption reque
 URG_HIDDEN URG_NORETURN void urg__goexit(g_t *gp);
 URG_HIDDEN void urg__wakep(void);
 URG_HIDDEN void urg__startm(p_t *pp, bool spinning);
+URG_HIDDEN void urg__drop_spinning(m_t *mp);
 URG_HIDDEN void urg__handoff(m_t *mp, p_t *pp);  /* Locks: sched.lock held */
 URG_HIDDEN void urg__take_nextp(m_t *mp);        /* Locks: takes sched.lock */
 URG_HIDDEN bool urg__take_nextp_locked(m_t *mp); /* Locks: sched.lock held */

@@ -39,10 +39,10 @@
  * back, the most recently pooled first. sysmon trims the pool in the
  * background: each stack that entered it since the last pass is checked
  * with mincore(2), and if more than 16 KiB of it is resident, everything
- * but its top 8 KiB is given back with MADV_DONTNEED. Neither spawning, exiting nor moving stacks
- * between caches and the pool makes a system call (programs that keep
- * thousands of tasks alive, like fork-join recursion, move stacks back and
- * forth all the time).
+ * but its top 8 KiB is given back with MADV_DONTNEED. Neither spawning,
+ * exiting nor moving stacks between caches and the pool makes a system
+ * call (programs that keep thousands of tasks alive, like fork-join
+ * recursion, move stacks back and forth all the time).
  */
 #include "sched.h"
 

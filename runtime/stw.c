@@ -168,10 +168,7 @@ void urg__preemptall(void)
  * world restarts. Context: g0 holding a P. */
 void urg__gcstopm(m_t *mp)
 {
-    if (mp->spinning) {
-        mp->spinning = false;
-        fetch_sub(&sched.nmspinning, 1);
-    }
+    urg__drop_spinning(mp);
     p_t *pp = urg__releasep(mp);
     urg__lock(&sched.lock);
     /* Idle before the stopper can restart the world: the restart can hand
@@ -229,6 +226,14 @@ static void stw_abandon(m_t *mp)
     st_release(&sched.gcwaiting, 0u);
 }
 
+/* stop_at_once: pp — the stopper's own, or one no thread is running —
+ * counts as stopped now. Locks: sched.lock. */
+static void stop_at_once(p_t *pp)
+{
+    st_release(&pp->status, (uint32_t)P_STOP);
+    sched.stopwait--;
+}
+
 /* urg__stop_the_world: stop every P but the caller's. Returns false, with
  * nothing stopped, when the run started ending before every P stopped.
  * Context: task or an external thread. Locks: takes sched.stw (parks),
@@ -251,20 +256,16 @@ bool urg__stop_the_world(int reason)
      * its status before reading gcwaiting (see urg_syscall_enter). */
     st_seq_cst(&sched.gcwaiting, 1u);
     urg__preemptall();
-    if (mp && mp->p) {
-        st_release(&mp->p->status, (uint32_t)P_STOP);
-        sched.stopwait--;
-    }
+    if (mp && mp->p)
+        stop_at_once(mp->p);
     for (int32_t i = 0; i < n; i++) {
         p_t *pp = sched.allp[i];
         if (cas(&pp->status, (uint32_t)P_SYSCALL, (uint32_t)P_STOP))
             sched.stopwait--;
     }
     p_t *pp;
-    while ((pp = urg__pidleget()) != NULL) {
-        st_release(&pp->status, (uint32_t)P_STOP);
-        sched.stopwait--;
-    }
+    while ((pp = urg__pidleget()) != NULL)
+        stop_at_once(pp);
     /* Ps handed to threads that have not started on them yet: take them
      * back rather than wait for a wake-up (on a VM that is the slowest
      * part of most stops). A thread that has run before goes back on the
@@ -277,14 +278,10 @@ bool urg__stop_the_world(int reason)
             continue;
         URG_CHECK(ld_relaxed(&pp->status) == P_HANDOFF, "stop the world: nextp not handed off");
         m->nextp = NULL;
-        if (m->spinning) {
-            m->spinning = false;
-            fetch_sub(&sched.nmspinning, 1);
-        }
+        urg__drop_spinning(m);
         if (m->started)
             urg__mput(m);
-        st_release(&pp->status, (uint32_t)P_STOP);
-        sched.stopwait--;
+        stop_at_once(pp);
     }
     bool wait = sched.stopwait > 0;
     urg__note_clear(&sched.stopnote);
