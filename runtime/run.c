@@ -237,7 +237,15 @@ static void free_ps(bool keep_memory)
 
 static uint32_t run_lock;
 
-int urg_run(urg_fn main_fn, void *arg, const urg_config *cfg)
+/* The smallest urg_config any release had; fields are only appended. */
+_Static_assert(offsetof(urg_config, stack_size) + sizeof(size_t) == URG_CONFIG_SIZE_VER0,
+               "urg_config's 0.1 fields moved");
+/* Larger than any urg_config will be: urg_run2 reads no further. */
+#define URG_CONFIG_SIZE_MAX 4096
+
+/* run: urg_run, after urg_run2 has checked the caller's struct (cfg_err is
+ * its verdict, reported after -EBUSY as every cfg error is). */
+static int run(urg_fn main_fn, void *arg, const urg_config *cfg, int cfg_err)
 {
     if (!main_fn)
         return -EINVAL;
@@ -247,7 +255,7 @@ int urg_run(urg_fn main_fn, void *arg, const urg_config *cfg)
         return -EBUSY;
     struct urg__env env;
     int ret = 0, orphans = 0;
-    int procs = resolve_config(cfg, &env);
+    int procs = cfg_err ? cfg_err : resolve_config(cfg, &env);
     if (procs < 0) {
         ret = procs;
         goto out_unlock;
@@ -328,4 +336,31 @@ out_unlock:
     st_release(&sched.running, 0u);
     st_release(&run_lock, 0u);
     return ret;
+}
+
+/* urg_run reads the urg_config of the headers the library was built with:
+ * the struct grows only with the soname (docs/api.md, "Growing structs"),
+ * so a program that loads this library was built with the same one. */
+int urg_run(urg_fn main_fn, void *arg, const urg_config *cfg) { return run(main_fn, arg, cfg, 0); }
+
+/* urg_run2 copies the caller's struct, however large, into this library's:
+ * a shorter one leaves the fields it lacks 0 (defaults), a longer one may
+ * only add zeroes (the rule of the kernel's extensible structs, clone3 and
+ * openat2: a field this library cannot honour is refused, never ignored). */
+int urg_run2(urg_fn main_fn, void *arg, const urg_config *cfg, size_t cfg_size)
+{
+    if (!cfg)
+        return run(main_fn, arg, NULL, 0);
+    if (cfg_size < URG_CONFIG_SIZE_VER0)
+        return run(main_fn, arg, NULL, -EINVAL);
+    if (cfg_size > URG_CONFIG_SIZE_MAX)
+        return run(main_fn, arg, NULL, -E2BIG);
+    urg_config c;
+    memset(&c, 0, sizeof(c));
+    const unsigned char *bytes = (const unsigned char *)cfg;
+    for (size_t i = sizeof(c); i < cfg_size; i++)
+        if (bytes[i])
+            return run(main_fn, arg, NULL, -E2BIG);
+    memcpy(&c, cfg, cfg_size < sizeof(c) ? cfg_size : sizeof(c));
+    return run(main_fn, arg, &c, 0);
 }

@@ -1,5 +1,5 @@
 /*
- * stats.c — urg_stats_get and the schedtrace line.
+ * stats.c — urg_stats_get(2) and the schedtrace line.
  *
  * Counters are kept where they are cheapest to bump: per P, written by the
  * P's owner with relaxed stores (no locked instruction on the hot path),
@@ -44,12 +44,10 @@ static uint64_t cost_percentile(const uint64_t *h, uint64_t total, unsigned q)
     return 0;
 }
 
-void urg_stats_get(urg_stats *out)
+/* stats_fill fills the whole of this library's urg_stats. Context: any
+ * thread. */
+static void stats_fill(urg_stats *out)
 {
-    if (!out) {
-        urg__warn("urg_stats_get(NULL)", "ignored");
-        return;
-    }
     memset(out, 0, sizeof(*out));
     bool guarded = !urg__tls_m;
     if (guarded && !urg__ext_enter())
@@ -99,6 +97,36 @@ void urg_stats_get(urg_stats *out)
 done:
     if (guarded)
         urg__ext_exit();
+}
+
+/* urg_stats_get fills the urg_stats of the headers the library was built
+ * with: the struct grows only with the soname (docs/api.md, "Growing
+ * structs"), so a program that loads this library was built with the same
+ * one. Context: any thread. */
+void urg_stats_get(urg_stats *out)
+{
+    if (!out) {
+        urg__warn("urg_stats_get(NULL)", "ignored");
+        return;
+    }
+    stats_fill(out);
+}
+
+/* urg_stats_get2 fills the caller's struct, whatever its size: the fields it
+ * shares with this library's, then zeroes (fields this library lacks). A
+ * size over 4096 is taken for a mistake: no urg_stats will be that large.
+ * Context: any thread. */
+int urg_stats_get2(urg_stats *out, size_t size)
+{
+    if (!out || size == 0 || size > 4096)
+        return -EINVAL;
+    urg_stats st;
+    stats_fill(&st);
+    size_t n = size < sizeof(st) ? size : sizeof(st);
+    memcpy(out, &st, n);
+    if (size > n)
+        memset((char *)out + n, 0, size - n);
+    return (int)n;
 }
 
 static const char *pstatus_str(uint32_t s)

@@ -15,7 +15,12 @@
  *   - refused misuse of a mutex or wait group leaves it working;
  *   - URG_MAXPROCS, URG_QUANTUM, URG_STACK, URG_DEBUG: malformed and
  *     out-of-range values warn once per process and are ignored, valid
- *     values take effect, urg_config overrides them.
+ *     values take effect, urg_config overrides them;
+ *   - versions and growing structs: urg_version() is the URG_VERSION_*
+ *     macros and project(VERSION); urg_stats_get2 fills exactly the size
+ *     it is given and zeroes a larger struct's tail; urg_run2 reads a
+ *     shorter or longer urg_config and refuses a longer one it cannot
+ *     honour.
  * Anything that prints or sets the environment runs in a child process
  * (tu_in_child), whose output is captured and whose environment and
  * once-per-process warning state die with it.
@@ -658,6 +663,141 @@ static void test_api_env_valid_values_and_cfg_override(void **state)
     }
 }
 
+/* ---- versions and growing structs ---- */
+
+static void test_api_version_matches_macros(void **state)
+{
+    (void)state;
+    char want[32];
+    snprintf(want, sizeof(want), "%d.%d.%d", URG_VERSION_MAJOR, URG_VERSION_MINOR,
+             URG_VERSION_PATCH);
+    assert_non_null(urg_version());
+    assert_string_equal(urg_version(), want);
+    assert_string_equal(URG_VERSION_STRING, want);
+    assert_int_equal(URG_VERSION_NUMBER,
+                     URG_VERSION_MAJOR * 10000 + URG_VERSION_MINOR * 100 + URG_VERSION_PATCH);
+#ifdef URG_PROJECT_VERSION
+    /* The header was made from project(VERSION), not copied by hand. */
+    assert_string_equal(urg_version(), URG_PROJECT_VERSION);
+#endif
+}
+
+/* A urg_stats as a program built with newer headers might have it. */
+struct stats_newer {
+    urg_stats st;
+    uint64_t later_field[3];
+};
+
+static void test_api_stats_get2_sizes(void **state)
+{
+    (void)state;
+    unsigned char buf[sizeof(struct stats_newer) + 8];
+    /* Refused: nothing written. */
+    memset(buf, 0xab, sizeof(buf));
+    assert_int_equal(urg_stats_get2(NULL, sizeof(urg_stats)), -EINVAL);
+    assert_int_equal(urg_stats_get2((urg_stats *)buf, 0), -EINVAL);
+    assert_int_equal(urg_stats_get2((urg_stats *)buf, 4097), -EINVAL);
+    for (size_t i = 0; i < sizeof(buf); i++)
+        assert_int_equal(buf[i], 0xab);
+    /* An older, shorter struct: exactly its bytes, not one more. */
+    size_t older = offsetof(urg_stats, preempt_requests);
+    assert_int_equal(urg_stats_get2((urg_stats *)buf, older), (int)older);
+    for (size_t i = 0; i < sizeof(buf); i++)
+        if (buf[i] != (i < older ? 0 : 0xab))
+            fail_msg("byte %zu is 0x%x after a %zu-byte urg_stats_get2", i, buf[i], older);
+    /* A newer, longer one: ours, then zeroes up to its size. */
+    memset(buf, 0xab, sizeof(buf));
+    assert_int_equal(urg_stats_get2((urg_stats *)buf, sizeof(struct stats_newer)),
+                     (int)sizeof(urg_stats));
+    for (size_t i = 0; i < sizeof(buf); i++)
+        if (buf[i] != (i < sizeof(struct stats_newer) ? 0 : 0xab))
+            fail_msg("byte %zu is 0x%x after a newer-struct urg_stats_get2", i, buf[i]);
+}
+
+static urg_stats get2_full, get2_old;
+static int get2_full_rc, get2_old_rc;
+
+static void stats_get2_main(void *arg)
+{
+    (void)arg;
+    urg_go(noop, NULL);
+    urg_yield();
+    memset(&get2_old, 0xab, sizeof(get2_old));
+    get2_full_rc = urg_stats_get2(&get2_full, sizeof(get2_full));
+    get2_old_rc = urg_stats_get2(&get2_old, offsetof(urg_stats, steals));
+}
+
+/* During a run the sized call copies the live counters, as urg_stats_get. */
+static void test_api_stats_get2_in_a_run(void **state)
+{
+    (void)state;
+    urg_config cfg = {.maxprocs = 2};
+    assert_int_equal(urg_run(stats_get2_main, NULL, &cfg), 0);
+    assert_int_equal(get2_full_rc, (int)sizeof(urg_stats));
+    assert_true(get2_full.tasks_created >= 2);
+    assert_int_equal(get2_full.maxprocs, 2);
+    assert_int_equal(get2_old_rc, (int)offsetof(urg_stats, steals));
+    assert_true(get2_old.tasks_created >= 2);
+    assert_true(get2_old.context_switches >= 1);
+    assert_true(get2_old.steals == 0xababababababababull); /* not written */
+}
+
+/* A urg_config as a program built with newer headers might have it. */
+struct config_newer {
+    urg_config cfg;
+    uint64_t later_field;
+};
+
+static int run2_nested_rc;
+
+static void run2_nesting_main(void *arg)
+{
+    (void)arg;
+    seen_procs = urg_maxprocs();
+    /* -EBUSY comes before any verdict on the struct, as for urg_run. */
+    run2_nested_rc = urg_run2(noop, NULL, (const urg_config *)&seen_procs, 1);
+}
+
+static void test_api_run2_config_sizes(void **state)
+{
+    (void)state;
+    struct config_newer n;
+    memset(&n, 0, sizeof(n));
+    n.cfg.maxprocs = 2;
+    n.cfg.stack_size = URG_STACK_MIN;
+    /* Too short for any urg_config, or longer than any will be. */
+    assert_int_equal(urg_run2(probe, NULL, &n.cfg, URG_CONFIG_SIZE_VER0 - 1), -EINVAL);
+    assert_int_equal(urg_run2(probe, NULL, &n.cfg, 4097), -E2BIG);
+    assert_int_equal(urg_run2(NULL, NULL, &n.cfg, sizeof(n.cfg)), -EINVAL);
+    /* Exactly ours, and a newer one whose new field is 0: both honoured. */
+    for (int i = 0; i < 2; i++) {
+        seen_procs = 0;
+        seen_stack = 0;
+        assert_int_equal(urg_run2(probe, NULL, &n.cfg, i ? sizeof(n) : sizeof(n.cfg)), 0);
+        assert_int_equal(seen_procs, 2);
+        assert_true(seen_stack == URG_STACK_MIN);
+    }
+    /* A newer field set to what this library cannot know: refused. */
+    n.later_field = 1;
+    seen_procs = 0;
+    assert_int_equal(urg_run2(probe, NULL, &n.cfg, sizeof(n)), -E2BIG);
+    assert_int_equal(seen_procs, 0);
+    /* The fields are still checked. */
+    n.later_field = 0;
+    n.cfg.maxprocs = -1;
+    assert_int_equal(urg_run2(probe, NULL, &n.cfg, sizeof(n)), -EINVAL);
+    /* NULL: the defaults, whatever the size. */
+    seen_procs = 0;
+    assert_int_equal(urg_run2(probe, NULL, NULL, 0), 0);
+    assert_true(seen_procs >= 1);
+    /* Nested: -EBUSY first. */
+    run2_nested_rc = 0;
+    n.cfg.maxprocs = 1;
+    assert_int_equal(urg_run2(run2_nesting_main, NULL, &n.cfg, sizeof(n.cfg)), 0);
+    assert_int_equal(run2_nested_rc, -EBUSY);
+    assert_int_equal(tu_threads(), baseline_threads);
+}
+
 int main(void)
 {
     tu_warm_up();
@@ -676,6 +816,10 @@ int main(void)
         cmocka_unit_test(test_api_env_malformed_ignored_once),
         cmocka_unit_test(test_api_env_defaults),
         cmocka_unit_test(test_api_env_valid_values_and_cfg_override),
+        cmocka_unit_test(test_api_version_matches_macros),
+        cmocka_unit_test(test_api_stats_get2_sizes),
+        cmocka_unit_test(test_api_stats_get2_in_a_run),
+        cmocka_unit_test(test_api_run2_config_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

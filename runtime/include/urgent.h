@@ -25,6 +25,10 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+/* URG_VERSION_MAJOR, _MINOR, _PATCH, _STRING, _NUMBER: the version these
+ * headers belong to, generated from the build (installed beside urgent.h). */
+#include "urgent_version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -35,9 +39,10 @@ extern "C" {
 #define URG_API
 #endif
 
-#define URG_VERSION_MAJOR 0
-#define URG_VERSION_MINOR 1
-#define URG_VERSION_PATCH 0
+/* The library's version, "MAJOR.MINOR.PATCH": the library the program
+ * runs with, which URG_VERSION_STRING (the headers it was compiled with)
+ * may predate. Any thread, any time; async-signal-safe. */
+URG_API const char *urg_version(void);
 
 /* A timeout that never expires (urg_select). */
 #define URG_FOREVER UINT64_MAX
@@ -47,11 +52,16 @@ extern "C" {
 
 typedef void (*urg_fn)(void *arg);
 
+/* Zero-filled, or with only some fields named ({.maxprocs = 2}), is the
+ * defaults for the rest. Fields are only ever appended (docs/api.md,
+ * "Growing structs"). */
 typedef struct urg_config {
     int maxprocs;        /* 0: automatic (affinity and cgroup quota); URG_MAXPROCS overrides 0 */
     uint64_t quantum_ns; /* 0: default 10 ms; URG_QUANTUM (e.g. "2ms", "500us") overrides 0 */
     size_t stack_size;   /* 0: default (256 KiB); URG_STACK (e.g. "256k") overrides 0 */
 } urg_config;
+/* The size of urg_config in 0.1, the smallest cfg_size urg_run2 accepts. */
+#define URG_CONFIG_SIZE_VER0 24
 
 /* Limits of the configuration (urg_run returns -EINVAL outside them). */
 #define URG_MAXPROCS_MAX   1024
@@ -69,6 +79,15 @@ typedef struct urg_config {
  * concurrent call); -ENOMEM; or the error of the system call that failed
  * to set the runtime up (creating a thread, epoll, eventfd, sigaction). */
 URG_API int urg_run(urg_fn main_fn, void *arg, const urg_config *cfg);
+
+/* urg_run with the size of the caller's urg_config: urg_run2(f, a, &cfg,
+ * sizeof cfg). Fields past cfg_size take their defaults (a program built
+ * with older headers); bytes past this library's urg_config must be zero
+ * (a program built with newer headers, using a field this library does not
+ * have). Returns what urg_run returns, and -EINVAL for cfg_size below
+ * URG_CONFIG_SIZE_VER0, -E2BIG for a nonzero byte past this library's
+ * struct. cfg NULL: the defaults, whatever cfg_size. */
+URG_API int urg_run2(urg_fn main_fn, void *arg, const urg_config *cfg, size_t cfg_size);
 
 /* ------------------------------------------------------------------------ */
 /* Tasks                                                                     */
@@ -223,6 +242,14 @@ typedef struct urg_stats {
 
 /* Fills *out (zeroes when the runtime is not running). Any thread. */
 URG_API void urg_stats_get(urg_stats *out);
+
+/* urg_stats_get with the size of the caller's struct, safe whichever
+ * headers the caller was built with: urg_stats_get2(&st, sizeof st).
+ * Fills min(size, sizeof(urg_stats)) bytes (fields are only appended, so a
+ * smaller, older struct gets the fields it has) and zeroes the rest of a
+ * larger, newer one. Returns the bytes filled with values, or -EINVAL
+ * (out NULL, size 0 or over 4096). Any thread. */
+URG_API int urg_stats_get2(urg_stats *out, size_t size);
 
 /* Prints every task with its state and a symbolic backtrace to stderr (what
  * SIGQUIT prints). Async-signal-safe. */
