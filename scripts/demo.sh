@@ -19,7 +19,7 @@ for mode in async cooperative; do
 	echo "Building the $mode variant..." >&2
 	cmake -S "$root" -B "$root/build/demo-$mode" -DCMAKE_BUILD_TYPE=Release -DURG_PREEMPT=$mode \
 		-DURG_BUILD_TESTS=OFF -DURG_BUILD_BENCH=OFF -DURG_BUILD_EXAMPLES=OFF >/dev/null
-	cmake --build "$root/build/demo-$mode" --target compare -j "$jobs" >/dev/null
+	cmake --build "$root/build/demo-$mode" --target urgent_compare -j "$jobs" >/dev/null
 done
 exec "$root/stress/compare/run.sh" --async "$root/build/demo-async/stress/compare" \
 	--coop "$root/build/demo-cooperative/stress/compare" "${args[@]}"

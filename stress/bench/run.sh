@@ -10,7 +10,7 @@
 # bash + awk only, so that it runs on a bare CI image.
 #
 # usage: run.sh [--build DIR] [--quick] [--runs N]
-#               [--urgent PATH] [--pthreads PATH]   (CMake's `bench` target
+#               [--urgent PATH] [--pthreads PATH]   (CMake's `urgent_bench` target
 #                                                    passes the exact paths)
 set -u
 
