@@ -12,7 +12,8 @@
 set(CPACK_PACKAGE_NAME urgent)
 set(CPACK_PACKAGE_VENDOR "the urgent authors")
 set(CPACK_PACKAGE_CONTACT "the urgent authors")
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Go's goroutine scheduler and asynchronous preemption for C")
+# No CPACK_PACKAGE_DESCRIPTION_SUMMARY: CPack would put it before each
+# component's description, whose first line is that package's summary.
 set(CPACK_RESOURCE_FILE_LICENSE ${PROJECT_SOURCE_DIR}/LICENSE)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_COMPONENTS_ALL Runtime Development)
@@ -25,10 +26,10 @@ set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME liburgent${URG_SOVERSION})
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
 set(CPACK_DEBIAN_RUNTIME_DESCRIPTION
     "Go's goroutine scheduler and asynchronous preemption for C (${URG_PREEMPT} build)
- urgent runs many cheap tasks on a few threads, as Go's runtime runs
- goroutines: G/M/P scheduling, work stealing, syscall handoff, an epoll
- netpoller, channels, and preemption of tasks that overrun their slice
- (${URG_PREEMPT} build). This package holds the shared library.")
+urgent runs many cheap tasks on a few threads, as Go's runtime runs goroutines:
+G/M/P scheduling, work stealing, syscall handoff, an epoll netpoller,
+channels, and preemption of tasks that overrun their time slice. This is the
+${URG_PREEMPT} build. This package holds the shared library.")
 # dpkg-shlibdeps (dpkg-dev) works out libc6 and libunwind8; without it the
 # two are named by hand.
 find_program(URG_DPKG_SHLIBDEPS dpkg-shlibdeps)
@@ -46,8 +47,8 @@ set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS "libunwind-dev, pkgconf | pkg-config")
 set(CPACK_DEBIAN_DEVELOPMENT_DESCRIPTION
     "Go's goroutine scheduler for C: development files (${URG_PREEMPT} build)
- Headers (urgent.h), the static library, the CMake package
- (find_package(urgent)), urgent.pc for pkg-config and the section 3 man
- pages of urgent, a C library that brings Go's goroutine scheduler and
- asynchronous preemption to C.")
+Headers (urgent.h), the static library, the CMake package
+(find_package(urgent)), urgent.pc for pkg-config and the section 3 man pages
+of urgent, a C library that brings Go's goroutine scheduler and asynchronous
+preemption to C.")
 include(CPack)

@@ -6,7 +6,9 @@
 # the one command to run and exits 1. Debian/Ubuntu only.
 set -euo pipefail
 
-pkgs=(cmake make gcc pkg-config libunwind-dev libcmocka-dev)
+# pandoc: the man pages (docs/api.md -> section 3); without it the build
+# says so in one line and goes on.
+pkgs=(cmake make gcc pkg-config libunwind-dev libcmocka-dev pandoc)
 [[ ${1:-} == --with-go ]] && pkgs+=(golang-go)
 
 missing=()
