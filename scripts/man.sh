@@ -28,7 +28,7 @@ while [[ $# -gt 0 ]]; do
 	*) break ;;
 	esac
 done
-[[ $# -eq 2 ]] || { sed -n 's/^# usage: //p;s/^#        //p' "${BASH_SOURCE[0]}" | head -2 >&2; exit 2; }
+[[ $# -eq 2 ]] || { sed -n 's/^# usage: //p;s/^#        //p' "${BASH_SOURCE[0]}" >&2; exit 2; }
 api=$1
 
 # declared FILE: "section-number name" for each urg_* function a ```c block
@@ -93,7 +93,7 @@ pages=()
 nsec=$(ls "$tmp"/title.* | wc -l)
 for ((i = 1; i <= nsec; i++)); do
 	names=$(awk -v s=$i '$1 == s {print $2}' "$tmp/decl")
-	[[ -n $names ]] && pages+=("$(echo "$names" | head -1)")
+	[[ -n $names ]] && pages+=("${names%%$'\n'*}")
 done
 
 render() { # NAME TITLE-FOR-HEADER < markdown
@@ -115,7 +115,7 @@ see_also() { # all pages but $1, as **name**(3)
 for ((i = 1; i <= nsec; i++)); do
 	names=$(awk -v s=$i '$1 == s {print $2}' "$tmp/decl")
 	[[ -z $names ]] && continue
-	page=$(echo "$names" | head -1)
+	page=${names%%$'\n'*} # the first (no head: a pipe that closes early fails under pipefail)
 	title=$(cat "$tmp/title.$i")
 	{
 		echo "# NAME"

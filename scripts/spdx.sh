@@ -45,7 +45,8 @@ style() {
 	esac
 }
 
-has_header() { head -n 5 "$1" | grep -q 'SPDX-License-Identifier:'; }
+# (grep -c, not -q: an early exit would fail the pipeline under pipefail.)
+has_header() { [[ $(head -n 5 "$1" | grep -c 'SPDX-License-Identifier:') -gt 0 ]]; }
 
 add_header() { # FILE STYLE
 	local f=$1 tmp
