@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # urg_enable_call_checks(<target>)
 #
 # Compiles <target> with -finstrument-functions, so that every function

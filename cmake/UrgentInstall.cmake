@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # UrgentInstall.cmake — install rules (URG_INSTALL), in two components that
 # CPack turns into two Debian packages (cmake/UrgentPackage.cmake):
 #   Runtime      liburgent.so.<soversion> and its real file, the licence

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # UrgentMan.cmake — the section 3 man pages (URG_BUILD_MAN), made from
 # docs/api.md by scripts/man.sh with pandoc at build time: urgent.3, one
 # page per part of the API (urg_run.3, urg_go.3, urg_chan_new.3, ...) and a

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # UrgentPackage.cmake — CPack (top level, URG_INSTALL): `cpack -G DEB` in
 # the build directory makes two Debian packages from the install components
 # (cmake/UrgentInstall.cmake):

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * chan.c — channels: buffered and unbuffered, close, zero-size elements,
  * and select with a timeout.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * dump.c — printing every task with its state and a symbolic backtrace
  * (SIGQUIT, urg_dump, fatal errors), the way Go prints goroutines:

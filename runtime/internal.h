@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * internal.h — what every runtime file shares: build switches, atomics, the
  * async-signal-safe printing and fatal-error helpers, and small utilities.

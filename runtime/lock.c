@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * lock.c — runtime locks and notes on futexes (Go's lock_futex.go, in our
  * own words).

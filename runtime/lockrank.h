@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * lockrank.h — the runtime's locks, their acquisition order, and the lock
  * primitives.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * maxprocs.c — how many procs by default: the CPUs this process may
  * really use.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * netpoll.c — the epoll netpoller and the I/O calls built on it
  * (urg_read, urg_write, urg_accept, urg_connect).

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * print.c — printing that is safe anywhere: in signal handlers, with
  * runtime locks held, on a nearly full stack, while the heap is corrupt.

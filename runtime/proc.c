@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * proc.c — the scheduler: how an M finds a task, runs it, and gets it back.
  *

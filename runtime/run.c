@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * run.c — urg_run: starting the runtime, and ending it cleanly so that it
  * can be started again in the same process.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * runq.c — run queues: each P's lock-free ring and runnext slot, the global
  * queue, and the idle lists of Ps and Ms.

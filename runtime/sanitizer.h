@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * sanitizer.h — telling ASan, TSan and valgrind that we switch stacks.
  *

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * sched.h — tasks (G), threads (M), procs (P) and the scheduler's shared
  * state. The vocabulary is Go's (runtime2.go) so that readers can

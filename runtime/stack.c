@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * stack.c — task stacks: reserved virtual memory, committed on touch,
  * pooled, trimmed, and guarded.

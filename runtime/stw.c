@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * stw.c — stopping the world, resizing the set of Ps, and the preemption
  * requests that stopping needs.

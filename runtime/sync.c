@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * sync.c — urg_mutex and urg_wg: task-parking locks and wait groups that
  * live in plain user structs (zero-filled = initialised).

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * syscall.c — urg_syscall_enter / urg_syscall_exit (Go's entersyscall /
  * exitsyscall, the 1.25 design with a P_SYSCALL state).

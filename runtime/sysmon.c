@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * sysmon.c — the monitor: a thread that holds no P and watches the others
  * (Go's sysmon, proc.go). In urgent it is the thread that called urg_run,

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * task.c — task descriptors and the task-level API (urg_go, urg_yield,
  * urg_checkpoint, urg_task_id, urg_preempt_disable/enable).

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * timer.c — per-P timer heaps (Go 1.14's design) and urg_sleep.
  *

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # scripts/check-abi.sh — does liburgent.so export exactly the checked-in list?
 #
 # usage: scripts/check-abi.sh LIBURGENT.SO [abi/liburgent.symbols]

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # scripts/ci-consumer.sh — urgent as its users get it: a parent project that
 # adds it with add_subdirectory (without cmocka), an installed tree found with
 # find_package and pkg-config after being moved, and the Debian packages

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # scripts/demo.sh — the flagship demo: build urgent twice (async and
 # cooperative preemption) and run the comparison side by side with Go.
 #

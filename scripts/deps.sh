@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # scripts/deps.sh — make sure the build dependencies are installed.
 #
 # usage: deps.sh [--with-go]

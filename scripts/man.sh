@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # scripts/man.sh — the section 3 man pages, made from docs/api.md.
 #
 # usage: man.sh [--version V] [--date D] API.md OUTDIR    (needs pandoc)

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # scripts/spdx.sh — the SPDX licence header on every source file.
 #
 # usage: scripts/spdx.sh           add the header where it is missing

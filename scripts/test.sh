@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # scripts/test.sh — build and run every test, in every variant CI covers:
 # the async build, the cooperative build, and the sanitizer builds.
 #

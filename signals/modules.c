@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * signals/modules.c — the table of loaded objects that the SIGURG handler
  * and the dumps consult: where each one's code is, where its unwind

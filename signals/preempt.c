@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * signals/preempt.c — asynchronous preemption: sending SIGURG, deciding in
  * the handler whether the interrupted task is at a safe point, and

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * signals/signals.c — installing the runtime's handlers, chaining to the
  * program's own, alternate signal stacks, and the crash handlers.

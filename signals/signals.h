@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * signals/signals.h — internal interface of the signal layer: the module
  * table, the bounded unwinder, symbolization, handler chaining.

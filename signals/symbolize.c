@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * signals/symbolize.c — turning a PC into "function+0x1f (module)" inside
  * a signal handler.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/test_callcheck.c — the call-checked cooperative mode
  * (urg_enable_call_checks: this file is compiled with

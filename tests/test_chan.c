@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_chan.c — channels: the hand-off, the buffer, close and free, and
  * channels shared with threads the runtime does not manage.

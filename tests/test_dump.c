@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_dump.c — what the runtime prints when asked what its tasks are
  * doing: urg_dump(), SIGQUIT, the deadlock fatal error, and schedtrace.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/test_eintr.c — calls the runtime wraps retry when a signal
  * interrupts them.

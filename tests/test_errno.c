@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/test_errno.c — errno survives asynchronous preemption and
  * migration to another thread.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/test_libc.c — tasks that live in the C library keep working while
  * hogs beside them are preempted every millisecond.

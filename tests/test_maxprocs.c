@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_maxprocs.c — how many procs a run gets, and changing it while
  * tasks run.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_netpoll.c — urg_read, urg_write, urg_accept and urg_connect: the
  * I/O calls that park a task (not its thread) until a descriptor is ready.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/test_preempt.c — asynchronous preemption, and its absence in the
  * cooperative build.

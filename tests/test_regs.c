@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/test_regs.c — every register survives asynchronous preemption,
  * bit for bit.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_run.c — urg_run's lifecycle: starting, ending while tasks are
  * still alive, and starting again in the same process.

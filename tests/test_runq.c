@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_runq.c — the per-P run queue (runtime/runq.c), driven directly
  * through its internal API, without a running scheduler.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/test_sigchain.c — the program's own SIGURG handling survives the
  * runtime's use of SIGURG.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_spawn.c — urg_go: every spawned task runs, exactly once, wherever
  * it was spawned from.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_stack.c — task stacks: overflow detection, size, scale, and giving
  * memory back.

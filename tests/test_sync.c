@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sync.c — urg_mutex, urg_wg and urg_preempt_disable/enable.
  *

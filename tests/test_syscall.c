@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_syscall.c — urg_syscall_enter / urg_syscall_exit, the brackets
  * around a call that may block its thread (Go's entersyscall and

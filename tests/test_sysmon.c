@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sysmon.c — sysmon's estimate of when a slice began, and so when it
  * asks a task to yield (runtime/sysmon.c), driven directly through

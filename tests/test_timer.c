@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_timer.c — urg_sleep, urg_now and the per-P timer heaps behind them.
  *

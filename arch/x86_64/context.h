@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * arch/x86_64/context.h — the layout of a suspended context on x86-64,
  * shared by switch.S, preempt.S and C (task start, dumps, debuggers).

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * arch/x86_64/preempt.S — urg__async_preempt, the call the SIGURG handler
  * injects into a task interrupted at a safe point (Go's asyncPreempt).

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * arch/x86_64/switch.S — the context switch between tasks and g0 stacks,
  * and the first frame of every task.

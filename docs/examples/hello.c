@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * docs/examples/hello.c — the README's first example, verbatim in spirit:
  * a producer task sends three numbers over an unbuffered channel and the

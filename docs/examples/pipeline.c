@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * docs/examples/pipeline.c — the README's example: a producer, a pool of
  * workers and a collector talking over channels, and a worker stuck in a

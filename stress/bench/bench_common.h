@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_common.h — plumbing shared by bench_urgent.c and bench_pthreads.c.
  *

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_pthreads.c — the pthreads twins of urgent's benchmark workloads.
  *

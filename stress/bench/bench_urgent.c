@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_urgent.c — urgent's own figures for the benchmark table.
  *

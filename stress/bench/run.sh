@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # run.sh — runs urgent's benchmark suite and prints one comparison table.
 #
 # urgent's claim is "Go's scheduler, in C", so its figures only mean

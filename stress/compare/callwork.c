@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * stress/compare/callwork.c — the loops of scenario (d), compiled with
  * urg_enable_call_checks() (-finstrument-functions) in the cooperative

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * stress/compare/compare.c — what asynchronous preemption changes, one
  * scenario per run. Built twice from these sources: against the async

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
 /* stress/compare/compare.h — shared by compare.c and callwork.c. */
 #ifndef URG_COMPARE_H
 #define URG_COMPARE_H

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # stress/compare/plot.sh — draw docs/preemption.png from the RESULT lines
 # that run.sh --out (or scripts/demo.sh --out) kept.
 #

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # stress/compare/run.sh — the cooperative-vs-async comparison, side by side
 # with Go, as one table.
 #

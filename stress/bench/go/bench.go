@@ -1,3 +1,6 @@
+// SPDX-FileCopyrightText: the urgent authors
+// SPDX-License-Identifier: MIT
+
 // bench.go — the Go twins of urgent's benchmark workloads.
 //
 // urgent promises Go's scheduler in C, so Go itself is the yardstick: every

@@ -1,3 +1,6 @@
+// SPDX-FileCopyrightText: the urgent authors
+// SPDX-License-Identifier: MIT
+
 // Command gosched measures Go's own scheduler figures for the scenarios of
 // urgent's cooperative-vs-async comparison (see README.md):
 //

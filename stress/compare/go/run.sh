@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: the urgent authors
+# SPDX-License-Identifier: MIT
 # Build stress/compare/go/gosched.go and run it in both of Go's modes:
 # default (async preemption) and GODEBUG=asyncpreemptoff=1 (cooperative only).
 #
