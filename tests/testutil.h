@@ -36,6 +36,7 @@
 #include <cmocka.h>
 
 #include "urgent.h"
+#include "runtime/sched.h" /* the task table, for tu_await_parked */
 
 /* Sanitizer builds: some checks (timing, memory) do not apply. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -112,6 +113,103 @@ static inline void tu_run(urg_fn fn, void *arg, int procs)
     cfg.maxprocs = procs;
     int r = urg_run(fn, arg, &cfg);
     assert_int_equal(r, 0);
+}
+
+/* ---- waiting on the runtime's own task state ----
+ * "The others have blocked by now" is never a sleep: these poll the
+ * runtime's task table (status and wait reason, read the way the dump
+ * reads them) until the state holds, with a generous deadline. A deadline
+ * that passes prints what was awaited and a task dump, then aborts: a
+ * loud failure, never a silent pass down the non-blocking path.
+ *
+ * Callable from a task (it yields, then sleeps briefly, between polls, so
+ * the awaited tasks get to run on any number of procs) or from a thread
+ * outside the runtime (it sleeps). Wait reasons are enum urg__waitreason
+ * (runtime/sched.h): WAIT_CHAN_SEND, WAIT_CHAN_RECV, WAIT_SELECT,
+ * WAIT_SELECT_FOREVER, WAIT_MUTEX, WAIT_WG, WAIT_IO, WAIT_SLEEP, ... */
+#define TU_AWAIT_DEADLINE_S (TU_SANITIZED ? 180 : 60)
+
+struct tu_parked_count {
+    uint64_t id; /* 0: any task */
+    int reason;
+    int n;
+};
+
+static inline void tu_parked_one(g_t *gp, void *arg)
+{
+    struct tu_parked_count *c = arg;
+    if (c->id && __atomic_load_n(&gp->id, __ATOMIC_RELAXED) != c->id)
+        return;
+    if (__atomic_load_n(&gp->status, __ATOMIC_ACQUIRE) == G_WAITING &&
+        __atomic_load_n(&gp->waitreason, __ATOMIC_RELAXED) == c->reason)
+        c->n++;
+}
+
+/* How many tasks (or, with id, whether task `id`) are parked for reason. */
+static inline int tu_parked(uint64_t id, int reason)
+{
+    struct tu_parked_count c = {.id = id, .reason = reason};
+    urg__gslab_foreach(tu_parked_one, &c);
+    return c.n;
+}
+
+static inline void tu_await_fail(const char *what, int want, int have)
+{
+    fprintf(stderr,
+            "tu_await: %s: wanted %d task(s) parked, %d after %d s; the tasks now:\n", what,
+            want, have, TU_AWAIT_DEADLINE_S);
+    urg_dump();
+    abort();
+}
+
+static inline void tu_await_poll(unsigned polls, int reason)
+{
+    if (urg_task_id() == 0) {
+        usleep(200);
+    } else if (polls < 100 || reason == WAIT_SLEEP) {
+        urg_yield(); /* sleeping would count the poller among the sleepers */
+    } else {
+        urg_sleep(200000);
+    }
+}
+
+/* Wait until at least n tasks are parked with wait reason `reason`. */
+static inline void tu_await_parked_n(int reason, int n)
+{
+    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
+    for (unsigned polls = 0;; polls++) {
+        int have = tu_parked(0, reason);
+        if (have >= n)
+            return;
+        if (urg_now() > deadline)
+            tu_await_fail(urg__waitreason_str(reason), n, have);
+        tu_await_poll(polls, reason);
+    }
+}
+
+/* Wait until task `id` (from urg_task_id() in it) is parked for reason. */
+static inline void tu_await_parked(uint64_t id, int reason)
+{
+    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
+    for (unsigned polls = 0;; polls++) {
+        if (tu_parked(id, reason))
+            return;
+        if (urg_now() > deadline)
+            tu_await_fail(urg__waitreason_str(reason), 1, 0);
+        tu_await_poll(polls, reason);
+    }
+}
+
+/* Wait until *flag (set with a release store) is nonzero: for states the
+ * task table cannot show, such as "has reached this line". */
+static inline void tu_await_flag(const int *flag, const char *what)
+{
+    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
+    for (unsigned polls = 0; !__atomic_load_n(flag, __ATOMIC_ACQUIRE); polls++) {
+        if (urg_now() > deadline)
+            tu_await_fail(what, 1, 0);
+        tu_await_poll(polls, WAIT_NONE);
+    }
 }
 
 /* ---- child processes ---- */
