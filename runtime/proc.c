@@ -91,7 +91,9 @@ URG_PREEMPT_PATH URG_NOINLINE void urg__switch(g_t *from, g_t *to)
 
 /* mcall: switch from task gp to its M's g0 and run fn(mp, gp, arg) there.
  * Returns (on whatever M) when gp is resumed. Context: task. */
-static void mcall(g_t *gp, void (*fn)(m_t *, g_t *, void *), void *arg)
+static inline __attribute__((always_inline)) void mcall(g_t *gp,
+                                                       void (*fn)(m_t *, g_t *, void *),
+                                                       void *arg)
 {
     m_t *mp = gp->m;
     mp->after_fn = fn;
@@ -140,7 +142,11 @@ static void execute(m_t *mp, g_t *gp, bool inherit)
 
 /* urg__task_begin: the first thing a fresh task does (called from
  * urg__task_start, which then calls the task's function). */
-void urg__task_begin(g_t *gp) { finish_switch(gp); }
+void urg__task_begin(g_t *gp)
+{
+    urg__san_task_begin(gp);
+    finish_switch(gp);
+}
 
 /* ---- after-switch actions (run on the stack that resumes) ------------- */
 
@@ -151,7 +157,7 @@ static void goexit_after(m_t *mp, g_t *gp, void *arg)
     (void)arg;
     p_t *pp = mp->p;
     bool is_main = gp->flags & G_FLAG_MAIN;
-    urg__san_fiber_destroy(gp);
+    urg__san_task_gone(gp);
     urg__stack_free(pp, gp);
     counter_inc(&pp->n_exited);
     urg__gfree(pp, gp);
@@ -161,8 +167,8 @@ static void goexit_after(m_t *mp, g_t *gp, void *arg)
     }
 }
 
-static inline bool switch_direct(m_t *mp, g_t *gp, void (*after)(m_t *, g_t *, void *), void *arg,
-                                 bool keep_slice);
+static inline __attribute__((always_inline)) bool
+switch_direct(m_t *mp, g_t *gp, void (*after)(m_t *, g_t *, void *), void *arg, bool keep_slice);
 
 URG_NORETURN void urg__goexit(g_t *gp)
 {
@@ -220,8 +226,10 @@ static inline bool can_switch_direct(p_t *pp)
 /* run_next: make next mp's running task and switch gp out for it,
  * running after(mp, gp, arg) on next's stack once gp is off its own.
  * Context: task gp on mp. */
-static inline void run_next(m_t *mp, g_t *gp, g_t *next, bool inherit,
-                            void (*after)(m_t *, g_t *, void *), void *arg)
+static inline __attribute__((always_inline)) void run_next(m_t *mp, g_t *gp, g_t *next,
+                                                          bool inherit,
+                                                          void (*after)(m_t *, g_t *, void *),
+                                                          void *arg)
 {
     prepare_run(mp, mp->p, next, inherit);
     mp->after_fn = after;
@@ -234,8 +242,8 @@ static inline void run_next(m_t *mp, g_t *gp, g_t *next, bool inherit,
  * after(mp, gp, arg) on its stack once gp is switched out. Returns false
  * (doing nothing) when the scheduler must decide, and the caller then goes
  * through g0 instead. Context: task gp on mp. */
-static inline bool switch_direct(m_t *mp, g_t *gp, void (*after)(m_t *, g_t *, void *), void *arg,
-                                 bool keep_slice)
+static inline __attribute__((always_inline)) bool
+switch_direct(m_t *mp, g_t *gp, void (*after)(m_t *, g_t *, void *), void *arg, bool keep_slice)
 {
     p_t *pp = mp->p;
     if (!can_switch_direct(pp))

@@ -152,8 +152,6 @@ static void call_abandon(g_t *gp, void *arg)
         gp->st->abandon(gp, gp->st->abandon_arg);
         gp->st->abandon = NULL;
     }
-    if (status == G_WAITING || status == G_RUNNABLE)
-        urg__san_fiber_destroy(gp);
 }
 
 /* shutdown: the main task returned. Stop every M; returns the number of

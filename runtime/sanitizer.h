@@ -10,8 +10,16 @@
  *         the switch, naming the destination stack; a context that will
  *         never run again passes save = NULL so its fake stack is freed.
  *         __sanitizer_finish_switch_fiber(save) first thing after landing.
- *   TSan: one fiber per task (created lazily on first run); switch with
- *         __tsan_switch_to_fiber; destroy from another fiber.
+ *   TSan: one fiber per stack, created when the stack first runs a task
+ *         and kept for the life of the run (stack teardown destroys it);
+ *         switch with __tsan_switch_to_fiber. A fiber per task cost a
+ *         thread's worth of TSan state created and destroyed per spawn:
+ *         about 6 ms of mostly kernel time, so a 10,000-task tree took
+ *         minutes. A task that exits leaves two frames (urg__goexit and
+ *         urg__switch: switch_direct, run_next and mcall are always
+ *         inlined so that it is two on every path) on its fiber's shadow
+ *         stack; the next task on that stack pops them first. Stacks
+ *         that sysmon trims in the pool lose their fiber (stack.c).
  * valgrind learns each task stack in stack.c (VALGRIND_STACK_REGISTER).
  * All of these compile to nothing in a plain build.
  */
@@ -25,6 +33,15 @@
 #endif
 #ifdef URG_TSAN
 #include <sanitizer/tsan_interface.h>
+/* Pop one frame off the current fiber's shadow call stack. GCC knows
+ * __tsan_func_exit as a builtin taking the (ignored) return address;
+ * clang needs it declared. */
+#if defined(__clang__)
+void __tsan_func_exit(void);
+#define urg__tsan_pop_frame() __tsan_func_exit()
+#else
+#define urg__tsan_pop_frame() __tsan_func_exit((void *)0)
+#endif
 #endif
 
 static inline void urg__san_start_switch(g_t *from, g_t *to, bool from_dead)
@@ -37,11 +54,28 @@ static inline void urg__san_start_switch(g_t *from, g_t *to, bool from_dead)
     (void)from_dead;
 #endif
 #ifdef URG_TSAN
+    if (from_dead)
+        from->st->tsan_stale = 1;
     if (!to->st->tsan_fiber)
         to->st->tsan_fiber = __tsan_create_fiber(0);
     __tsan_switch_to_fiber(to->st->tsan_fiber, 0);
 #else
     (void)to;
+#endif
+}
+
+/* First thing a task does: drop what an exited task left on its stack's
+ * fiber (see above). */
+static inline __attribute__((always_inline)) void urg__san_task_begin(g_t *self)
+{
+#ifdef URG_TSAN
+    if (self->st->tsan_stale) {
+        self->st->tsan_stale = 0;
+        urg__tsan_pop_frame();
+        urg__tsan_pop_frame();
+    }
+#else
+    (void)self;
 #endif
 }
 
@@ -54,19 +88,31 @@ static inline void urg__san_finish_switch(g_t *self)
 #endif
 }
 
-/* A task is gone for good; its fiber may be destroyed (from g0). */
-static inline void urg__san_fiber_destroy(g_t *gp)
+/* A task is gone for good (its stack goes back to the pool). */
+static inline void urg__san_task_gone(g_t *gp)
 {
-#ifdef URG_TSAN
-    if (gp->st->tsan_fiber) {
-        __tsan_destroy_fiber(gp->st->tsan_fiber);
-        gp->st->tsan_fiber = NULL;
-    }
-#endif
 #ifdef URG_ASAN
     gp->st->asan_fake_stack = NULL;
 #endif
     (void)gp;
+}
+
+/* The stack's fiber goes: the run is over (urg_run's thread), or sysmon
+ * moved the stack from the pool's dirty list to its clean one. A TSan
+ * fiber keeps its event trace resident (megabytes once busy), so a stack
+ * whose pages are given back gives its fiber back too; the per-P caches,
+ * where spawn-and-exit churn recycles stacks, keep theirs. Context: no
+ * task runs on st. */
+static inline void urg__san_stack_gone(struct urg__stack *st)
+{
+#ifdef URG_TSAN
+    if (st->tsan_fiber) {
+        __tsan_destroy_fiber(st->tsan_fiber);
+        st->tsan_fiber = NULL;
+        st->tsan_stale = 0;
+    }
+#endif
+    (void)st;
 }
 
 /* g0 of a new M: its stack is the thread's own. */

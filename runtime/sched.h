@@ -139,7 +139,8 @@ struct urg__stack {
     void *asan_fake_stack;
 #endif
 #ifdef URG_TSAN
-    void *tsan_fiber;
+    void *tsan_fiber;       /* one per stack, for the life of the run */
+    uint8_t tsan_stale;     /* the fiber holds a dead task's two frames */
 #endif
 } URG_ALIGNED_CL;
 

@@ -47,6 +47,7 @@
  * recursion, move stacks back and forth all the time).
  */
 #include "sched.h"
+#include "sanitizer.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -277,9 +278,6 @@ int urg__stack_alloc(p_t *pp, g_t *gp)
 #ifdef URG_ASAN
     st->asan_fake_stack = NULL;
 #endif
-#ifdef URG_TSAN
-    st->tsan_fiber = NULL;
-#endif
     gp->st = st;
     gp->canary_stack = st->mode == GUARD_CANARY;
     return 0;
@@ -315,8 +313,10 @@ void urg__stack_trim_pool(void)
         urg__unlock(&pool.lock);
         if (n == 0)
             return;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
             trim(batch[i]);
+            urg__san_stack_gone(batch[i]);
+        }
         urg__lock(&pool.lock);
         memcpy(&pool.clean[pool.nclean], batch, (size_t)n * sizeof(*batch));
         pool.nclean += n;
@@ -416,14 +416,15 @@ void urg__stack_teardown(void)
 {
     for (uint32_t i = 0; i < pool.narenas; i++) {
         struct arena *a = &pool.arenas[i];
-#ifdef URG_HAVE_VALGRIND
         for (uint32_t s = 0; s < a->carved; s++) {
             struct urg__stack *st =
                 (struct urg__stack *)(a->base + (size_t)(s + 1) * pool.slot_bytes -
                                       sizeof(struct urg__stack));
+            urg__san_stack_gone(st);
+#ifdef URG_HAVE_VALGRIND
             VALGRIND_STACK_DEREGISTER(st->valgrind_id);
-        }
 #endif
+        }
         unpoison(a->base, a->bytes);
         munmap(a->base, a->bytes);
     }

@@ -163,10 +163,10 @@ __attribute__((no_sanitize_address)) static void push_return(uintptr_t sp, uint6
  * its loop, quantum after quantum, with the same frames above it, and a
  * walk whose inputs (urg__walk_inputs: registers and stack words it read)
  * are all unchanged would take the same steps to the same verdict. So
- * each M remembers its last safe walks, one per slot chosen by the PC, and
- * a later interrupt at that PC only compares those few words instead of
- * walking again. That matters more than its instruction count suggests:
- * after a 10 ms quantum the unwinder's code and tables have usually left
+ * each M remembers its last safe walks at up to MEMO_SLOTS PCs, and a
+ * later interrupt at one of those PCs only compares those few words
+ * instead of walking again. That matters more than its instruction count
+ * suggests: after a 10 ms quantum the unwinder's code and tables have usually left
  * the cache (or the vCPU has moved), and a cold walk costs microseconds.
  *
  * Many tasks run the same loop, each on its own stack, so "unchanged" is
@@ -181,9 +181,14 @@ __attribute__((no_sanitize_address)) static void push_return(uintptr_t sp, uint6
  * unsafe ranges (which also fix how the PC itself classifies, so a hit
  * skips that lookup too). Only safe verdicts are kept.
  *
- * Layout: a hit is checked with cold caches, so an entry keeps what a
- * typical check reads (the key, the two or three registers a walk asks
- * for, the first stack word) in its first two cache lines. */
+ * Any MEMO_SLOTS PCs can be remembered at once; a new one replaces the
+ * oldest. (A slot chosen by PC modulo the slot count thrashed: a loop
+ * whose instrumented body (UBSan) is interrupted at two PCs congruent
+ * modulo 8 evicted itself at every interrupt and never hit.)
+ *
+ * Layout: a hit is checked with cold caches, so the keys share one cache
+ * line and an entry keeps what a typical check reads (the two or three
+ * registers a walk asks for, the first stack word) in its first two. */
 #define MEMO_SLOTS 8
 #define MEMO_REGS  4 /* walks that read more registers are not kept */
 struct walk_memo_entry {
@@ -198,8 +203,19 @@ struct walk_memo_entry {
     } mem[URG_WALK_LOG];
 } URG_ALIGNED_CL;
 struct walk_memo {
+    uintptr_t pc[MEMO_SLOTS]; /* the key of each entry; 0: empty */
+    uint32_t next;            /* the slot the next new PC replaces */
     struct walk_memo_entry e[MEMO_SLOTS];
 };
+
+/* memo_slot: the slot remembering pc, or -1. Signal-safe. */
+static inline int memo_slot(const struct walk_memo *memo, uintptr_t pc)
+{
+    for (int i = 0; i < MEMO_SLOTS; i++)
+        if (memo->pc[i] == pc)
+            return i;
+    return -1;
+}
 const size_t urg__walk_memo_size = sizeof(struct walk_memo);
 
 /* memo_word: is `now` (from the stack [lo, hi)) what `then` (from e's
@@ -235,12 +251,17 @@ __attribute__((no_sanitize_address)) static bool memo_hit(const struct walk_memo
 
 /* memo_store: remember a safe walk from regs whose inputs were `in`,
  * unless it read more than an entry holds. Signal-safe. */
-static void memo_store(struct walk_memo_entry *e, const struct urg__walk_inputs *in,
+static void memo_store(struct walk_memo *memo, int slot, const struct urg__walk_inputs *in,
                        const uint64_t regs[UR_NREGS], uintptr_t pc, uintptr_t lo, uintptr_t hi,
                        uint32_t seq, uint32_t nunsafe)
 {
     if (in->nmem > URG_WALK_LOG || __builtin_popcount(in->regs_read) > MEMO_REGS)
         return;
+    if (slot < 0) {
+        slot = (int)(memo->next++ % MEMO_SLOTS);
+        memo->pc[slot] = 0; /* while the entry is rewritten */
+    }
+    struct walk_memo_entry *e = &memo->e[slot];
     uint32_t k = 0;
     for (uint32_t r = 0; r < UR_NREGS; r++)
         if ((in->regs_read >> r) & 1)
@@ -256,6 +277,7 @@ static void memo_store(struct walk_memo_entry *e, const struct urg__walk_inputs 
     e->seq = seq;
     e->nunsafe = nunsafe;
     e->pc = pc;
+    memo->pc[slot] = pc;
 }
 
 /* at_safe_point: steps 3 and 4. Signal-safe. */
@@ -272,8 +294,9 @@ URG_PREEMPT_PATH static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
     struct urg__modview v;
     urg__modview_begin(&v);
     uint32_t nunsafe = urg__unsafe_range_count();
-    struct walk_memo_entry *e = &((struct walk_memo *)mp->walk_memo)->e[pc % MEMO_SLOTS];
-    if (memo_hit(e, pc, lo, hi, v.seq, nunsafe, regs)) {
+    struct walk_memo *memo = mp->walk_memo;
+    int slot = memo_slot(memo, pc);
+    if (slot >= 0 && memo_hit(&memo->e[slot], pc, lo, hi, v.seq, nunsafe, regs)) {
         fetch_add(&sched.preempt_walks_memo, 1);
         return urg__modview_valid(&v);
     }
@@ -300,7 +323,7 @@ URG_PREEMPT_PATH static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
             break;
     }
     if (safe)
-        memo_store(e, urg__walk_inputs(&w), regs, pc, lo, hi, v.seq, nunsafe);
+        memo_store(memo, slot, urg__walk_inputs(&w), regs, pc, lo, hi, v.seq, nunsafe);
     return safe && urg__modview_valid(&v);
 }
 
