@@ -343,7 +343,7 @@ static void park_external(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *
  * Context: task, or an external thread (gp from urg__getg_ext). */
 void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int reason)
 {
-    gp->waitreason = (uint8_t)reason;
+    st_relaxed(&gp->waitreason, (uint8_t)reason); /* read by dumps from any thread */
     if (gp->flags & G_FLAG_EXTERNAL) {
         park_external(gp, unlockf, arg);
         return;
@@ -355,7 +355,7 @@ void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int 
     struct park_args pa = {unlockf, arg};
     if (!switch_direct(mp, gp, park_after, &pa, true))
         mcall(gp, park_after, &pa);
-    gp->waitreason = WAIT_NONE;
+    st_relaxed(&gp->waitreason, (uint8_t)WAIT_NONE);
 }
 
 /* urg__ready: gp becomes runnable. On a task's or g0's own P it goes to

@@ -98,7 +98,7 @@ struct urg__g {
     uint32_t status;          /* enum urg__gstatus, atomic */
     uint16_t flags;           /* G_FLAG_*, owner */
     uint8_t preempt;          /* atomic: preemption requested (sysmon, STW) */
-    uint8_t waitreason;       /* enum urg__waitreason, owner */
+    uint8_t waitreason;       /* enum urg__waitreason; owner writes, any reads (atomic) */
     int32_t preempt_off;      /* urg_preempt_disable depth; owner (read by the
                                   SIGURG handler on the same thread) */
     /* The task's one timer is named by (g, timer_seq) in heap entries;

@@ -268,7 +268,7 @@ g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int *err)
     st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
     gp->flags = (uint16_t)flags;
     st_relaxed(&gp->preempt, (uint8_t)0);
-    gp->waitreason = WAIT_NONE;
+    st_relaxed(&gp->waitreason, (uint8_t)WAIT_NONE);
     gp->preempt_off = 0;
     st_relaxed(&gp->selectdone, 0u);
     gp->in_async_preempt = 0;

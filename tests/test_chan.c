@@ -23,17 +23,16 @@
 
 #include <pthread.h>
 
-/* Long enough for spawned tasks to reach their blocking call on a loaded
- * 2-core VM; a task that is late only makes a test take the non-blocked
- * path, which must give the same answer anyway. */
-#define SETTLE_NS 20000000ull
-
-static void settle(void) { urg_sleep(SETTLE_NS); }
+/* Tests that mean to exercise a blocking path wait until the blocked
+ * task is parked on the channel (tu_await_parked*, which fail loudly
+ * after a deadline), never for a time that stands for "blocked by now":
+ * on a loaded machine, or under a sanitizer, no time is long enough. */
 
 /* ---- unbuffered --------------------------------------------------------- */
 
 struct handoff {
     urg_chan *c;
+    uint64_t sender;
     int flag;
     urg_wg wg;
 };
@@ -41,7 +40,7 @@ struct handoff {
 static void late_receiver(void *arg)
 {
     struct handoff *h = arg;
-    settle();
+    tu_await_parked(h->sender, WAIT_CHAN_SEND); /* the sender blocked first */
     __atomic_store_n(&h->flag, 1, __ATOMIC_SEQ_CST);
     uint64_t v = 0;
     CHECK(urg_chan_recv(h->c, &v) == 0);
@@ -52,7 +51,7 @@ static void late_receiver(void *arg)
 static void send_blocks_main(void *arg)
 {
     (void)arg;
-    struct handoff h = {.c = urg_chan_new(sizeof(uint64_t), 0)};
+    struct handoff h = {.c = urg_chan_new(sizeof(uint64_t), 0), .sender = urg_task_id()};
     CHECK(h.c != NULL);
     urg_wg_add(&h.wg, 1);
     CHECK(urg_go(late_receiver, &h) == 0);
@@ -183,7 +182,6 @@ static void test_chan_buffered_fifo_len_cap(void **state)
 struct blocked_sender {
     urg_chan *c;
     uint32_t value;
-    int started;
     int rc;
     urg_wg *wg;
 };
@@ -191,7 +189,6 @@ struct blocked_sender {
 static void sender_task(void *arg)
 {
     struct blocked_sender *s = arg;
-    __atomic_store_n(&s->started, 1, __ATOMIC_SEQ_CST);
     s->rc = urg_chan_send(s->c, &s->value);
     urg_wg_done(s->wg);
 }
@@ -211,12 +208,8 @@ static void full_main(void *arg)
         s[i] = (struct blocked_sender){.c = c, .value = 2u + (uint32_t)i, .rc = 1, .wg = &wg};
         urg_wg_add(&wg, 1);
         CHECK(urg_go(sender_task, &s[i]) == 0);
-        /* Sender i blocks before sender i+1 starts (its thread could be
-         * held back by the OS between the flag and the send, but hardly
-         * for the whole settle). */
-        while (!__atomic_load_n(&s[i].started, __ATOMIC_SEQ_CST))
-            urg_sleep(1000000);
-        settle();
+        /* Sender i blocks before sender i+1 starts. */
+        tu_await_parked_n(WAIT_CHAN_SEND, i + 1);
     }
     CHECK(urg_chan_len(c) == 2);
     for (int i = 0; i < 4; i++)
@@ -328,7 +321,8 @@ static void close_wakes_main(void *arg)
     spawn_blocked(recvs, empty, 0, &wg);
     spawn_blocked(sends_full, full, 1, &wg);
     spawn_blocked(sends_unbuf, unbuf, 1, &wg);
-    settle();
+    tu_await_parked_n(WAIT_CHAN_RECV, NBLOCKED);
+    tu_await_parked_n(WAIT_CHAN_SEND, 2 * NBLOCKED);
     for (int i = 0; i < NBLOCKED; i++) {
         CHECK(__atomic_load_n(&recvs[i].rc, __ATOMIC_SEQ_CST) == 1);
         CHECK(__atomic_load_n(&sends_full[i].rc, __ATOMIC_SEQ_CST) == 1);
@@ -408,7 +402,7 @@ static void zero_size_main(void *arg)
     struct blocked_op r = {.c = u, .send = 0, .value = 0x5555555555555555, .rc = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(blocked_op_task, &r) == 0);
-    settle();
+    tu_await_parked_n(WAIT_CHAN_RECV, 1);
     CHECK(__atomic_load_n(&r.rc, __ATOMIC_SEQ_CST) == 1);
     CHECK(urg_chan_send(u, NULL) == 0);
     urg_wg_wait(&wg);
@@ -521,7 +515,7 @@ static void try_main(void *arg)
     struct blocked_op r = {.c = u, .send = 0, .rc = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(blocked_op_task, &r) == 0);
-    settle();
+    tu_await_parked_n(WAIT_CHAN_RECV, 1);
     v = 11;
     CHECK(urg_chan_try_send(u, &v) == 0);
     urg_wg_wait(&wg);
@@ -531,7 +525,7 @@ static void try_main(void *arg)
     struct blocked_op s = {.c = u, .send = 1, .value = 12, .rc = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(blocked_op_task, &s) == 0);
-    settle();
+    tu_await_parked_n(WAIT_CHAN_SEND, 1);
     v = 0;
     CHECK(urg_chan_try_recv(u, &v) == 0);
     CHECK(v == 12);
@@ -651,35 +645,11 @@ static void test_chan_many_producers_consumers(void **state)
 
 /* ---- plain threads ------------------------------------------------------ */
 
-/*
- * Workaround, until the runtime is fixed, for the false deadlock that
- * test_chan_plain_thread_that_starts_late shows: the runtime learns that a
- * plain thread may wake tasks only when that thread first touches a
- * runtime object, so if every task blocks before that, urg_run dies with
- * "all tasks are asleep - deadlock!". The thread announces itself with a
- * harmless try operation; the task waits for that with a timer armed.
- */
-struct announce {
-    urg_chan *c;
-    int done;
-};
-
-static void thread_announce(struct announce *a)
-{
-    (void)urg_chan_try_recv(a->c, NULL);
-    __atomic_store_n(&a->done, 1, __ATOMIC_SEQ_CST);
-}
-
-static void task_await_announce(struct announce *a)
-{
-    while (!__atomic_load_n(&a->done, __ATOMIC_SEQ_CST))
-        urg_sleep(1000000);
-}
-
 #define PINGS 2000
 
 struct threaded {
-    struct announce ann;
+    uint64_t main_task;
+    g_t *thread_g; /* the thread's stand-in, for tu_await_thread_parked */
     urg_chan *to_task, *to_thread, *stream, *closed_by_task, *closed_by_thread;
     urg_wg wg;
 };
@@ -687,7 +657,7 @@ struct threaded {
 static void *plain_thread(void *arg)
 {
     struct threaded *t = arg;
-    thread_announce(&t->ann);
+    __atomic_store_n(&t->thread_g, tu_thread_g(), __ATOMIC_RELEASE);
     /* Ping-pong: the thread blocks in send and in recv alternately. */
     for (uint64_t i = 0; i < PINGS; i++) {
         CHECK(urg_chan_send(t->to_task, &i) == 0);
@@ -705,7 +675,7 @@ static void *plain_thread(void *arg)
     CHECK(urg_chan_recv(t->closed_by_task, &v) == -EPIPE);
     CHECK(v == 0);
     /* Wake a task blocked on a channel from this thread. */
-    urg_sleep(SETTLE_NS);
+    tu_await_parked(t->main_task, WAIT_CHAN_RECV);
     CHECK(urg_chan_close(t->closed_by_thread) == 0);
     urg_wg_done(&t->wg);
     return NULL;
@@ -721,11 +691,10 @@ static void threaded_main(void *arg)
         .closed_by_task = urg_chan_new(sizeof(uint64_t), 0),
         .closed_by_thread = urg_chan_new(sizeof(uint64_t), 0),
     };
-    t.ann.c = t.closed_by_thread;
+    t.main_task = urg_task_id();
     urg_wg_add(&t.wg, 1);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, plain_thread, &t) == 0);
-    task_await_announce(&t.ann);
     for (uint64_t i = 0; i < PINGS; i++) {
         uint64_t v = ~0ull;
         CHECK(urg_chan_recv(t.to_task, &v) == 0);
@@ -735,7 +704,7 @@ static void threaded_main(void *arg)
     }
     for (uint64_t i = 0; i < PINGS; i++)
         CHECK(urg_chan_send(t.stream, &i) == 0);
-    settle();
+    tu_await_thread_parked(&t.thread_g, WAIT_CHAN_RECV); /* on closed_by_task */
     CHECK(urg_chan_close(t.closed_by_task) == 0);
     uint64_t v = 4;
     CHECK(urg_chan_recv(t.closed_by_thread, &v) == -EPIPE);
@@ -759,37 +728,41 @@ static void test_chan_task_and_plain_thread_both_directions(void **state)
 }
 
 /*
- * RUNTIME BUG (reported): a task that blocks on a channel which only a
- * plain thread will complete, before that thread has made its first
- * runtime call, makes urg_run die with "all tasks are asleep -
- * deadlock!". The deadlock check (urg__checkdead_locked) trusts
- * sched.external_seen, which is set only on a plain thread's first
- * channel/mutex/wait-group call. Go sidesteps this by never declaring a
- * deadlock while C threads may call in (an extra M counts as running).
- * Run in a child process because the failure is a fatal abort.
+ * A task that blocks on a channel which only a plain thread will complete,
+ * before that thread has made any runtime call, is not a deadlock: the
+ * deadlock check (urg__checkdead_locked) stays silent while the process
+ * has threads the runtime does not own. The thread waits until the task
+ * is parked before its first channel call, so every task is asleep and
+ * the runtime has not yet heard of the thread. Runs in a child process
+ * because the failure would be a fatal abort.
  */
+struct late {
+    urg_chan *c;
+    uint64_t main_task;
+};
+
 static void *late_thread(void *arg)
 {
-    urg_chan *c = arg;
-    usleep(50000); /* a thread that takes its time to get going */
+    struct late *l = arg;
+    tu_await_parked(l->main_task, WAIT_CHAN_RECV);
     uint64_t v = 1;
-    CHECK(urg_chan_send(c, &v) == 0);
+    CHECK(urg_chan_send(l->c, &v) == 0);
     return NULL;
 }
 
 static void late_main(void *arg)
 {
     (void)arg;
-    urg_chan *c = urg_chan_new(sizeof(uint64_t), 0);
+    struct late l = {.c = urg_chan_new(sizeof(uint64_t), 0), .main_task = urg_task_id()};
     pthread_t th;
-    CHECK(pthread_create(&th, NULL, late_thread, c) == 0);
+    CHECK(pthread_create(&th, NULL, late_thread, &l) == 0);
     uint64_t v = 0;
-    CHECK(urg_chan_recv(c, &v) == 0);
+    CHECK(urg_chan_recv(l.c, &v) == 0);
     CHECK(v == 1);
     urg_syscall_enter();
     pthread_join(th, NULL);
     urg_syscall_exit();
-    urg_chan_free(c);
+    urg_chan_free(l.c);
 }
 
 static int late_child(void *arg)
@@ -834,7 +807,7 @@ static void across_run1(void *arg)
     a->stuck_recv = (struct blocked_op){.c = a->unbuf, .send = 0, .rc = 1, .wg = &a->never};
     urg_wg_add(&a->never, 1);
     CHECK(urg_go(blocked_op_task, &a->stuck_recv) == 0);
-    settle();
+    tu_await_parked_n(WAIT_CHAN_RECV, 1);
     CHECK(__atomic_load_n(&a->stuck_recv.rc, __ATOMIC_SEQ_CST) == 1);
 }
 
@@ -909,7 +882,7 @@ static void abandon_sender_run(void *arg)
         (struct blocked_op){.c = a->unbuf, .send = 1, .value = 66, .rc = 1, .wg = &a->never};
     urg_wg_add(&a->never, 1);
     CHECK(urg_go(blocked_op_task, &a->stuck_send) == 0);
-    settle();
+    tu_await_parked_n(WAIT_CHAN_SEND, 1);
     CHECK(__atomic_load_n(&a->stuck_send.rc, __ATOMIC_SEQ_CST) == 1);
 }
 
@@ -945,7 +918,7 @@ static void recv_null_main(void *arg)
     struct blocked_op s = {.c = u, .send = 1, .value = 8, .rc = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(blocked_op_task, &s) == 0);
-    settle();
+    tu_await_parked_n(WAIT_CHAN_SEND, 1);
     CHECK(urg_chan_recv(u, NULL) == 0);
     urg_wg_wait(&wg);
     CHECK(s.rc == 0);
@@ -953,7 +926,7 @@ static void recv_null_main(void *arg)
     struct blocked_op r = {.c = u, .send = 0, .null_elem = 1, .value = 1, .rc = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(blocked_op_task, &r) == 0);
-    settle();
+    tu_await_parked_n(WAIT_CHAN_RECV, 1);
     CHECK(__atomic_load_n(&r.rc, __ATOMIC_SEQ_CST) == 1);
     v = 21;
     CHECK(urg_chan_send(u, &v) == 0);

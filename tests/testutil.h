@@ -212,6 +212,26 @@ static inline void tu_await_flag(const int *flag, const char *what)
     }
 }
 
+/* A thread outside the runtime that blocks in a channel, mutex or wait
+ * group parks a stand-in task of its own, which the task table does not
+ * list. The thread publishes it (*slot = tu_thread_g(), a release store)
+ * and others wait on that: tu_await_thread_parked(&slot, WAIT_CHAN_RECV). */
+static inline g_t *tu_thread_g(void) { return urg__getg_ext(); }
+
+static inline void tu_await_thread_parked(g_t *const *slot, int reason)
+{
+    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
+    for (unsigned polls = 0;; polls++) {
+        g_t *gp = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+        if (gp && __atomic_load_n(&gp->status, __ATOMIC_ACQUIRE) == G_WAITING &&
+            __atomic_load_n(&gp->waitreason, __ATOMIC_RELAXED) == reason)
+            return;
+        if (urg_now() > deadline)
+            tu_await_fail(urg__waitreason_str(reason), 1, 0);
+        tu_await_poll(polls, reason);
+    }
+}
+
 /* ---- child processes ---- */
 
 struct tu_child {
