@@ -239,6 +239,17 @@ struct tu_child {
     char out[65536]; /* stderr and stdout, NUL-terminated, truncated */
 };
 
+/* ---- crashes in forked children ----
+ * cmocka's crash handlers would catch a fault in a child and carry on
+ * running the test list there; a crash must end the child instead. For
+ * children forked by hand; tu_in_child does it itself. */
+static inline void tu_child_default_signals(void)
+{
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        signal(sigs[i], SIG_DFL);
+}
+
 /* Run fn(arg) in a forked child with stdout+stderr captured. The child
  * exits with fn's return value. Kills it after timeout_s. */
 static inline void tu_in_child(int (*fn)(void *), void *arg, int timeout_s, struct tu_child *res)
@@ -250,11 +261,7 @@ static inline void tu_in_child(int (*fn)(void *), void *arg, int timeout_s, stru
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        /* Crash handlers are cmocka's in the parent: in the child a crash
-         * must end the child, not jump back into the test runner. */
-        static const int crash[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-        for (size_t i = 0; i < sizeof(crash) / sizeof(crash[0]); i++)
-            signal(crash[i], SIG_DFL);
+        tu_child_default_signals();
         close(pipefd[0]);
         dup2(pipefd[1], 1);
         dup2(pipefd[1], 2);
@@ -281,16 +288,6 @@ static inline void tu_in_child(int (*fn)(void *), void *arg, int timeout_s, stru
     close(pipefd[0]);
     while (waitpid(pid, &res->status, 0) < 0 && errno == EINTR) {
     }
-}
-
-/* ---- crashes in forked children ----
- * cmocka's crash handlers would catch a fault in a child and carry on
- * running the test list there; a crash must end the child instead. */
-static inline void tu_child_default_signals(void)
-{
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        signal(sigs[i], SIG_DFL);
 }
 
 /* ---- watchdog: a hang becomes a failure with a reason ----
