@@ -14,6 +14,8 @@
  *                   asyncpreemptoff=1   async build: no SIGURG preemption
  *                                       (Go's GODEBUG of the same name)
  *                   stackguard=MODE     madvise | mprotect | canary (tests)
+ *                   chaos=SEED          random preemption, migration and
+ *                                       run-queue order (chaos.c); 0: off
  *
  * A malformed value is reported on stderr once per process and variable,
  * then ignored (the default applies), as API.md promises.
@@ -136,6 +138,8 @@ static void parse_debug(const char *val, struct urg__env *env)
             env->scheddetail = (int)num;
         else if (!strcmp(k, "asyncpreemptoff") && isnum)
             urg__asyncpreemptoff = num != 0;
+        else if (!strcmp(k, "chaos") && parse_u64(v, &num, &end) && !*end)
+            env->chaos_seed = num;
         else if (!strcmp(k, "stackguard") && !strcmp(v, "madvise"))
             urg__stackguard_force = 0;
         else if (!strcmp(k, "stackguard") && !strcmp(v, "mprotect"))

@@ -120,6 +120,10 @@ static inline __attribute__((always_inline)) bool prepare_run(m_t *mp, p_t *pp, 
         gp->sp = urg__arch_init_frame(gp->st->hi, gp, (void *)fn, arg);
         gp->flags |= G_FLAG_STARTED;
     }
+    if (unlikely(sched.chaos) && gp->st->chaos_m) {
+        fetch_add(gp->st->chaos_m == mp ? &sched.chaos_stayed : &sched.chaos_moved, 1);
+        gp->st->chaos_m = NULL;
+    }
     gp->m = mp;
     st_relaxed(&gp->preempt, (uint8_t)0);
     st_relaxed(&gp->status, (uint32_t)G_RUNNING);
@@ -198,6 +202,8 @@ URG_PREEMPT_PATH static void yield_global_after(m_t *mp, g_t *gp, void *arg)
     gp->lastp = (uint16_t)(mp->p->id + 1);
     urg__globrunqput(gp);
     urg__unlock(&sched.lock);
+    if (unlikely(sched.chaos) && gp->st->chaos_m)
+        urg__wakep(); /* another M, to take it (chaos.c) */
 }
 
 /* sched_settled: nothing the scheduler must see to first — no
@@ -737,7 +743,11 @@ top:;
     if (sched.runqsize != 0) {
         gp = urg__globrunqget(pp, 0);
         urg__unlock(&sched.lock);
-        return gp;
+        if (gp)
+            return gp;
+        /* Chaos: every queued task waits for another M (runq.c). */
+        sched_yield();
+        goto top;
     }
     if (!mp->spinning && ld_relaxed(&sched.needspinning) == 1) {
         /* Someone found work but no P; we have one: go spin. */

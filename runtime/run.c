@@ -105,6 +105,8 @@ static int resolve_config(const urg_config *cfg, struct urg__env *env)
                                               : DEFAULT_STACK;
     sched.schedtrace_ms = env->schedtrace_ms;
     sched.scheddetail = env->scheddetail;
+    sched.chaos = env->chaos_seed != 0;
+    sched.chaos_seed = env->chaos_seed;
     return procs;
 }
 
@@ -277,6 +279,7 @@ static int run(urg_fn main_fn, void *arg, const urg_config *cfg, int cfg_err)
         goto out_poll;
     if ((ret = urg__signals_install()) != 0)
         goto out_ps;
+    urg__chaos_start();
 
     p_t *p0 = sched.allp[0];
     int err = 0;
@@ -316,6 +319,7 @@ out_teardown:
         urg__pb_flush(&b);
     }
     st_release(&sched.running, 0u);
+    urg__chaos_end();
     free_ms();
     /* Unlink blocked tasks from channels, mutexes and wait groups. */
     urg__gslab_foreach(call_abandon, NULL);

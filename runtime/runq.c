@@ -97,6 +97,8 @@ void urg__runqput(p_t *pp, g_t *gp, bool next)
  * Context: the owner of pp. */
 g_t *urg__runqget(p_t *pp, bool *inherit)
 {
+    if (unlikely(sched.chaos))
+        urg__chaos_shuffle(pp);
     /* With a single P there is no thief (stealing needs another P, and the
      * set of Ps only changes with the world stopped), so the owner can
      * take runnext and advance the head with plain stores instead of
@@ -304,6 +306,35 @@ URG_PREEMPT_PATH static g_t *globrunq_pass_over(p_t *pp)
     return gp;
 }
 
+/* chaos_globrunqpop: under URG_DEBUG=chaos, the first of the first 8
+ * queued tasks that pp's M did not just preempt asynchronously, or one it
+ * did more than URG_CHAOS_AVOID_NS ago (chaos.c). NULL if there is none:
+ * the caller looks elsewhere or comes back. One at a time, no batches: a
+ * batch would carry tagged tasks to pp's local queue. */
+URG_PREEMPT_PATH static g_t *chaos_globrunqpop(p_t *pp)
+{
+    m_t *me = pp->m;
+    uint64_t now = 0;
+    g_t *prev = NULL, *gp = sched.runqhead;
+    for (int i = 0; gp && i < 8; i++, prev = gp, gp = gp->schedlink) {
+        if ((gp->flags & G_FLAG_STARTED) && gp->st->chaos_m && gp->st->chaos_m == me) {
+            if (!now)
+                now = urg__nanotime();
+            if (now - gp->st->chaos_since < URG_CHAOS_AVOID_NS)
+                continue;
+        }
+        if (prev)
+            prev->schedlink = gp->schedlink;
+        else
+            sched.runqhead = gp->schedlink;
+        if (sched.runqtail == gp)
+            sched.runqtail = prev;
+        st_relaxed(&sched.runqsize, sched.runqsize - 1);
+        return gp;
+    }
+    return NULL;
+}
+
 /* urg__globrunqget: take a fair share of the global queue: at most max,
  * at most size/gomaxprocs+1, at most half a ring, and only one while at
  * most 4 per proc wait. Returns one task to run; the others go to pp's
@@ -314,6 +345,8 @@ URG_PREEMPT_PATH g_t *urg__globrunqget(p_t *pp, int32_t max)
     int32_t procs = ld_relaxed(&sched.gomaxprocs);
     if (size == 0)
         return NULL;
+    if (unlikely(sched.chaos))
+        return pp ? chaos_globrunqpop(pp) : globrunqpop();
     int64_t n = size / (procs > 0 ? procs : 1) + 1;
     if (n > size)
         n = size;

@@ -138,6 +138,11 @@ struct urg__stack {
 #ifdef URG_ASAN
     void *asan_fake_stack;
 #endif
+    /* URG_DEBUG=chaos: the M that preempted the task asynchronously, and
+     * when; cleared when it runs again (chaos.c). Owner, or sched.lock
+     * while the task waits in the global queue. */
+    struct urg__m *chaos_m;
+    uint64_t chaos_since;
 #ifdef URG_TSAN
     void *tsan_fiber;       /* one per stack, for the life of the run */
     uint8_t tsan_stale;     /* the fiber holds a dead task's two frames */
@@ -189,6 +194,7 @@ struct urg__sysmontick {
     uint64_t sampled; /* when sysmon last looked at this P */
     uint64_t asked;   /* when it last asked the P's task to yield, 0 if it
                          has not in the current slice */
+    uint64_t chaos_next; /* URG_DEBUG=chaos: its next random preemption */
 };
 
 struct urg__p {
@@ -224,6 +230,10 @@ struct urg__p {
 
     /* Counters: owner writes (relaxed), anyone reads. */
     URG_ALIGNED_CL uint64_t n_created, n_exited, n_switches, n_steals, n_preempt_coop;
+
+    /* URG_DEBUG=chaos (chaos.c), owner only. */
+    uint64_t chaos_rng;
+    uint32_t chaos_seeded;
 };
 
 /* ---- M ------------------------------------------------------------------ */
@@ -318,6 +328,9 @@ struct urg__sched {
     size_t stack_size;
     int32_t schedtrace_ms;
     int32_t scheddetail;
+    uint32_t chaos;      /* URG_DEBUG=chaos=SEED is on (chaos.c) */
+    uint64_t chaos_seed;
+    uint64_t chaos_moved, chaos_stayed; /* atomic */
 
     /* Netpoller. */
     uint64_t lastpoll;   /* atomic: 0 while an M blocks in netpoll */
@@ -483,8 +496,17 @@ struct urg__env {
     size_t stack_size;   /* 0 unset */
     int schedtrace_ms;
     int scheddetail;
+    uint64_t chaos_seed; /* 0: off */
 };
 URG_HIDDEN void urg__env_parse(struct urg__env *env);
+
+/* chaos.c: URG_DEBUG=chaos=SEED */
+#define URG_CHAOS_AVOID_NS 1000000ull /* how long a preempted task's M passes it over */
+URG_HIDDEN uint64_t urg__chaos_rand(struct urg__p *pp);
+URG_HIDDEN void urg__chaos_start(void);
+URG_HIDDEN void urg__chaos_end(void);
+URG_HIDDEN uint64_t urg__chaos_preempt(uint64_t now);
+URG_HIDDEN void urg__chaos_shuffle(struct urg__p *pp);
 URG_HIDDEN int urg__default_maxprocs(void);
 
 /* signals/ */

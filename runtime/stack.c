@@ -275,6 +275,7 @@ int urg__stack_alloc(p_t *pp, g_t *gp)
     st->abandon_arg = NULL;
     st->timer_when = 0;
     st->timer_p = NULL;
+    st->chaos_m = NULL;
 #ifdef URG_ASAN
     st->asan_fake_stack = NULL;
 #endif

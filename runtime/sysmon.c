@@ -18,7 +18,9 @@
  *   5. notices newly loaded modules (async build: the safe-point check
  *      needs their address ranges);
  *   6. every 100 ms, gives back the pages of pooled stacks that grew deep
- *      (stack.c), so that no task pays for it.
+ *      (stack.c), so that no task pays for it;
+ *   7. under URG_DEBUG=chaos, preempts running tasks at random every 20
+ *      to 200 us (chaos.c).
  *
  * How long a slice really lasts: a P bumps schedtick each time it starts a
  * new task; when sysmon first sees a new value, the slice began somewhere
@@ -189,6 +191,10 @@ void urg__sysmon(m_t *mp)
         }
         if (sleep < SYSMON_MIN_NS && !(any_running && next_expiry))
             sleep = SYSMON_MIN_NS;
+        if (unlikely(sched.chaos) && any_running) {
+            uint64_t c = urg__chaos_preempt(now);
+            sleep = c > now ? (c - now < sleep ? c - now : sleep) : 0;
+        }
         urg__note_clear(&sched.sysmonnote);
         if (!ld_acquire(&sched.main_done)) {
             if (sched.schedtrace_ms <= 0 && all_idle()) {

@@ -144,6 +144,11 @@ URG_PREEMPT_PATH void urg__async_preempt2(void)
     g_t *gp = mp->curg;
     gp->in_async_preempt = 1;
     fetch_add(&sched.preempt_async, 1);
+    if (unlikely(sched.chaos) && ld_relaxed(&sched.gomaxprocs) > 1) {
+        /* Resume on another thread (chaos.c, runq.c). */
+        gp->st->chaos_m = mp;
+        gp->st->chaos_since = urg__nanotime();
+    }
     urg__gosched(gp, true);
     gp->in_async_preempt = 0;
     *gp->m->errno_p = e; /* gp->m: the M it resumed on */

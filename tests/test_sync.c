@@ -826,13 +826,18 @@ static int spin_until_preempt_requested(uint64_t limit)
     return 0;
 }
 
+/* Spin, mostly in this loop's own instructions: a preemption signal that
+ * lands in urg_now (runtime code, then the vDSO: no safe points) is
+ * deferred, and a loop that did little else would be preempted by luck. */
 static int spin_until_flag(struct flag *f, uint64_t limit)
 {
     uint64_t end = urg_now() + limit;
-    while (urg_now() < end)
+    for (unsigned i = 1;; i++) {
         if (__atomic_load_n(&f->ran, __ATOMIC_SEQ_CST))
             return 1;
-    return 0;
+        if (i % 4096 == 0 && urg_now() >= end)
+            return 0;
+    }
 }
 
 /* One proc, a 1 ms quantum: another runnable task gets the CPU only when

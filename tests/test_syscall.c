@@ -50,6 +50,16 @@ static void cap_end(char *buf, size_t n)
     size_t len = fread(buf, 1, n - 1, cap_file);
     buf[len] = 0;
     fclose(cap_file);
+    /* URG_DEBUG=chaos's own lines are not the runtime's warnings. */
+    for (char *p = buf; (p = strstr(p, "CHAOS seed=")) != NULL;) {
+        if (p != buf && p[-1] != '\n') {
+            p++;
+            continue;
+        }
+        char *eol = strchr(p, '\n');
+        size_t cut = eol ? (size_t)(eol + 1 - p) : strlen(p);
+        memmove(p, p + cut, strlen(p + cut) + 1);
+    }
 }
 
 static int count_substr(const char *hay, const char *needle)
