@@ -60,10 +60,11 @@ __thread m_t *urg__tls_m __attribute__((tls_model("initial-exec")));
  * we are on now (set by whoever switched to us): nothing here may use a
  * thread-local, since the task may have moved threads across the switch.
  *
- * errno is not carried across cooperative switches: a runtime call, like
- * any C library call, may change errno, and programs read it only after a
- * call that reports failure through it. Async preemption, which happens
- * between any two instructions, does carry it (preempt.c). */
+ * errno belongs to the task, not the thread: urg__switch carries its value
+ * across every switch, so a task that moved threads reads the errno it
+ * left, whatever the new thread's was (a yield or a preemption that ends
+ * on another thread would otherwise hand it that thread's last EAGAIN).
+ * Async preemption carries it too (preempt.c). */
 static inline __attribute__((always_inline)) void finish_switch(g_t *self)
 {
     m_t *mp = self->m;
@@ -85,8 +86,10 @@ URG_PREEMPT_PATH URG_NOINLINE void urg__switch(g_t *from, g_t *to)
     if (unlikely(from->canary_stack))
         urg__stack_check_canary(from);
     urg__san_start_switch(from, to, from->status == G_DEAD);
+    int e = *from->m->errno_p;
     urg__ctx_switch(&from->sp, to->sp);
     finish_switch(from);
+    *from->m->errno_p = e; /* from->m: the M it resumed on */
 }
 
 /* mcall: switch from task gp to its M's g0 and run fn(mp, gp, arg) there.

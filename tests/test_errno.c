@@ -13,6 +13,9 @@
  * back. Setter and getter are out of line: inline code may keep the
  * address of the old thread's errno in a register across the preemption,
  * which no runtime can fix (docs/preemption.md, "hazards").
+ *
+ * The value also survives runtime calls that switch tasks (yield, a
+ * blocking channel operation, sleep), in both builds: errno is the task's.
  */
 #include "testutil.h"
 
@@ -91,11 +94,77 @@ static void test_errno_survives_preemption_and_migration(void **state)
     run(2);
 }
 
+/* ---- across runtime calls that switch ---------------------------------- */
+
+#define SW_TASKS  8
+#define SW_ROUNDS 300
+
+static urg_chan *sw_chan;
+static uint64_t sw_moved; /* rounds where the task came back on another thread */
+
+static void switch_task(void *arg)
+{
+    int mine = 2000 + 1000 * (int)(intptr_t)arg;
+    for (int r = 0; r < SW_ROUNDS; r++) {
+        set_errno(mine + r);
+        pid_t before = gettid();
+        uint64_t v = (uint64_t)r;
+        switch (r % 3) {
+        case 0:
+            urg_yield();
+            break;
+        case 1: /* unbuffered, shared by all: sends and receives park and hand off */
+            if ((intptr_t)arg % 2)
+                CHECK(urg_chan_send(sw_chan, &v) == 0);
+            else
+                CHECK(urg_chan_recv(sw_chan, &v) == 0);
+            break;
+        default:
+            urg_sleep(10000);
+            break;
+        }
+        int got = get_errno();
+        if (gettid() != before)
+            __atomic_fetch_add(&sw_moved, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&checks, 1, __ATOMIC_RELAXED);
+        if (got != mine + r)
+            __atomic_fetch_add(&mismatches, 1, __ATOMIC_RELAXED);
+    }
+    urg_wg_done(&wg);
+}
+
+static void switch_main(void *arg)
+{
+    (void)arg;
+    sw_chan = urg_chan_new(sizeof(uint64_t), 0);
+    CHECK(sw_chan != NULL);
+    urg_wg_add(&wg, SW_TASKS);
+    for (int i = 0; i < SW_TASKS; i++)
+        CHECK(urg_go(switch_task, (void *)(intptr_t)i) == 0);
+    urg_wg_wait(&wg);
+    urg_chan_free(sw_chan);
+}
+
+static void test_errno_survives_switching_calls(void **state)
+{
+    (void)state;
+    for (int i = 0; i < NPROCS_LIST; i++) {
+        mismatches = checks = sw_moved = 0;
+        RUN_AT(switch_main, NULL, tu_procs_list[i]);
+        print_message("%d procs: %llu checks, %llu came back on another thread\n",
+                      tu_procs_list[i], (unsigned long long)checks,
+                      (unsigned long long)sw_moved);
+        assert_int_equal(checks, SW_TASKS * SW_ROUNDS);
+        assert_int_equal(mismatches, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_errno_survives_preemption_one_proc),
         cmocka_unit_test(test_errno_survives_preemption_and_migration),
+        cmocka_unit_test(test_errno_survives_switching_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
