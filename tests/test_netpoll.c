@@ -66,6 +66,7 @@ struct park_case {
     int flags_before[2];
     int reader_waiting; /* atomic */
     int reader_done;    /* atomic */
+    uint64_t reader_id; /* atomic: set before reader_waiting */
     int writer_spins;
     ssize_t nread;
     char got[16];
@@ -75,6 +76,7 @@ struct park_case {
 static void park_reader(void *arg)
 {
     struct park_case *c = arg;
+    __atomic_store_n(&c->reader_id, urg_task_id(), __ATOMIC_RELEASE);
     __atomic_store_n(&c->reader_waiting, 1, __ATOMIC_SEQ_CST);
     c->nread = urg_read(c->fds[0], c->got, sizeof(c->got));
     __atomic_store_n(&c->reader_done, 1, __ATOMIC_SEQ_CST);
@@ -86,6 +88,9 @@ static void park_writer(void *arg)
     struct park_case *c = arg;
     while (!__atomic_load_n(&c->reader_waiting, __ATOMIC_SEQ_CST))
         urg_yield();
+    /* The reader's read took the blocking path: its task is parked in the
+     * netpoller (at one proc, we could not even run otherwise). */
+    tu_await_parked(__atomic_load_n(&c->reader_id, __ATOMIC_ACQUIRE), WAIT_IO);
     /* Run a while with the reader blocked: at one proc this is only
      * possible if its read parked the task rather than the thread. */
     uint64_t until = urg_now() + 20 * 1000 * 1000;
@@ -161,7 +166,8 @@ static void test_netpoll_socket_read_parks_task_nonblocking_fd(void **state)
 
 struct eof_case {
     int fds[2];
-    int reader_waiting;
+    int reader_waiting; /* atomic */
+    uint64_t reader_id; /* atomic: set before reader_waiting */
     ssize_t first, second;
     urg_wg wg;
     enum kind kind;
@@ -171,6 +177,7 @@ static void eof_reader(void *arg)
 {
     struct eof_case *c = arg;
     char b[8];
+    __atomic_store_n(&c->reader_id, urg_task_id(), __ATOMIC_RELEASE);
     __atomic_store_n(&c->reader_waiting, 1, __ATOMIC_SEQ_CST);
     c->first = urg_read(c->fds[0], b, sizeof(b));  /* parked when the writer closes */
     c->second = urg_read(c->fds[0], b, sizeof(b)); /* already at EOF */
@@ -182,7 +189,8 @@ static void eof_closer(void *arg)
     struct eof_case *c = arg;
     while (!__atomic_load_n(&c->reader_waiting, __ATOMIC_SEQ_CST))
         urg_yield();
-    urg_sleep(10 * 1000 * 1000);
+    /* The EOF must wake a parked reader, not meet one about to read. */
+    tu_await_parked(__atomic_load_n(&c->reader_id, __ATOMIC_ACQUIRE), WAIT_IO);
     if (c->kind == K_SOCKETPAIR)
         CHECK(shutdown(c->fds[1], SHUT_WR) == 0);
     else
@@ -333,6 +341,7 @@ struct tcp_case {
     struct sockaddr_in addr;
     bool client_nonblock;
     int server_waiting;
+    uint64_t server_id; /* atomic: set before server_waiting */
     int accepted;
     int connect_ret;
     int client_flags_before, client_flags_after;
@@ -358,6 +367,7 @@ static void tcp_server(void *arg)
     struct tcp_case *c = arg;
     struct sockaddr_in peer;
     socklen_t plen = sizeof(peer);
+    __atomic_store_n(&c->server_id, urg_task_id(), __ATOMIC_RELEASE);
     __atomic_store_n(&c->server_waiting, 1, __ATOMIC_SEQ_CST);
     int fd = urg_accept(c->listener, (struct sockaddr *)&peer, &plen);
     CHECK(fd >= 0);
@@ -374,11 +384,11 @@ static void tcp_server(void *arg)
 static void tcp_client(void *arg)
 {
     struct tcp_case *c = arg;
-    /* At one proc the server is parked in accept by now, or it would
-     * never have let us run. */
+    /* Connect only once the server is parked in accept: the connection
+     * must wake it through the netpoller. */
     while (!__atomic_load_n(&c->server_waiting, __ATOMIC_SEQ_CST))
         urg_yield();
-    urg_sleep(5 * 1000 * 1000);
+    tu_await_parked(__atomic_load_n(&c->server_id, __ATOMIC_ACQUIRE), WAIT_IO);
     int fd =
         socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (c->client_nonblock ? SOCK_NONBLOCK : 0), 0);
     CHECK(fd >= 0);
@@ -916,7 +926,8 @@ static void test_netpoll_plain_thread_accept_connect(void **state)
 struct two_case {
     int fds[2];
     int got[2];
-    int waiting;
+    int waiting; /* atomic: readers about to read */
+    int done;    /* atomic: readers that got their byte */
     urg_wg wg;
 };
 
@@ -929,6 +940,7 @@ static void two_reader(void *arg)
     __atomic_fetch_add(&two_cur->waiting, 1, __ATOMIC_SEQ_CST);
     CHECK(urg_read(two_cur->fds[0], &b, 1) == 1);
     two_cur->got[i] = b;
+    __atomic_fetch_add(&two_cur->done, 1, __ATOMIC_SEQ_CST);
     urg_wg_done(&two_cur->wg);
 }
 
@@ -938,11 +950,17 @@ static void two_main(void *arg)
     urg_wg_add(&c->wg, 2);
     CHECK(urg_go(two_reader, (void *)0) == 0);
     CHECK(urg_go(two_reader, (void *)1) == 0);
+    /* Both readers are in urg_read. One direction of a descriptor holds
+     * one parked task: one reader is parked in the netpoller, the other
+     * takes turns (yields) until the slot is free. */
     while (__atomic_load_n(&c->waiting, __ATOMIC_SEQ_CST) < 2)
         urg_yield();
-    urg_sleep(5 * 1000 * 1000);
+    tu_await_parked_n(WAIT_IO, 1);
     CHECK(urg_write(c->fds[1], "a", 1) == 1);
-    urg_sleep(5 * 1000 * 1000);
+    /* One reader got "a"; the other is parked again, waiting for "b". */
+    while (__atomic_load_n(&c->done, __ATOMIC_SEQ_CST) < 1)
+        urg_yield();
+    tu_await_parked_n(WAIT_IO, 1);
     CHECK(urg_write(c->fds[1], "b", 1) == 1);
     urg_wg_wait(&c->wg);
 }
@@ -1099,11 +1117,13 @@ static void test_netpoll_many_readers_one_blocking_pipe(void **state)
 /* ---- a task abandoned in a read does not poison the next run ---- */
 
 static int abandon_fds[2];
+static uint64_t abandon_id; /* atomic */
 
 static void abandon_reader(void *arg)
 {
     (void)arg;
     char b;
+    __atomic_store_n(&abandon_id, urg_task_id(), __ATOMIC_RELEASE);
     ssize_t r = urg_read(abandon_fds[0], &b, 1);
     (void)r; /* never returns: the run ends first */
 }
@@ -1112,7 +1132,10 @@ static void abandon_main(void *arg)
 {
     (void)arg;
     CHECK(urg_go(abandon_reader, NULL) == 0);
-    urg_sleep(5 * 1000 * 1000);
+    /* The run ends with the reader parked in the netpoller. */
+    while (!__atomic_load_n(&abandon_id, __ATOMIC_ACQUIRE))
+        urg_yield();
+    tu_await_parked(__atomic_load_n(&abandon_id, __ATOMIC_ACQUIRE), WAIT_IO);
 }
 
 static void again_main(void *arg)
@@ -1131,6 +1154,7 @@ static void test_netpoll_abandoned_reader_then_rerun(void **state)
     (void)state;
     int fds0 = tu_open_fds();
     make_pair(K_PIPE, false, abandon_fds);
+    __atomic_store_n(&abandon_id, 0, __ATOMIC_RELAXED);
     tu_reset();
     tu_wd_start(10, "abandoned reader");
     tu_run(abandon_main, NULL, 1);
