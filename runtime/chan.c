@@ -601,8 +601,11 @@ int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns)
     }
     struct select_waiters sw = {.sgs = sgs, .n = na};
     if (external && sp.when) {
-        /* No P to hold a timer: wait on the futex with the deadline. */
+        /* No P to hold a timer: wait on the futex with the deadline,
+         * showing the wait as urg__park_g would (dumps, tests). */
         st_relaxed(&gp->st->ext_futex, 0);
+        st_relaxed(&gp->waitreason, (uint8_t)WAIT_SELECT);
+        st_release(&gp->status, (uint32_t)G_WAITING);
         unlock_all(locks, nl);
         for (;;) {
             if (ld_acquire(&gp->st->ext_futex))
@@ -620,6 +623,7 @@ int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns)
             }
             urg__futex_wait((uint32_t *)&gp->st->ext_futex, 0, (int64_t)(sp.when - now));
         }
+        st_relaxed(&gp->status, (uint32_t)G_RUNNING);
     } else {
         gp->st->abandon = select_abandon;
         gp->st->abandon_arg = &sw;

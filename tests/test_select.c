@@ -21,10 +21,10 @@
 
 #include <pthread.h>
 
-#define MS        1000000ull
-#define SETTLE_NS (20 * MS)
+#define MS 1000000ull
 
-static void settle(void) { urg_sleep(SETTLE_NS); }
+/* A test that means the blocking path waits until the task is parked
+ * (tu_await_parked*), never for a time that stands for "blocked by now". */
 
 static urg_select_case recv_case(urg_chan *c, void *elem)
 {
@@ -100,7 +100,7 @@ static void ready_main(void *arg)
     struct delayed d = {.c = u, .delay_ns = 0, .value = 99, .send = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(delayed_task, &d) == 0);
-    settle();
+    tu_await_parked_n(WAIT_CHAN_SEND, 1);
     urg_select_case r[2] = {recv_case(c[0], &e[0]), recv_case(u, &e[1])};
     CHECK(urg_select(r, 2, 0) == 1);
     CHECK(e[1] == 99);
@@ -329,7 +329,7 @@ static void nil_main(void *arg)
     static struct nil_forever nf;
     nf.returned = 0;
     CHECK(urg_go(nil_forever_task, &nf) == 0);
-    urg_sleep(30 * MS);
+    tu_await_parked_n(WAIT_SELECT_FOREVER, 1);
     CHECK(__atomic_load_n(&nf.returned, __ATOMIC_SEQ_CST) == 0);
     urg_chan_free(b);
     /* Returning abandons the blocked task. */
@@ -397,7 +397,7 @@ static void closed_main(void *arg)
     urg_wg_add(&wg, 2);
     CHECK(urg_go(blocked_select_task, &br) == 0);
     CHECK(urg_go(blocked_select_task, &bs) == 0);
-    settle();
+    tu_await_parked_n(WAIT_SELECT, 2);
     CHECK(__atomic_load_n(&br.r, __ATOMIC_SEQ_CST) == 100);
     CHECK(__atomic_load_n(&bs.r, __ATOMIC_SEQ_CST) == 100);
     if (use_free) {
@@ -435,7 +435,7 @@ static void test_select_closed_channel_chosen_with_epipe(void **state)
 
 struct receiver {
     urg_chan *c;
-    uint64_t delay_ns;
+    uint64_t after; /* a task id: receive once it is parked in a select */
     uint64_t v;
     int rc;
     urg_wg *wg;
@@ -444,7 +444,8 @@ struct receiver {
 static void receiver_task(void *arg)
 {
     struct receiver *r = arg;
-    urg_sleep(r->delay_ns);
+    if (r->after)
+        tu_await_parked(r->after, WAIT_SELECT);
     r->rc = urg_chan_recv(r->c, &r->v);
     urg_wg_done(r->wg);
 }
@@ -457,10 +458,10 @@ static void send_main(void *arg)
     urg_wg wg = URG_WG_INITIALIZER;
 
     /* A receiver already blocked: the send case completes at once. */
-    struct receiver r1 = {.c = u, .delay_ns = 0, .rc = 1, .wg = &wg};
+    struct receiver r1 = {.c = u, .rc = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(receiver_task, &r1) == 0);
-    settle();
+    tu_await_parked_n(WAIT_CHAN_RECV, 1);
     uint64_t v = 31, junk = 0;
     urg_select_case k[2] = {recv_case(other, &junk), send_case(u, &v)};
     CHECK(urg_select(k, 2, 0) == 1);
@@ -469,7 +470,7 @@ static void send_main(void *arg)
     CHECK(r1.rc == 0 && r1.v == 31);
 
     /* The select blocks in the send case until a receiver comes. */
-    struct receiver r2 = {.c = u, .delay_ns = 20 * MS, .rc = 1, .wg = &wg};
+    struct receiver r2 = {.c = u, .after = urg_task_id(), .rc = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(receiver_task, &r2) == 0);
     v = 32;
@@ -542,7 +543,7 @@ static void same_chan_main(void *arg)
     CHECK(chan_has_no_waiters(u));
 
     /* With a partner, the matching case is chosen. */
-    struct receiver rcv = {.c = u, .delay_ns = 10 * MS, .rc = 1, .wg = &wg};
+    struct receiver rcv = {.c = u, .after = urg_task_id(), .rc = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(receiver_task, &rcv) == 0);
     sr[0] = send_case(u, &v);
@@ -646,29 +647,8 @@ static void test_select_bad_cases_refused(void **state)
 
 /* ---- plain threads ------------------------------------------------------ */
 
-/* Workaround for the false deadlock shown by test_chan's
- * test_chan_plain_thread_that_starts_late: the runtime only learns that a
- * plain thread may wake tasks when that thread first touches a runtime
- * object, so the task waits, with a timer armed, until it has. */
-struct announce {
-    urg_chan *c;
-    int done;
-};
-
-static void thread_announce(struct announce *a)
-{
-    (void)urg_chan_try_recv(a->c, NULL);
-    __atomic_store_n(&a->done, 1, __ATOMIC_SEQ_CST);
-}
-
-static void task_await_announce(struct announce *a)
-{
-    while (!__atomic_load_n(&a->done, __ATOMIC_SEQ_CST))
-        urg_sleep(MS);
-}
-
 struct threaded {
-    struct announce ann;
+    g_t *thread_g; /* the thread's stand-in, for tu_await_thread_parked */
     urg_chan *u, *idle, *closing, *ack;
     urg_wg wg;
 };
@@ -676,7 +656,7 @@ struct threaded {
 static void *select_thread(void *arg)
 {
     struct threaded *t = arg;
-    thread_announce(&t->ann);
+    __atomic_store_n(&t->thread_g, tu_thread_g(), __ATOMIC_RELEASE);
     uint64_t e = 0, junk = 0;
     urg_select_case k[2] = {recv_case(t->idle, &junk), recv_case(t->u, &e)};
 
@@ -726,25 +706,23 @@ static void threaded_main(void *arg)
         .closing = urg_chan_new(sizeof(uint64_t), 0),
         .ack = urg_chan_new(sizeof(uint64_t), 0),
     };
-    t.ann.c = t.idle;
     urg_wg_add(&t.wg, 1);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, select_thread, &t) == 0);
-    task_await_announce(&t.ann);
     uint64_t go = 0;
     CHECK(urg_chan_recv(t.ack, &go) == 0);
-    settle();
+    tu_await_thread_parked(&t.thread_g, WAIT_SELECT);
     uint64_t v = 100;
     CHECK(urg_chan_send(t.u, &v) == 0);
     CHECK(urg_chan_recv(t.ack, &go) == 0);
-    settle();
+    tu_await_thread_parked(&t.thread_g, WAIT_SELECT);
     v = 101;
     CHECK(urg_chan_send(t.u, &v) == 0);
     CHECK(urg_chan_recv(t.ack, &go) == 0);
-    settle();
+    tu_await_thread_parked(&t.thread_g, WAIT_SELECT);
     CHECK(urg_chan_recv(t.u, &v) == 0 && v == 102);
     CHECK(urg_chan_recv(t.ack, &go) == 0);
-    settle();
+    tu_await_thread_parked(&t.thread_g, WAIT_SELECT);
     CHECK(urg_chan_close(t.closing) == 0);
     urg_wg_wait(&t.wg);
     urg_syscall_enter();
@@ -988,13 +966,11 @@ static void run_in_child(urg_fn fn, int rounds)
 }
 
 /*
- * RUNTIME BUG (reported): this fails, often with "fatal error: timer
- * fired for a task that is not waiting on it". urg__timers_check wins the
- * CAS on the task's timer_seq and only then reads gp->waitreason in
- * urg__timer_fire; in between, a channel can complete the select, and the
- * task can run on another P, leave urg_select (urg__timer_cancel does not
- * wait for a fire in progress) and be running (WAIT_NONE: the fatal) or
- * parked in a new select or sleep, which the stale fire then wakes early.
+ * A select whose timeout fires just as a channel completes it: exactly one
+ * of them wins, and a fire that lost must not touch the task afterwards —
+ * not while it runs, and not once it waits in its next select or sleep
+ * (which a stale fire would cut short). timer.c settles it with one CAS on
+ * the task's timer_seq, and a cancel waits for a fire in progress.
  */
 static void test_select_timeout_races_with_send(void **state)
 {
