@@ -82,12 +82,18 @@ static struct {
     urg_mutex mu;
     urg_wg wg;
     uint64_t ids[D_COUNT];
-    int started; /* atomic */
+    int up[D_COUNT]; /* atomic: ids[k] is set */
+    int started;     /* atomic */
 } dd;
+
+/* What each dumpee is parked for, once blocked. */
+static const int d_reason[D_COUNT] = {WAIT_CHAN_RECV, WAIT_CHAN_SEND, WAIT_MUTEX,
+                                      WAIT_WG,        WAIT_SLEEP,     WAIT_SELECT};
 
 static void d_started(int k)
 {
     dd.ids[k] = urg_task_id();
+    __atomic_store_n(&dd.up[k], 1, __ATOMIC_RELEASE);
     __atomic_fetch_add(&dd.started, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -163,10 +169,8 @@ static __attribute__((noinline)) void dump_from_main_task(void *arg)
      * dump. */
     for (int k = 0; k < D_COUNT; k++) {
         CHECK(urg_go(fns[k], NULL) == 0);
-        uint64_t deadline = urg_now() + 5 * SEC;
-        while (__atomic_load_n(&dd.started, __ATOMIC_SEQ_CST) <= k && urg_now() < deadline)
-            urg_sleep(MS);
-        urg_sleep(10 * MS); /* from "started" to parked */
+        tu_await_flag(&dd.up[k], "dumpee started");
+        tu_await_parked(dd.ids[k], d_reason[k]); /* from "started" to parked */
     }
     /* At 1 proc this one cannot start before the dump: main keeps the P
      * (with preemption off, since a pending preemption request would be
@@ -276,14 +280,14 @@ static void quit_main(void *arg)
     CHECK(urg_go(quit_blocked, c) == 0);
     while (!__atomic_load_n(&quit_blocked_id, __ATOMIC_SEQ_CST))
         urg_sleep(MS);
-    urg_sleep(10 * MS);
+    tu_await_parked(__atomic_load_n(&quit_blocked_id, __ATOMIC_SEQ_CST), WAIT_CHAN_RECV);
     fprintf(stderr, "QUIT-ID %llu\n",
             (unsigned long long)__atomic_load_n(&quit_blocked_id, __ATOMIC_SEQ_CST));
     fflush(stderr);
     kill(getpid(), SIGQUIT);
-    /* With the runtime's handler we never get past the sleep. */
-    for (int i = 0; i < 100 && !__atomic_load_n(&own_handler_ran, __ATOMIC_RELAXED); i++)
-        urg_sleep(10 * MS);
+    /* With the runtime's handler we never get past the wait (the process
+     * dies of SIGQUIT in it); with the program's own, it ran. */
+    tu_await_flag(&own_handler_ran, "the program's SIGQUIT handler");
 }
 
 static int quit_child(void *arg)
