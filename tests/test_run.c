@@ -44,6 +44,56 @@ static uint64_t now_ns(void)
 #define MS  (1000ull * 1000ull)
 #define SEC (1000ull * MS)
 
+/* ---- waiting on runtime state beyond what testutil.h shows ----
+ * testutil.h waits for parked tasks (G_WAITING and a wait reason); a task
+ * inside urg_syscall_enter/exit is G_SYSCALL instead. The same polling,
+ * deadline and loud failure. */
+struct status_find {
+    uint64_t id;
+    uint32_t status;
+    int found;
+};
+
+static void status_one(g_t *gp, void *arg)
+{
+    struct status_find *f = arg;
+    if (__atomic_load_n(&gp->id, __ATOMIC_RELAXED) == f->id &&
+        __atomic_load_n(&gp->status, __ATOMIC_ACQUIRE) == f->status)
+        f->found = 1;
+}
+
+/* Wait until task `id` has status `status` (enum urg__gstatus). */
+static void await_status(uint64_t id, uint32_t status, const char *what)
+{
+    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
+    for (unsigned polls = 0;; polls++) {
+        struct status_find f = {.id = id, .status = status};
+        if (id)
+            urg__gslab_foreach(status_one, &f);
+        if (f.found)
+            return;
+        if (urg_now() > deadline)
+            tu_await_fail(what, 1, 0);
+        tu_await_poll(polls, WAIT_NONE);
+    }
+}
+
+/* Wait until sysmon has taken at least n Ps from threads blocked in
+ * syscalls in this run: the runtime's own verdict that a call blocks. */
+static void await_syscall_handoffs(uint64_t n)
+{
+    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
+    for (unsigned polls = 0;; polls++) {
+        urg_stats st;
+        urg_stats_get(&st);
+        if (st.syscall_handoffs >= n)
+            return;
+        if (urg_now() > deadline)
+            tu_await_fail("syscall handoff", (int)n, (int)st.syscall_handoffs);
+        tu_await_poll(polls, WAIT_NONE);
+    }
+}
+
 /* ---- a workload that touches every subsystem once ---- */
 
 enum { PINGS = 50, WORKERS = 16 };
@@ -183,7 +233,8 @@ struct leftovers {
     urg_mutex mu; /* held by main when it returns */
     urg_wg wg;    /* count 1, never done during the run */
     int pipefd[2];
-    int started; /* atomic */
+    int started;       /* atomic */
+    uint64_t reuse_id; /* atomic: reuse_recv's task id */
 };
 
 enum { LEFTOVER_TASKS = 11 };
@@ -293,7 +344,15 @@ static void lo_main(void *arg)
     while (__atomic_load_n(&lo->started, __ATOMIC_SEQ_CST) < LEFTOVER_TASKS && urg_now() < deadline)
         urg_sleep(MS);
     CHECK(__atomic_load_n(&lo->started, __ATOMIC_SEQ_CST) == LEFTOVER_TASKS);
-    urg_sleep(20 * MS); /* from "started" to parked */
+    /* From "started" to parked: the run ends with every one of them
+     * blocked on its object. */
+    tu_await_parked_n(WAIT_CHAN_RECV, 1);  /* lo_recv */
+    tu_await_parked_n(WAIT_CHAN_SEND, 2);  /* lo_send, lo_send_full */
+    tu_await_parked_n(WAIT_SELECT, 2);     /* lo_select, lo_select_timeout */
+    tu_await_parked_n(WAIT_MUTEX, 3);      /* lo_mutex x3 */
+    tu_await_parked_n(WAIT_WG, 1);         /* lo_wg */
+    tu_await_parked_n(WAIT_SLEEP, 1);      /* lo_sleep */
+    tu_await_parked_n(WAIT_IO, 1);         /* lo_read */
 }
 
 /* A second run that uses the same objects normally. */
@@ -301,6 +360,7 @@ static void reuse_recv(void *arg)
 {
     struct leftovers *lo = arg;
     int v = 0;
+    __atomic_store_n(&lo->reuse_id, urg_task_id(), __ATOMIC_RELEASE);
     CHECK(urg_chan_recv(lo->recv_on, &v) == 0);
     CHECK(v == 42);
     urg_mutex_lock(&lo->mu);
@@ -316,7 +376,8 @@ static void reuse_main(void *arg)
     CHECK(urg_go(reuse_recv, lo) == 0);
     int v = 42;
     CHECK(urg_chan_send(lo->recv_on, &v) == 0);
-    urg_sleep(MS);
+    /* The unlock hands the mutex to a parked waiter. */
+    tu_await_parked(__atomic_load_n(&lo->reuse_id, __ATOMIC_ACQUIRE), WAIT_MUTEX);
     urg_mutex_unlock(&lo->mu);
     urg_wg_wait(&lo->wg);
     char c = 0;
@@ -603,11 +664,13 @@ static void test_run_after_abandoning_run(void **state)
 
 static int sys_pipe[2];
 static int sys_entered; /* atomic */
+static uint64_t sys_id; /* atomic: sys_reader's task id */
 
 static void sys_reader(void *arg)
 {
     (void)arg;
     char c;
+    __atomic_store_n(&sys_id, urg_task_id(), __ATOMIC_RELEASE);
     urg_syscall_enter();
     __atomic_store_n(&sys_entered, 1, __ATOMIC_SEQ_CST);
     ssize_t n = read(sys_pipe[0], &c, 1);
@@ -623,10 +686,13 @@ static void sys_main(void *arg)
 {
     (void)arg;
     CHECK(urg_go(sys_reader, NULL) == 0);
-    uint64_t deadline = urg_now() + 5 * SEC;
-    while (!__atomic_load_n(&sys_entered, __ATOMIC_SEQ_CST) && urg_now() < deadline)
-        urg_sleep(MS);
-    urg_sleep(20 * MS);
+    /* Main returns with the reader blocked in its call: the task is in
+     * the bracket (G_SYSCALL) and sysmon has judged the call blocking and
+     * taken its P (at one proc main could not run otherwise). */
+    tu_await_flag(&sys_entered, "sys_reader inside urg_syscall_enter");
+    await_status(__atomic_load_n(&sys_id, __ATOMIC_ACQUIRE), G_SYSCALL,
+                 "sys_reader in a syscall (G_SYSCALL)");
+    await_syscall_handoffs(1);
 }
 
 static void after_main(void *arg)
