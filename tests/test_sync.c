@@ -28,10 +28,11 @@
 
 #include <pthread.h>
 
-#define MS        1000000ull
-#define SETTLE_NS (20 * MS)
+#define MS 1000000ull
 
-static void settle(void) { urg_sleep(SETTLE_NS); }
+/* A test that means the blocking path waits until the blocked task (or
+ * plain thread) is parked (tu_await_parked*, tu_await_thread_parked),
+ * never for a time that stands for "blocked by now". */
 
 /* Busy for about ns without runtime calls, so without switch points in
  * the cooperative build and preemptible only by signal in the async one. */
@@ -39,6 +40,21 @@ static void spin_ns(uint64_t ns)
 {
     uint64_t end = urg_now() + ns;
     while (urg_now() < end) {
+    }
+}
+
+/* Wait until a task is parked for reason, or until *flag is set: the
+ * task went past the point where it should have blocked, which the CHECK
+ * after this then reports at once rather than at tu_await's deadline. */
+static void await_parked_or_flag(int reason, const int *flag)
+{
+    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
+    for (unsigned polls = 0; !tu_parked(0, reason); polls++) {
+        if (__atomic_load_n(flag, __ATOMIC_SEQ_CST))
+            return;
+        if (urg_now() > deadline)
+            tu_await_fail(urg__waitreason_str(reason), 1, 0);
+        tu_await_poll(polls, reason);
     }
 }
 
@@ -216,7 +232,7 @@ static void bad_unlock_main(void *arg)
     urg_wg_add(&h.wg, 1);
     h.release = 1;
     CHECK(urg_go(holder_task, &h) == 0);
-    settle();
+    await_parked_or_flag(WAIT_MUTEX, &h.holding);
     CHECK(__atomic_load_n(&h.holding, __ATOMIC_SEQ_CST) == 0);
     urg_mutex_unlock(&mu);
     urg_wg_wait(&h.wg);
@@ -307,34 +323,11 @@ static void test_sync_mutex_no_waiter_starves(void **state)
 
 /* ---- mutex and plain threads -------------------------------------------- */
 
-/* Workaround for the false deadlock shown by test_sync_wg_done_from_late_thread
- * (and test_chan_plain_thread_that_starts_late): the runtime only learns
- * that a plain thread may wake tasks when the thread first touches a
- * runtime object, so the task waits, with a timer armed, until it has. */
-struct announce {
-    int done;
-};
-
-static void thread_announce(struct announce *a)
-{
-    /* An uncontended mutex or wait group call does not count as touching
-     * the runtime; a channel try operation does. */
-    urg_chan *c = urg_chan_new(0, 0);
-    (void)urg_chan_try_recv(c, NULL);
-    urg_chan_free(c);
-    __atomic_store_n(&a->done, 1, __ATOMIC_SEQ_CST);
-}
-
-static void task_await_announce(struct announce *a)
-{
-    while (!__atomic_load_n(&a->done, __ATOMIC_SEQ_CST))
-        urg_sleep(MS);
-}
-
 #define TH_ITERS 20000
 
 struct mx_thread {
-    struct announce ann;
+    uint64_t main_task;
+    g_t *thread_g; /* the thread's stand-in, for tu_await_thread_parked */
     struct mx m;
     int phase; /* the hand-shake below */
     urg_wg thread_done;
@@ -349,7 +342,7 @@ static void wait_phase(int *phase, int want)
 static void *mx_plain_thread(void *arg)
 {
     struct mx_thread *t = arg;
-    thread_announce(&t->ann);
+    __atomic_store_n(&t->thread_g, tu_thread_g(), __ATOMIC_RELEASE);
     for (int i = 0; i < TH_ITERS; i++) {
         urg_mutex_lock(&t->m.mu);
         CHECK(__atomic_fetch_add(&t->m.inside, 1, __ATOMIC_SEQ_CST) == 0);
@@ -363,7 +356,7 @@ static void *mx_plain_thread(void *arg)
     urg_mutex_lock(&t->m.mu);
     __atomic_store_n(&t->phase, 2, __ATOMIC_SEQ_CST);
     wait_phase(&t->phase, 3);
-    usleep(20000); /* the task parks meanwhile */
+    tu_await_parked(t->main_task, WAIT_MUTEX); /* the task blocks on it */
     __atomic_store_n(&t->phase, 4, __ATOMIC_SEQ_CST);
     urg_mutex_unlock(&t->m.mu);
     /* Then block on it while a task holds it. */
@@ -381,11 +374,11 @@ static void mx_thread_main(void *arg)
     (void)arg;
     static struct mx_thread t;
     memset(&t, 0, sizeof(t));
+    t.main_task = urg_task_id();
     urg_wg_add(&t.m.wg, 4);
     urg_wg_add(&t.thread_done, 1);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, mx_plain_thread, &t) == 0);
-    task_await_announce(&t.ann);
     for (int i = 0; i < 4; i++)
         CHECK(urg_go(mx_task, &t.m) == 0);
     urg_wg_wait(&t.m.wg);
@@ -397,7 +390,7 @@ static void mx_thread_main(void *arg)
     urg_mutex_lock(&t.m.mu);
     CHECK(__atomic_load_n(&t.phase, __ATOMIC_SEQ_CST) == 4);
     __atomic_store_n(&t.phase, 5, __ATOMIC_SEQ_CST);
-    settle(); /* the thread blocks meanwhile */
+    tu_await_thread_parked(&t.thread_g, WAIT_MUTEX); /* the thread blocks on it */
     CHECK(__atomic_load_n(&t.phase, __ATOMIC_SEQ_CST) == 5);
     __atomic_store_n(&t.phase, 6, __ATOMIC_SEQ_CST);
     urg_mutex_unlock(&t.m.mu);
@@ -514,7 +507,7 @@ static void test_sync_wg_reuse_after_zero(void **state)
 }
 
 struct waiter_arg {
-    struct announce *ann;
+    g_t *thread_g; /* the thread's stand-in, for tu_await_thread_parked */
     urg_wg *gate;
     urg_wg *finished;
     int *released;
@@ -532,8 +525,9 @@ static void gate_waiter(void *arg)
 
 static void *gate_thread_waiter(void *arg)
 {
-    thread_announce(((struct waiter_arg *)arg)->ann);
-    gate_waiter(arg);
+    struct waiter_arg *w = arg;
+    __atomic_store_n(&w->thread_g, tu_thread_g(), __ATOMIC_RELEASE);
+    gate_waiter(w);
     return NULL;
 }
 
@@ -543,17 +537,16 @@ static void wg_waiters_main(void *arg)
     (void)arg;
     urg_wg gate = URG_WG_INITIALIZER, finished = URG_WG_INITIALIZER;
     int released = 0;
-    struct announce ann = {0};
-    struct waiter_arg wa = {
-        .ann = &ann, .gate = &gate, .finished = &finished, .released = &released};
+    struct waiter_arg wa = {.gate = &gate, .finished = &finished, .released = &released};
     urg_wg_add(&gate, 1);
     urg_wg_add(&finished, NWAITERS + 1);
     for (int i = 0; i < NWAITERS; i++)
         CHECK(urg_go(gate_waiter, &wa) == 0);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, gate_thread_waiter, &wa) == 0);
-    task_await_announce(&ann);
-    settle();
+    /* Every waiter blocks before the done that releases them all. */
+    tu_await_parked_n(WAIT_WG, NWAITERS);
+    tu_await_thread_parked(&wa.thread_g, WAIT_WG);
     CHECK(__atomic_load_n(&released, __ATOMIC_SEQ_CST) == 0);
     urg_wg_done(&gate);
     urg_wg_wait(&finished);
@@ -594,7 +587,7 @@ static void wg_negative_main(void *arg)
     urg_wg_add(&n.wg, -2); /* warning 1 */
     urg_wg_add(&n.finished, 1);
     CHECK(urg_go(neg_waiter, &n) == 0);
-    settle();
+    await_parked_or_flag(WAIT_WG, &n.returned);
     CHECK(__atomic_load_n(&n.returned, __ATOMIC_SEQ_CST) == 0); /* still 1 */
     urg_wg_done(&n.wg);
     urg_wg_wait(&n.finished);
@@ -608,7 +601,7 @@ static void wg_negative_main(void *arg)
     urg_wg_add(&z.wg, 1);
     urg_wg_add(&z.finished, 1);
     CHECK(urg_go(neg_waiter, &z) == 0);
-    settle();
+    await_parked_or_flag(WAIT_WG, &z.returned);
     CHECK(__atomic_load_n(&z.returned, __ATOMIC_SEQ_CST) == 0);
     urg_wg_done(&z.wg);
     urg_wg_wait(&z.finished);
@@ -722,27 +715,34 @@ static void test_sync_wg_on_stack_freed_after_wait(void **state)
 }
 
 /*
- * RUNTIME BUG (reported): a task waiting on a wait group that only a
- * plain thread will bring to zero makes urg_run die with "all tasks are
- * asleep - deadlock!" if the thread has not touched the runtime yet when
- * the task parks (see test_chan_plain_thread_that_starts_late). Run in a
- * child because the failure is a fatal abort.
+ * A task waiting on a wait group that only a plain thread will bring to
+ * zero, parked before that thread has made any runtime call, is not a
+ * deadlock (as in test_chan_plain_thread_that_starts_late): the thread
+ * waits until the task is parked, so every task is asleep and the runtime
+ * has not yet heard of the thread. Runs in a child because the failure
+ * would be a fatal abort.
  */
+struct late_wg {
+    urg_wg wg;
+    uint64_t main_task;
+};
+
 static void *late_done_thread(void *arg)
 {
-    usleep(50000);
-    urg_wg_done(arg);
+    struct late_wg *l = arg;
+    tu_await_parked(l->main_task, WAIT_WG);
+    urg_wg_done(&l->wg);
     return NULL;
 }
 
 static void late_wg_main(void *arg)
 {
     (void)arg;
-    urg_wg wg = URG_WG_INITIALIZER;
-    urg_wg_add(&wg, 1);
+    struct late_wg l = {.wg = URG_WG_INITIALIZER, .main_task = urg_task_id()};
+    urg_wg_add(&l.wg, 1);
     pthread_t th;
-    CHECK(pthread_create(&th, NULL, late_done_thread, &wg) == 0);
-    urg_wg_wait(&wg);
+    CHECK(pthread_create(&th, NULL, late_done_thread, &l) == 0);
+    urg_wg_wait(&l.wg);
     urg_syscall_enter();
     pthread_join(th, NULL);
     urg_syscall_exit();
@@ -755,22 +755,24 @@ static void test_sync_wg_done_from_late_thread(void **state)
 }
 
 /*
- * RUNTIME BUG (reported), same root: here the plain thread has already
- * locked the mutex when the task blocks on it, but an uncontended lock
- * takes the fast path, which does not tell the runtime that a plain thread
- * is about, so the task's park is declared a deadlock.
+ * The same with a mutex: the plain thread has locked it when the task
+ * blocks on it, by the uncontended fast path, which does not tell the
+ * runtime that a plain thread is about; the task's park must still not be
+ * taken for a deadlock. The thread unlocks only once the task is parked
+ * on the mutex.
  */
 struct thread_holds {
     urg_mutex mu;
     int locked;
+    uint64_t main_task;
 };
 
 static void *holding_thread(void *arg)
 {
     struct thread_holds *h = arg;
     urg_mutex_lock(&h->mu);
-    __atomic_store_n(&h->locked, 1, __ATOMIC_SEQ_CST);
-    usleep(100000);
+    __atomic_store_n(&h->locked, 1, __ATOMIC_RELEASE);
+    tu_await_parked(h->main_task, WAIT_MUTEX);
     urg_mutex_unlock(&h->mu);
     return NULL;
 }
@@ -780,10 +782,10 @@ static void thread_holds_main(void *arg)
     (void)arg;
     static struct thread_holds h;
     memset(&h, 0, sizeof(h));
+    h.main_task = urg_task_id();
     pthread_t th;
     CHECK(pthread_create(&th, NULL, holding_thread, &h) == 0);
-    while (!__atomic_load_n(&h.locked, __ATOMIC_SEQ_CST))
-        urg_sleep(MS);
+    tu_await_flag(&h.locked, "the thread holds the mutex");
     urg_mutex_lock(&h.mu);
     urg_mutex_unlock(&h.mu);
     urg_syscall_enter();
