@@ -44,21 +44,22 @@ static int chan_has_no_waiters(urg_chan *c)
     return urg_chan_try_send(c, &v) == -EAGAIN && urg_chan_try_recv(c, &v) == -EAGAIN;
 }
 
+/* Sends (or closes) at once, or with `after` once that task is parked in
+ * a select: then the select under test has taken its blocking path. */
 struct delayed {
     urg_chan *c;
-    uint64_t delay_ns;
+    uint64_t after; /* a task id, or 0 */
     uint64_t value;
     int send; /* else close */
     int done;
-    uint64_t at;
     urg_wg *wg;
 };
 
 static void delayed_task(void *arg)
 {
     struct delayed *d = arg;
-    urg_sleep(d->delay_ns);
-    d->at = urg_now();
+    if (d->after)
+        tu_await_parked(d->after, WAIT_SELECT);
     __atomic_store_n(&d->done, 1, __ATOMIC_SEQ_CST);
     if (d->send)
         CHECK(urg_chan_send(d->c, &d->value) == 0);
@@ -97,7 +98,7 @@ static void ready_main(void *arg)
     /* A sender blocked on an unbuffered channel makes a recv case ready. */
     urg_chan *u = urg_chan_new(sizeof(uint64_t), 0);
     urg_wg wg = URG_WG_INITIALIZER;
-    struct delayed d = {.c = u, .delay_ns = 0, .value = 99, .send = 1, .wg = &wg};
+    struct delayed d = {.c = u, .value = 99, .send = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(delayed_task, &d) == 0);
     tu_await_parked_n(WAIT_CHAN_SEND, 1);
@@ -268,7 +269,7 @@ static void forever_main(void *arg)
     urg_chan *u = urg_chan_new(sizeof(uint64_t), 0);
     urg_chan *idle = urg_chan_new(sizeof(uint64_t), 0);
     urg_wg wg = URG_WG_INITIALIZER;
-    struct delayed d = {.c = u, .delay_ns = 30 * MS, .value = 123, .send = 1, .wg = &wg};
+    struct delayed d = {.c = u, .after = urg_task_id(), .value = 123, .send = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(delayed_task, &d) == 0);
     uint64_t e = 0, junk = 0;
@@ -483,7 +484,7 @@ static void send_main(void *arg)
 
     /* When the recv case wins, the send case's value goes nowhere. */
     urg_wg_add(&wg, 1);
-    struct delayed d = {.c = other, .delay_ns = 10 * MS, .value = 77, .send = 1, .wg = &wg};
+    struct delayed d = {.c = other, .after = urg_task_id(), .value = 77, .send = 1, .wg = &wg};
     CHECK(urg_go(delayed_task, &d) == 0);
     v = 33;
     k[0] = recv_case(other, &junk);
@@ -522,7 +523,7 @@ static void same_chan_main(void *arg)
      * other waiter is gone afterwards. */
     urg_chan *u = urg_chan_new(sizeof(uint64_t), 0);
     urg_wg wg = URG_WG_INITIALIZER;
-    struct delayed d = {.c = u, .delay_ns = 10 * MS, .value = 6, .send = 1, .wg = &wg};
+    struct delayed d = {.c = u, .after = urg_task_id(), .value = 6, .send = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(delayed_task, &d) == 0);
     e[0] = e[1] = 0;
@@ -551,7 +552,7 @@ static void same_chan_main(void *arg)
     CHECK(urg_select(sr, 2, URG_FOREVER) == 0);
     urg_wg_wait(&wg);
     CHECK(rcv.rc == 0 && rcv.v == 9);
-    d = (struct delayed){.c = u, .delay_ns = 10 * MS, .value = 10, .send = 1, .wg = &wg};
+    d = (struct delayed){.c = u, .after = urg_task_id(), .value = 10, .send = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(delayed_task, &d) == 0);
     e[0] = 0;
@@ -587,7 +588,7 @@ static void many_main(void *arg)
         k[i] = recv_case(c[i], &e[i]);
     }
     urg_wg wg = URG_WG_INITIALIZER;
-    struct delayed d = {.c = c[17], .delay_ns = 10 * MS, .value = 1717, .send = 1, .wg = &wg};
+    struct delayed d = {.c = c[17], .after = urg_task_id(), .value = 1717, .send = 1, .wg = &wg};
     urg_wg_add(&wg, 1);
     CHECK(urg_go(delayed_task, &d) == 0);
     CHECK(urg_select(k, MANY, URG_FOREVER) == 17);
