@@ -228,7 +228,8 @@ static void deep_main(void *arg)
     for (int i = 0; i < DEEP_TASKS; i++)
         CHECK(urg_go(deep_task, &c->d[i]) == 0);
     urg_wg_wait(&c->at_bottom);
-    urg_sleep(2 * 1000 * 1000);
+    /* Every task is parked deep at the gate before it opens. */
+    tu_await_parked_n(WAIT_CHAN_RECV, DEEP_TASKS);
     CHECK(urg_chan_close(c->gate) == 0);
     urg_wg_wait(&c->done);
     urg_chan_free(c->gate);
