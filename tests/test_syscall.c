@@ -77,11 +77,79 @@ static void sleep_ms(int ms)
     }
 }
 
+/* ---- waiting on runtime state beyond what testutil.h shows ----
+ * testutil.h waits for parked tasks (G_WAITING and a wait reason); these
+ * wait for a task's status (G_SYSCALL inside the brackets, G_DEAD once
+ * gone) and for sysmon's handoffs, with the same polling, deadline and
+ * loud failure. From a task or from a plain thread. */
+struct status_find {
+    uint64_t id;
+    uint32_t status;
+    int found;
+};
+
+/* The status first: urg__newproc writes a recycled descriptor's id with
+ * a plain store while its status is still G_DEAD, so the id is read only
+ * of descriptors in the awaited status (which must not be G_DEAD while
+ * tasks are being spawned). */
+static void status_one(g_t *gp, void *arg)
+{
+    struct status_find *f = arg;
+    if (__atomic_load_n(&gp->status, __ATOMIC_ACQUIRE) == f->status &&
+        __atomic_load_n(&gp->id, __ATOMIC_RELAXED) == f->id)
+        f->found = 1;
+}
+
+/* Wait until task `id` has status `status` (enum urg__gstatus). A dead
+ * task's descriptor keeps its id until it is reused for a new task. */
+static void await_status(uint64_t id, uint32_t status, const char *what)
+{
+    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
+    for (unsigned polls = 0;; polls++) {
+        struct status_find f = {.id = id, .status = status};
+        if (id)
+            urg__gslab_foreach(status_one, &f);
+        if (f.found)
+            return;
+        if (urg_now() > deadline)
+            tu_await_fail(what, 1, 0);
+        tu_await_poll(polls, WAIT_NONE);
+    }
+}
+
+/* Wait until sysmon has taken at least n Ps from threads blocked in
+ * syscalls in this run: the runtime's own verdict that a call blocks. */
+static void await_syscall_handoffs(uint64_t n)
+{
+    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
+    for (unsigned polls = 0;; polls++) {
+        urg_stats st;
+        urg_stats_get(&st);
+        if (st.syscall_handoffs >= n)
+            return;
+        if (urg_now() > deadline)
+            tu_await_fail("syscall handoff", (int)n, (int)st.syscall_handoffs);
+        tu_await_poll(polls, WAIT_NONE);
+    }
+}
+
 /* ---- a blocking read inside the brackets lets other tasks run ---- */
+
+/* Wait until *ticks (a task's progress counter) exceeds `past`. */
+static void await_ticks_past(const long *ticks, long past)
+{
+    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
+    for (unsigned polls = 0; __atomic_load_n(ticks, __ATOMIC_SEQ_CST) <= past; polls++) {
+        if (urg_now() > deadline)
+            tu_await_fail("the other task's progress during the blocked read", 1, 0);
+        tu_await_poll(polls, WAIT_NONE);
+    }
+}
 
 struct handoff_case {
     int fds[2];
-    int in_call;   /* atomic */
+    int in_call;      /* atomic */
+    uint64_t blocker; /* atomic: the blocking task's id, set before in_call */
     int call_done; /* atomic */
     long ticks;    /* atomic: the other task's progress */
     long ticks_at_enter, ticks_at_exit;
@@ -96,7 +164,14 @@ static void *handoff_writer(void *arg)
     struct handoff_case *c = arg;
     while (!__atomic_load_n(&c->in_call, __ATOMIC_SEQ_CST))
         sleep_ms(1);
-    sleep_ms(100);
+    /* Write only once the read blocks as the runtime sees it: the task is
+     * in the bracket and sysmon has handed its P to another thread ... */
+    await_status(__atomic_load_n(&c->blocker, __ATOMIC_ACQUIRE), G_SYSCALL,
+                 "the reader in a syscall (G_SYSCALL)");
+    await_syscall_handoffs(1);
+    /* ... and the other task has made progress meanwhile (at one proc,
+     * only on the P taken from the blocked thread). */
+    await_ticks_past(&c->ticks, __atomic_load_n(&c->ticks, __ATOMIC_SEQ_CST));
     ssize_t w = write(c->fds[1], "data", 4);
     (void)w;
     return NULL;
@@ -108,9 +183,10 @@ static void handoff_blocker(void *arg)
     pthread_t t;
     CHECK(pthread_create(&t, NULL, handoff_writer, c) == 0);
     c->ticks_at_enter = __atomic_load_n(&c->ticks, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&c->blocker, urg_task_id(), __ATOMIC_RELEASE);
     urg_syscall_enter();
     __atomic_store_n(&c->in_call, 1, __ATOMIC_SEQ_CST);
-    c->nread = read(c->fds[0], c->got, sizeof(c->got)); /* blocks the thread ~100 ms */
+    c->nread = read(c->fds[0], c->got, sizeof(c->got)); /* blocks the thread until the handoff */
     urg_syscall_exit();
     c->ticks_at_exit = __atomic_load_n(&c->ticks, __ATOMIC_SEQ_CST);
     __atomic_store_n(&c->call_done, 1, __ATOMIC_SEQ_CST);
@@ -533,10 +609,12 @@ static void test_syscall_stop_the_world_during_calls(void **state)
 
 static int misuse_mode;
 static urg_wg misuse_wg;
+static uint64_t misuse_id; /* atomic: misuse_task's id */
 
 static void misuse_task(void *arg)
 {
     (void)arg;
+    __atomic_store_n(&misuse_id, urg_task_id(), __ATOMIC_RELEASE);
     urg_syscall_enter();
     urg_wg_done(&misuse_wg);
     /* returns with the bracket open */
@@ -550,7 +628,10 @@ static void misuse_main(void *arg)
         urg_wg_add(&misuse_wg, 1);
         CHECK(urg_go(misuse_task, NULL) == 0);
         urg_wg_wait(&misuse_wg);
-        urg_sleep(20 * 1000 * 1000);
+        /* Main returns only once the task has returned (and the runtime
+         * closed its bracket), not while it is still inside. */
+        await_status(__atomic_load_n(&misuse_id, __ATOMIC_ACQUIRE), G_DEAD,
+                     "misuse_task gone (G_DEAD)");
         urg_yield();
         break;
     case 1: /* main itself returns inside the bracket */
