@@ -54,11 +54,15 @@ struct status_find {
     int found;
 };
 
+/* The status first: urg__newproc writes a recycled descriptor's id with
+ * a plain store while its status is still G_DEAD, so the id is read only
+ * of descriptors in the awaited status (which must not be G_DEAD while
+ * tasks are being spawned). */
 static void status_one(g_t *gp, void *arg)
 {
     struct status_find *f = arg;
-    if (__atomic_load_n(&gp->id, __ATOMIC_RELAXED) == f->id &&
-        __atomic_load_n(&gp->status, __ATOMIC_ACQUIRE) == f->status)
+    if (__atomic_load_n(&gp->status, __ATOMIC_ACQUIRE) == f->status &&
+        __atomic_load_n(&gp->id, __ATOMIC_RELAXED) == f->id)
         f->found = 1;
 }
 
