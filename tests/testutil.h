@@ -338,26 +338,92 @@ static inline void tu_wd_stop(void)
 }
 
 /* ---- VM stalls ----
- * A plain thread that measures how late its own 1 ms sleeps end: the
- * stalls the VM imposes on every thread at once (over a second has been
- * seen on a loaded CI box), which a bound on lateness must allow for. */
+ * A plain thread that measures how late its own 1 ms sleeps end (the
+ * stalls the VM imposes on every thread at once: over a second has been
+ * seen on a loaded CI box) and how long the OS kept the process's threads
+ * waiting for a CPU: both are delays a bound on lateness must allow for. */
 struct tu_stall_meter {
     pthread_t th;
     int stop;
     uint64_t worst; /* ns */
+    int ntids;
+    struct {
+        int tid;
+        uint64_t first; /* run_delay when first seen, ns */
+        uint64_t last;  /* run_delay since then, at the latest look */
+    } seen[128];
 };
+
+/* The time this thread has spent runnable but not running (the second
+ * field of /proc/self/task/TID/schedstat), or 0 if unknown. */
+static inline uint64_t tu_run_delay(int tid)
+{
+    char path[64], buf[128];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    unsigned long long oncpu = 0, delay = 0;
+    if (sscanf(buf, "%llu %llu", &oncpu, &delay) != 2)
+        return 0;
+    return delay;
+}
+
+/* The process's threads: how long has the OS kept each waiting for a CPU
+ * since the meter first saw it? The longest counts as a stall:
+ * beside CPU hogs a busy thread is kept off its CPU for most of each slice
+ * it loses, which a sleeping probe barely notices (the kernel favours
+ * threads waking from sleep). Measured while the run lasts, since the
+ * runtime's threads end with it. */
+static inline void tu_stall_meter_scan(struct tu_stall_meter *m)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        int tid = atoi(e->d_name);
+        if (tid <= 0)
+            continue;
+        uint64_t now = tu_run_delay(tid);
+        int i = 0;
+        while (i < m->ntids && m->seen[i].tid != tid)
+            i++;
+        if (i == m->ntids) {
+            if (m->ntids == (int)(sizeof(m->seen) / sizeof(m->seen[0])))
+                continue;
+            m->seen[m->ntids].tid = tid;
+            m->seen[m->ntids].first = now;
+            m->seen[m->ntids].last = 0;
+            m->ntids++;
+            continue;
+        }
+        m->seen[i].last = now > m->seen[i].first ? now - m->seen[i].first : 0;
+    }
+    closedir(d);
+    for (int i = 0; i < m->ntids; i++) /* threads that ended keep theirs */
+        if (m->seen[i].last > m->worst)
+            m->worst = m->seen[i].last;
+}
 
 static inline void *tu_stall_meter_main(void *arg)
 {
     struct tu_stall_meter *m = arg;
-    while (!__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE)) {
+    for (unsigned k = 0; !__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE); k++) {
         uint64_t t0 = urg_now();
         usleep(1000);
         uint64_t late = urg_now() - t0;
         late = late > 1000000 ? late - 1000000 : 0;
         if (late > m->worst)
             m->worst = late;
+        if (k % 10 == 0)
+            tu_stall_meter_scan(m);
     }
+    tu_stall_meter_scan(m);
     return NULL;
 }
 
