@@ -11,17 +11,21 @@
  * comparator). So those signals are deferred, and the tasks yield at
  * their next runtime call. Here four such tasks run beside two call-free
  * hogs on two procs with a 1 ms quantum for three seconds: nothing may
- * deadlock, every result is checked (no corruption), and a monitor thread
- * checks that every task made progress in every quarter second.
+ * deadlock, every result is checked (no corruption), and each task gets
+ * at least a quarter of the mean share of rounds. A monitor thread also
+ * counts stretches of WINDOW_ROUNDS rounds (about 0.1 s) in which one task
+ * made no progress while the others did; that is printed, not asserted:
+ * on a busy machine the OS alone can hold one of our threads, and the
+ * task on it, off its CPU for that long.
  */
 #include "testutil.h"
 
 #include <pthread.h>
 #include <time.h>
 
-#define NLIBC     4
-#define WINDOW_MS 250
-#define RUN_MS    3000
+#define NLIBC         4
+#define WINDOW_ROUNDS 4000 /* a fair share is 1000 each */
+#define RUN_MS        3000
 
 static volatile int stop;
 static urg_wg wg;
@@ -87,16 +91,22 @@ static void hog(void *arg)
 static void *watch(void *arg)
 {
     (void)arg;
-    uint64_t last[NLIBC] = {0};
-    for (int w = 0; w < RUN_MS / WINDOW_MS; w++) {
-        struct timespec ts = {0, WINDOW_MS * 1000000L};
+    uint64_t start[NLIBC] = {0}, start_total = 0;
+    uint64_t end = urg_now() + (uint64_t)RUN_MS * 1000000;
+    while (urg_now() < end) {
+        struct timespec ts = {0, 1000000L};
         nanosleep(&ts, NULL);
+        uint64_t now[NLIBC], total = 0;
+        for (int i = 0; i < NLIBC; i++)
+            total += now[i] = TU_LOAD(&progress[i]);
+        if (total - start_total < WINDOW_ROUNDS)
+            continue;
         for (int i = 0; i < NLIBC; i++) {
-            uint64_t now = TU_LOAD(&progress[i]);
-            if (w > 0 && now == last[i])
+            if (now[i] == start[i])
                 stalls++;
-            last[i] = now;
+            start[i] = now[i];
         }
+        start_total = total;
     }
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     return NULL;
@@ -130,17 +140,22 @@ static void test_libc_tasks_progress_beside_hogs(void **state)
     assert_int_equal(r, 0);
     assert_checks_ok();
     print_message(
-        "progress %llu %llu %llu %llu; async %llu, deferred %llu, cooperative %llu\n",
+        "progress %llu %llu %llu %llu; %d windows where one task stalled (information); async %llu, deferred %llu, cooperative %llu\n",
         (unsigned long long)TU_LOAD(&progress[0]), (unsigned long long)TU_LOAD(&progress[1]),
         (unsigned long long)TU_LOAD(&progress[2]), (unsigned long long)TU_LOAD(&progress[3]),
-        (unsigned long long)st.preempt_async, (unsigned long long)st.preempt_deferred,
+        stalls, (unsigned long long)st.preempt_async, (unsigned long long)st.preempt_deferred,
         (unsigned long long)st.preempt_cooperative);
-    if (tu_is_async() && !TU_TSAN) {
-        /* With hogs on both procs, libc tasks only run because hogs are
-         * preempted; each must move in every window. */
-        assert_int_equal(stalls, 0);
+    uint64_t total = 0;
+    for (int i = 0; i < NLIBC; i++)
+        total += TU_LOAD(&progress[i]);
+    for (int i = 0; i < NLIBC; i++)
+        if (TU_LOAD(&progress[i]) * NLIBC * 4 < total)
+            fail_msg("task %d did %llu rounds of %llu: less than a quarter of its share", i,
+                     (unsigned long long)TU_LOAD(&progress[i]), (unsigned long long)total);
+    /* With hogs on both procs, libc tasks only run because hogs are
+     * preempted. */
+    if (tu_is_async() && !TU_TSAN)
         assert_true(st.preempt_async > 0);
-    }
 }
 
 int main(void)
