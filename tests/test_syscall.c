@@ -22,6 +22,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -281,6 +282,7 @@ static void test_syscall_lone_long_call_handed_off(void **state)
 struct short_case {
     int done; /* atomic */
     uint64_t handoffs;
+    long preempted_by_os; /* involuntary context switches meanwhile */
     long other_ticks;
     urg_wg wg;
 };
@@ -288,11 +290,15 @@ struct short_case {
 static void short_caller(void *arg)
 {
     struct short_case *c = arg;
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
     for (int i = 0; i < SHORT_CALLS; i++) {
         urg_syscall_enter();
         (void)syscall(SYS_getppid);
         urg_syscall_exit();
     }
+    getrusage(RUSAGE_SELF, &r1);
+    c->preempted_by_os = r1.ru_nivcsw - r0.ru_nivcsw;
     urg_stats s;
     urg_stats_get(&s);
     c->handoffs = s.syscall_handoffs;
@@ -332,13 +338,16 @@ static void test_syscall_short_calls_keep_p(void **state)
         tu_run(short_main, &c, i == 0 ? 1 : 2);
         tu_wd_stop();
         assert_checks_ok();
-        print_message("%d short calls at %d proc(s): %llu handoffs\n", SHORT_CALLS, i + 1,
-                      (unsigned long long)c.handoffs);
+        print_message("%d short calls at %d proc(s): %llu handoffs; the OS preempted our threads "
+                      "%ld times meanwhile\n",
+                      SHORT_CALLS, i + 1, (unsigned long long)c.handoffs, c.preempted_by_os);
         /* A handoff needs sysmon to see the same call twice, 20 us apart;
-         * only a thread descheduled mid-call allows that. 1% is generous. */
-        if (c.handoffs > SHORT_CALLS / 100)
-            fail_msg("%llu handoffs for %d short calls", (unsigned long long)c.handoffs,
-                     SHORT_CALLS);
+         * only a thread descheduled mid-call allows that, so each one the
+         * OS preempted may have cost one (a busy machine does that often).
+         * Beyond those, 1% is generous. */
+        if (c.handoffs > (uint64_t)(SHORT_CALLS / 100 + c.preempted_by_os))
+            fail_msg("%llu handoffs for %d short calls (%ld preemptions by the OS)",
+                     (unsigned long long)c.handoffs, SHORT_CALLS, c.preempted_by_os);
     }
 }
 
@@ -351,14 +360,21 @@ struct overlap_case {
     uint64_t elapsed;
     uint64_t handoffs;
     int finished;
+    int inside; /* atomic: tasks inside their bracket */
     urg_wg wg;
 };
 
+/* Each task's call blocks until every task is inside its own: at one proc
+ * that can only end if each blocked call hands the P on. A runtime that
+ * does not hangs here, and the watchdog says so. */
 static void overlap_task(void *arg)
 {
     struct overlap_case *c = arg;
     urg_syscall_enter();
+    __atomic_fetch_add(&c->inside, 1, __ATOMIC_SEQ_CST);
     sleep_ms(OVERLAP_MS);
+    while (__atomic_load_n(&c->inside, __ATOMIC_SEQ_CST) < OVERLAP_TASKS)
+        sleep_ms(1);
     urg_syscall_exit();
     __atomic_fetch_add(&c->finished, 1, __ATOMIC_SEQ_CST);
     urg_wg_done(&c->wg);
@@ -392,12 +408,9 @@ static void test_syscall_blocking_calls_overlap_at_one_proc(void **state)
     print_message("%d x %d ms calls at one proc: %llu ms, %llu handoffs\n", OVERLAP_TASKS,
                   OVERLAP_MS, (unsigned long long)(c.elapsed / 1000000),
                   (unsigned long long)c.handoffs);
-    /* Each call but the last hands its P to a thread that starts the next
-     * task. Serially they would take OVERLAP_TASKS * 50 ms = 400 ms. */
+    /* Each call but the last handed its P to a thread that started the
+     * next task (the time is printed: serially it would be 400 ms). */
     assert_true(c.handoffs >= OVERLAP_TASKS - 1);
-    if (c.elapsed >= (uint64_t)OVERLAP_TASKS * OVERLAP_MS * 1000000u * 3 / 4)
-        fail_msg("8 x 50 ms calls took %llu ms at one proc: they did not overlap",
-                 (unsigned long long)(c.elapsed / 1000000));
 }
 
 /* ---- unbalanced brackets ---- */

@@ -138,10 +138,13 @@ struct tu_parked_count {
 static inline void tu_parked_one(g_t *gp, void *arg)
 {
     struct tu_parked_count *c = arg;
+    /* Status first: a descriptor being reused for a new task gets its id
+     * with a plain store, which only a parked task's has settled. */
+    if (__atomic_load_n(&gp->status, __ATOMIC_ACQUIRE) != G_WAITING)
+        return;
     if (c->id && __atomic_load_n(&gp->id, __ATOMIC_RELAXED) != c->id)
         return;
-    if (__atomic_load_n(&gp->status, __ATOMIC_ACQUIRE) == G_WAITING &&
-        __atomic_load_n(&gp->waitreason, __ATOMIC_RELAXED) == c->reason)
+    if (__atomic_load_n(&gp->waitreason, __ATOMIC_RELAXED) == c->reason)
         c->n++;
 }
 
