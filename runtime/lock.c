@@ -38,8 +38,11 @@ int urg__futex_wait(uint32_t *addr, uint32_t val, int64_t ns)
         ts.tv_nsec = ns % 1000000000;
         tsp = &ts;
     }
+    int e = errno; /* the caller's: a contended lock must not leave EAGAIN in it */
     long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tsp, NULL, 0);
-    return r < 0 ? -errno : 0;
+    int err = r < 0 ? errno : 0;
+    errno = e;
+    return -err;
 }
 
 /* urg__futex_wake: wake up to n sleepers on addr. Signal-safe. */

@@ -83,10 +83,10 @@ static inline __attribute__((always_inline)) void finish_switch(g_t *self)
  * Context: task or g0. Locks: none may be held (but see urg__park_g). */
 URG_PREEMPT_PATH URG_NOINLINE void urg__switch(g_t *from, g_t *to)
 {
+    int e = *from->m->errno_p; /* first: sanitizer calls below may change it */
     if (unlikely(from->canary_stack))
         urg__stack_check_canary(from);
     urg__san_start_switch(from, to, from->status == G_DEAD);
-    int e = *from->m->errno_p;
     urg__ctx_switch(&from->sp, to->sp);
     finish_switch(from);
     *from->m->errno_p = e; /* from->m: the M it resumed on */
