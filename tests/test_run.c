@@ -44,60 +44,6 @@ static uint64_t now_ns(void)
 #define MS  (1000ull * 1000ull)
 #define SEC (1000ull * MS)
 
-/* ---- waiting on runtime state beyond what testutil.h shows ----
- * testutil.h waits for parked tasks (G_WAITING and a wait reason); a task
- * inside urg_syscall_enter/exit is G_SYSCALL instead. The same polling,
- * deadline and loud failure. */
-struct status_find {
-    uint64_t id;
-    uint32_t status;
-    int found;
-};
-
-/* The status first: urg__newproc writes a recycled descriptor's id with
- * a plain store while its status is still G_DEAD, so the id is read only
- * of descriptors in the awaited status (which must not be G_DEAD while
- * tasks are being spawned). */
-static void status_one(g_t *gp, void *arg)
-{
-    struct status_find *f = arg;
-    if (__atomic_load_n(&gp->status, __ATOMIC_ACQUIRE) == f->status &&
-        __atomic_load_n(&gp->id, __ATOMIC_RELAXED) == f->id)
-        f->found = 1;
-}
-
-/* Wait until task `id` has status `status` (enum urg__gstatus). */
-static void await_status(uint64_t id, uint32_t status, const char *what)
-{
-    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
-    for (unsigned polls = 0;; polls++) {
-        struct status_find f = {.id = id, .status = status};
-        if (id)
-            urg__gslab_foreach(status_one, &f);
-        if (f.found)
-            return;
-        if (urg_now() > deadline)
-            tu_await_fail(what, 1, 0);
-        tu_await_poll(polls, WAIT_NONE);
-    }
-}
-
-/* Wait until sysmon has taken at least n Ps from threads blocked in
- * syscalls in this run: the runtime's own verdict that a call blocks. */
-static void await_syscall_handoffs(uint64_t n)
-{
-    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
-    for (unsigned polls = 0;; polls++) {
-        urg_stats st;
-        urg_stats_get(&st);
-        if (st.syscall_handoffs >= n)
-            return;
-        if (urg_now() > deadline)
-            tu_await_fail("syscall handoff", (int)n, (int)st.syscall_handoffs);
-        tu_await_poll(polls, WAIT_NONE);
-    }
-}
-
 /* ---- a workload that touches every subsystem once ---- */
 
 enum { PINGS = 50, WORKERS = 16 };
@@ -706,9 +652,9 @@ static void sys_main(void *arg)
      * the bracket (G_SYSCALL) and sysmon has judged the call blocking and
      * taken its P (at one proc main could not run otherwise). */
     tu_await_flag(&sys_entered, "sys_reader inside urg_syscall_enter");
-    await_status(__atomic_load_n(&sys_id, __ATOMIC_ACQUIRE), G_SYSCALL,
+    tu_await_status(__atomic_load_n(&sys_id, __ATOMIC_ACQUIRE), G_SYSCALL,
                  "sys_reader in a syscall (G_SYSCALL)");
-    await_syscall_handoffs(1);
+    tu_await_syscall_handoffs(1);
 }
 
 static void after_main(void *arg)

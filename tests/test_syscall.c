@@ -78,62 +78,6 @@ static void sleep_ms(int ms)
     }
 }
 
-/* ---- waiting on runtime state beyond what testutil.h shows ----
- * testutil.h waits for parked tasks (G_WAITING and a wait reason); these
- * wait for a task's status (G_SYSCALL inside the brackets, G_DEAD once
- * gone) and for sysmon's handoffs, with the same polling, deadline and
- * loud failure. From a task or from a plain thread. */
-struct status_find {
-    uint64_t id;
-    uint32_t status;
-    int found;
-};
-
-/* The status first: urg__newproc writes a recycled descriptor's id with
- * a plain store while its status is still G_DEAD, so the id is read only
- * of descriptors in the awaited status (which must not be G_DEAD while
- * tasks are being spawned). */
-static void status_one(g_t *gp, void *arg)
-{
-    struct status_find *f = arg;
-    if (__atomic_load_n(&gp->status, __ATOMIC_ACQUIRE) == f->status &&
-        __atomic_load_n(&gp->id, __ATOMIC_RELAXED) == f->id)
-        f->found = 1;
-}
-
-/* Wait until task `id` has status `status` (enum urg__gstatus). A dead
- * task's descriptor keeps its id until it is reused for a new task. */
-static void await_status(uint64_t id, uint32_t status, const char *what)
-{
-    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
-    for (unsigned polls = 0;; polls++) {
-        struct status_find f = {.id = id, .status = status};
-        if (id)
-            urg__gslab_foreach(status_one, &f);
-        if (f.found)
-            return;
-        if (urg_now() > deadline)
-            tu_await_fail(what, 1, 0);
-        tu_await_poll(polls, WAIT_NONE);
-    }
-}
-
-/* Wait until sysmon has taken at least n Ps from threads blocked in
- * syscalls in this run: the runtime's own verdict that a call blocks. */
-static void await_syscall_handoffs(uint64_t n)
-{
-    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
-    for (unsigned polls = 0;; polls++) {
-        urg_stats st;
-        urg_stats_get(&st);
-        if (st.syscall_handoffs >= n)
-            return;
-        if (urg_now() > deadline)
-            tu_await_fail("syscall handoff", (int)n, (int)st.syscall_handoffs);
-        tu_await_poll(polls, WAIT_NONE);
-    }
-}
-
 /* ---- a blocking read inside the brackets lets other tasks run ---- */
 
 /* Wait until *ticks (a task's progress counter) exceeds `past`. */
@@ -167,9 +111,9 @@ static void *handoff_writer(void *arg)
         sleep_ms(1);
     /* Write only once the read blocks as the runtime sees it: the task is
      * in the bracket and sysmon has handed its P to another thread ... */
-    await_status(__atomic_load_n(&c->blocker, __ATOMIC_ACQUIRE), G_SYSCALL,
+    tu_await_status(__atomic_load_n(&c->blocker, __ATOMIC_ACQUIRE), G_SYSCALL,
                  "the reader in a syscall (G_SYSCALL)");
-    await_syscall_handoffs(1);
+    tu_await_syscall_handoffs(1);
     /* ... and the other task has made progress meanwhile (at one proc,
      * only on the P taken from the blocked thread). */
     await_ticks_past(&c->ticks, __atomic_load_n(&c->ticks, __ATOMIC_SEQ_CST));
@@ -643,7 +587,7 @@ static void misuse_main(void *arg)
         urg_wg_wait(&misuse_wg);
         /* Main returns only once the task has returned (and the runtime
          * closed its bracket), not while it is still inside. */
-        await_status(__atomic_load_n(&misuse_id, __ATOMIC_ACQUIRE), G_DEAD,
+        tu_await_status(__atomic_load_n(&misuse_id, __ATOMIC_ACQUIRE), G_DEAD,
                      "misuse_task gone (G_DEAD)");
         urg_yield();
         break;

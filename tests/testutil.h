@@ -215,6 +215,58 @@ static inline void tu_await_flag(const int *flag, const char *what)
     }
 }
 
+/* A task's status rather than a parked wait: G_SYSCALL inside
+ * urg_syscall_enter/exit, G_DEAD once gone. The status is read first:
+ * urg__newproc writes a recycled descriptor's id with a plain store while
+ * its status is still G_DEAD, so the id is read only of descriptors in
+ * the awaited status (which must not be G_DEAD while tasks are being
+ * spawned). A dead task's descriptor keeps its id until it is reused. */
+struct tu_status_find {
+    uint64_t id;
+    uint32_t status;
+    int found;
+};
+
+static inline void tu_status_one(g_t *gp, void *arg)
+{
+    struct tu_status_find *f = arg;
+    if (__atomic_load_n(&gp->status, __ATOMIC_ACQUIRE) == f->status &&
+        __atomic_load_n(&gp->id, __ATOMIC_RELAXED) == f->id)
+        f->found = 1;
+}
+
+/* Wait until task `id` has status `status` (enum urg__gstatus). */
+static inline void tu_await_status(uint64_t id, uint32_t status, const char *what)
+{
+    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
+    for (unsigned polls = 0;; polls++) {
+        struct tu_status_find f = {.id = id, .status = status};
+        if (id)
+            urg__gslab_foreach(tu_status_one, &f);
+        if (f.found)
+            return;
+        if (urg_now() > deadline)
+            tu_await_fail(what, 1, 0);
+        tu_await_poll(polls, WAIT_NONE);
+    }
+}
+
+/* Wait until sysmon has taken at least n Ps from threads blocked in
+ * syscalls in this run: the runtime's own verdict that a call blocks. */
+static inline void tu_await_syscall_handoffs(uint64_t n)
+{
+    uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
+    for (unsigned polls = 0;; polls++) {
+        urg_stats st;
+        urg_stats_get(&st);
+        if (st.syscall_handoffs >= n)
+            return;
+        if (urg_now() > deadline)
+            tu_await_fail("syscall handoff", (int)n, (int)st.syscall_handoffs);
+        tu_await_poll(polls, WAIT_NONE);
+    }
+}
+
 /* A thread outside the runtime that blocks in a channel, mutex or wait
  * group parks a stand-in task of its own, which the task table does not
  * list. The thread publishes it (*slot = tu_thread_g(), a release store)
