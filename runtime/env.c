@@ -8,6 +8,9 @@
  *                 100 us to 10 s
  *   URG_STACK     bytes with an optional k/m/g suffix ("256k"); 16 KiB to
  *                 256 MiB
+ *   URG_PREEMPT_MODULES  colon-separated base names (or prefixes) of
+ *                 shared objects opted in to async preemption, like
+ *                 urg_preempt_module ("libmycode.so:libsim")
  *   URG_DEBUG     comma-separated key=value:
  *                   schedtrace=MS       print a SCHED line every MS ms
  *                   scheddetail=1       add per-P, per-M, per-task lines
@@ -184,4 +187,5 @@ void urg__env_parse(struct urg__env *env)
     }
     if ((v = getenv("URG_DEBUG")) && *v)
         parse_debug(v, env);
+    urg__preempt_modules_env(getenv("URG_PREEMPT_MODULES"));
 }

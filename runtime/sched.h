@@ -143,6 +143,9 @@ struct urg__stack {
      * while the task waits in the global queue. */
     struct urg__m *chaos_m;
     uint64_t chaos_since;
+    /* Locks of the threads library the task holds (signals/interpose.c):
+     * while non-zero the SIGURG handler does not preempt it. Owner. */
+    int32_t ulocks;
 #ifdef URG_TSAN
     void *tsan_fiber;       /* one per stack, for the life of the run */
     uint8_t tsan_stale;     /* the fiber holds a dead task's two frames */
@@ -475,6 +478,7 @@ URG_HIDDEN int urg__start_the_world(int32_t newprocs);
 URG_HIDDEN int urg__procresize(int32_t nprocs, p_t **runnable_out);
 URG_HIDDEN void urg__gcstopm(m_t *mp);
 URG_HIDDEN void urg__preemptall(void);
+URG_HIDDEN void urg__preempt_modules_env(const char *list); /* signals/modules.c */
 URG_HIDDEN bool urg__preemptone(p_t *pp);
 
 /* sysmon.c */

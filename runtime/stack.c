@@ -276,6 +276,7 @@ int urg__stack_alloc(p_t *pp, g_t *gp)
     st->timer_when = 0;
     st->timer_p = NULL;
     st->chaos_m = NULL;
+    st->ulocks = 0;
 #ifdef URG_ASAN
     st->asan_fake_stack = NULL;
 #endif

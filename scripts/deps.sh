@@ -8,9 +8,10 @@
 # the one command to run and exits 1. Debian/Ubuntu only.
 set -euo pipefail
 
+# libssl-dev, libjemalloc-dev, g++: tests of preempting native C (test_native).
 # pandoc: the man pages (docs/api.md -> section 3); without it the build
 # says so in one line and goes on.
-pkgs=(cmake make gcc pkg-config libunwind-dev libcmocka-dev pandoc)
+pkgs=(cmake make gcc g++ pkg-config libunwind-dev libcmocka-dev pandoc libssl-dev libjemalloc-dev)
 [[ ${1:-} == --with-go ]] && pkgs+=(golang-go)
 
 missing=()

@@ -21,11 +21,18 @@
  * one after the next flip). If one did, the caller treats its result as
  * unknown (for the safe-point check: unsafe). Refreshes are rare.
  *
- * Forbidden code (never preempted, even if every frame checks out): the C
- * library and loader (they hold locks: malloc, stdio, dlopen), the vDSO,
- * libunwind and libgcc (the unwinders; our own walk uses libunwind),
- * the sanitizer runtimes, urgent's own text, and ranges the program
- * registers with urg_preempt_unsafe_range.
+ * Which code may be preempted — an allowlist, as Go's rule is "preempt
+ * only code you know": the main program, and the shared objects the
+ * program opts in with urg_preempt_module (or URG_PREEMPT_MODULES). Any
+ * other object (libcrypto, libstdc++, a shared allocator, a plugin) is
+ * "not opted in": a task interrupted there, or with such a frame above it,
+ * is not at a safe point; it yields at its next runtime call, or loses its
+ * proc if it stays there (docs/preemption.md). Never preempted even when
+ * opted in: the C library and loader (they hold locks: malloc, stdio,
+ * dlopen), the vDSO, libunwind and libgcc (the unwinders; our own walk
+ * uses libunwind), the sanitizer runtimes, urgent's own text, and ranges
+ * the program registers with urg_preempt_unsafe_range. docs/design.md
+ * says why an allowlist rather than counting locks alone.
  *
  * Our own text: in liburgent.so it is the whole object. Linked
  * statically, the build renames the library's .text to `urg_text`, so the
@@ -36,6 +43,7 @@
 
 #include "signals.h"
 
+#include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
 #include <string.h>
@@ -65,6 +73,14 @@ static struct {
     uint32_t n; /* atomic: entries below n are complete */
     urg__lock_t lock;
 } unsafe_ranges = {.lock = URG_LOCK_INIT(URG_RANK_RANGES)};
+
+/* Objects opted in to preemption: by an address inside them
+ * (urg_preempt_module), or by base-name prefix (URG_PREEMPT_MODULES,
+ * env.c). Both written under build_lock, read by the builder. */
+#define MAX_OPTED_IN 64
+static uintptr_t opted_addr[MAX_OPTED_IN];
+static uint32_t n_opted_addr;
+static char opted_names[512]; /* "name:name:..." from the environment */
 
 /* urgent's text when linked statically: urg_text and urg_text_hot. */
 static struct {
@@ -139,6 +155,21 @@ static bool is_forbidden_name(const char *name)
     return has_prefix(name, forbidden_prefixes, URG_ARRAY_LEN(forbidden_prefixes));
 }
 
+/* name_listed: is `base` one of the colon-separated prefixes in list? */
+static bool name_listed(const char *list, const char *base)
+{
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ':');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n && !strncmp(base, p, n))
+            return true;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
 static bool libc_seen;
 
 struct build_ctx {
@@ -197,6 +228,12 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
         }
     }
     m->forbidden = is_forbidden_name(m->name);
+    /* The main program is the first object and has no name. */
+    m->opted_in = t->n == 0 && !name[0];
+    for (uint32_t i = 0; i < n_opted_addr && !m->opted_in; i++)
+        m->opted_in = opted_addr[i] >= m->lo && opted_addr[i] < m->hi;
+    if (!m->opted_in && name[0] && opted_names[0])
+        m->opted_in = name_listed(opted_names, base_name(name));
     if (has_prefix(m->name, libc_prefixes, URG_ARRAY_LEN(libc_prefixes)))
         libc_seen = true;
     m->is_runtime = !rt_text[0].lo && ctx->self >= m->lo && ctx->self < m->hi;
@@ -310,7 +347,9 @@ int urg__pc_classify(const struct urg__modview *v, uintptr_t pc)
         return PC_UNKNOWN;
     if (m->is_runtime)
         return PC_RUNTIME;
-    return m->forbidden ? PC_FORBIDDEN : PC_USER;
+    if (m->forbidden)
+        return PC_FORBIDDEN;
+    return m->opted_in ? PC_USER : PC_FOREIGN;
 }
 
 bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n, uintptr_t *lo,
@@ -348,5 +387,38 @@ int urg_preempt_unsafe_range(const void *start, const void *end)
         st_release(&unsafe_ranges.n, n + 1);
     }
     urg__unlock(&unsafe_ranges.lock);
+    return ret;
+}
+
+/* urg__preempt_modules_env: the URG_PREEMPT_MODULES list (env.c, before
+ * the first refresh). Context: urg_run's thread. */
+void urg__preempt_modules_env(const char *list)
+{
+    urg__lock(&build_lock);
+    urg__strlcpy(opted_names, list ? list : "", sizeof(opted_names));
+    urg__unlock(&build_lock);
+}
+
+/* urg_preempt_module: opt the shared object containing addr in to async
+ * preemption. Context: any thread; takes the loader's lock (dladdr) and,
+ * while a run is active, rebuilds the table. */
+int urg_preempt_module(const void *addr)
+{
+    if (!addr)
+        return -EINVAL;
+    Dl_info info;
+    if (!dladdr(addr, &info) || !info.dli_fname)
+        return -ENOENT;
+    if (is_forbidden_name(info.dli_fname))
+        return -EPERM;
+    urg__lock(&build_lock);
+    int ret = 0;
+    if (n_opted_addr == MAX_OPTED_IN)
+        ret = -ENOSPC;
+    else
+        opted_addr[n_opted_addr++] = (uintptr_t)addr;
+    urg__unlock(&build_lock);
+    if (ret == 0)
+        urg__modules_refresh();
     return ret;
 }

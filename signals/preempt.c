@@ -18,13 +18,16 @@
  *      acted on either way: ours may have merged with an outside one.
  *   2. Is the thread running a task that should yield? The task must be
  *      curg, G_RUNNING, with the request still set, not inside
- *      urg_preempt_disable (preempt_off), and the M must hold no runtime
+ *      urg_preempt_disable (preempt_off), holding no lock of the threads
+ *      library (st->ulocks, interpose.c), and the M must hold no runtime
  *      lock (locks) and a running P.
  *   3. Is it at an async safe point? The interrupted PC and every frame
  *      above it, up to the task's entry, must be in code that can be
- *      interrupted and resumed on another thread: not libc, the loader,
- *      the vDSO, libunwind, libgcc, the sanitizer runtimes, urgent's own
- *      text, or a range registered with urg_preempt_unsafe_range. The
+ *      interrupted and resumed on another thread: the main program or a
+ *      shared object opted in with urg_preempt_module (modules.c), and
+ *      not libc, the loader, the vDSO, libunwind, libgcc, the sanitizer
+ *      runtimes, urgent's own text, or a range registered with
+ *      urg_preempt_unsafe_range. The
  *      frames come from a libunwind walk bounded to the task's stack
  *      (unwind.c), which must reach the task's entry (the return address
  *      urg__task_fn_return); a walk that fails, ends elsewhere, or runs
@@ -370,7 +373,7 @@ URG_PREEMPT_PATH void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
 #else
     bool tsan_delayed = false;
 #endif
-    if (!tsan_delayed && gp->preempt_off == 0 && mp->locks == 0 && pp &&
+    if (!tsan_delayed && gp->preempt_off == 0 && mp->locks == 0 && gp->st->ulocks == 0 && pp &&
         ld_relaxed(&pp->status) == P_RUNNING && at_safe_point(mp, gp, uc)) {
         greg_t *g = uc->uc_mcontext.gregs;
         uintptr_t sp = (uintptr_t)g[REG_RSP] - URG_PREEMPT_SP_DROP;

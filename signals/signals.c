@@ -68,6 +68,7 @@ int urg__signals_install(void)
     if ((r = urg__unwind_init()) != 0)
         return r;
     urg__modules_refresh();
+    urg__interpose_init();
     urg__self_pid = getpid();
 #ifdef URG_PREEMPT_ASYNC
     if ((r = install(SIGURG, urg__sigurg_handler)) != 0)

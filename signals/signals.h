@@ -26,6 +26,7 @@ struct urg__module {
     uint32_t fde_count;
     uint8_t forbidden;  /* libc, ld.so, vDSO, libunwind, libgcc, sanitizers */
     uint8_t is_runtime; /* liburgent.so itself */
+    uint8_t opted_in;   /* the main program, or opted in (urg_preempt_module) */
     char name[160];     /* path ("" for the main program) */
 };
 
@@ -35,6 +36,7 @@ enum urg__pc_class {
     PC_FORBIDDEN = 1, /* libc & co, or a user-registered unsafe range */
     PC_RUNTIME = 2,   /* urgent's own text */
     PC_UNKNOWN = 3,   /* no module: JIT, corrupt */
+    PC_FOREIGN = 4,   /* a shared object the program has not opted in */
 };
 
 /* A consistent view of the table for one reader (Signal-safe). */
@@ -58,6 +60,7 @@ URG_HIDDEN bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, 
                                   uintptr_t *lo, uintptr_t *hi, bool *writable);
 /* How many ranges urg_preempt_unsafe_range has registered (only grows). */
 URG_HIDDEN uint32_t urg__unsafe_range_count(void);
+URG_HIDDEN void urg__interpose_init(void); /* interpose.c */
 
 /* ---- unwind.c ---- */
 

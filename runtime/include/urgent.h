@@ -127,6 +127,16 @@ URG_API const char *urg_preempt_mode(void); /* "async" or "cooperative" (the bui
  * -ENOSPC (table full). Callable at any time. */
 URG_API int urg_preempt_unsafe_range(const void *start, const void *end);
 
+/* Opt the shared object that contains addr (any function or variable of
+ * it) in to async preemption. Only the main program is preempted by
+ * default: a task running in any other shared object yields at its next
+ * runtime call instead (docs/preemption.md). The C library, the loader
+ * and the unwinders can never be opted in. Returns 0; -EINVAL (NULL);
+ * -ENOENT (no loaded object contains addr); -EPERM (never preemptible);
+ * -ENOSPC (64 already). Process-wide and permanent; callable at any time.
+ * URG_PREEMPT_MODULES=name:name does the same by file name. */
+URG_API int urg_preempt_module(const void *addr);
+
 /* ------------------------------------------------------------------------ */
 /* Synchronisation (plain structs, pthread style; zero-filled = initialised) */
 

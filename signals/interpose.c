@@ -1,0 +1,208 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
+/*
+ * signals/interpose.c — the lock calls of the threads library, counted per
+ * task, so that async preemption never stops a task that holds one.
+ *
+ * Why: a task preempted while it holds a pthread mutex leaves its thread
+ * to other tasks. The next one to take that mutex on the same thread gets
+ * EDEADLK (an error-checking mutex, OpenSSL's rwlocks), or takes a
+ * recursive mutex "again" and both believe they own it, or blocks the
+ * thread — and with it the proc — on a lock whose owner waits in a run
+ * queue behind it. None of that can happen in the cooperative build,
+ * where a task is switched out only at runtime calls. So these wrappers
+ * count, in the running task's stack block (st->ulocks), the locks it
+ * holds; the SIGURG handler defers while the count is not zero (preempt.c)
+ * and the task yields at its next runtime call, exactly as in the
+ * cooperative build.
+ *
+ * The wrappers take the place of the C library's functions for every
+ * caller outside libc: the program, libcrypto, libstdc++ (std::mutex,
+ * std::shared_mutex), a statically linked allocator. liburgent.so exports
+ * them unversioned (abi/liburgent.map says why that matters); linked
+ * statically, urg_run references this file so that it is always part of
+ * the program. Calls that libc makes to itself (stdio's own locking, a
+ * condition variable re-taking its mutex) do not come here; they need not,
+ * since libc's code is never preempted.
+ *
+ * Covered: mutexes (lock, trylock, timedlock, clocklock, unlock), rwlocks
+ * (rd/wr lock, try, timed, clock, unlock), spin locks, stdio's
+ * flockfile family, C11 mtx_*, and the C++ static-initialisation guard
+ * (__cxa_guard_acquire holds the guard until release or abort: a second
+ * caller would block its thread in the guard's futex while the first waits
+ * in a run queue).
+ *
+ * The real function is found once, with dlsym: a sanitizer's interceptor
+ * (__interceptor_NAME) if there is one, so that ThreadSanitizer still sees
+ * every lock; otherwise the next definition after ours (RTLD_NEXT).
+ *
+ * Cost: a call through a pointer and a thread-local read per lock call;
+ * docs/preemption.md has the measured figure.
+ *
+ * Context: any thread, any time, including before a run and on threads
+ * that are not Ms (the count is then not kept). Never in a signal handler
+ * of ours. What they touch: the caller's M and its running task's stack
+ * block, and dlsym on first use.
+ */
+#include "signals.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <threads.h>
+#include <time.h>
+
+/* adjust: add d to the running task's count. Never below zero: a lock
+ * taken before the task started (or on a plain thread) may be released
+ * by it. */
+static inline void adjust(int d)
+{
+    m_t *mp = urg__tls_m;
+    if (!mp)
+        return;
+    g_t *gp = mp->curg;
+    if (!gp || gp == &mp->g0)
+        return;
+    int32_t n = gp->st->ulocks + d;
+    gp->st->ulocks = n < 0 ? 0 : n;
+}
+
+/* resolve: the function an interposed NAME stands in front of. */
+static void *resolve(const char *name)
+{
+    char buf[64] = "__interceptor_";
+    urg__strlcpy(buf + 14, name, sizeof(buf) - 14);
+    void *f = dlsym(RTLD_DEFAULT, buf);
+    if (!f)
+        f = dlsym(RTLD_NEXT, name);
+    if (!f) {
+        urg__write_str("fatal error: urgent: no C library function ");
+        urg__write_str(name);
+        urg__write_str(" to stand in front of\n");
+        abort();
+    }
+    return f;
+}
+
+/* One pointer per function, found on first use (or by the constructor). */
+#define REAL(ret, name, params)                                                                    \
+    static ret(*real_##name) params;                                                               \
+    static inline ret(*get_##name(void)) params                                                    \
+    {                                                                                              \
+        ret(*f) params = __atomic_load_n(&real_##name, __ATOMIC_ACQUIRE);                          \
+        if (__builtin_expect(!f, 0)) {                                                             \
+            f = (ret(*) params)resolve(#name);                                                     \
+            __atomic_store_n(&real_##name, f, __ATOMIC_RELEASE);                                   \
+        }                                                                                          \
+        return f;                                                                                  \
+    }
+
+/* A lock call: count one more when it returns `ok`. */
+#define LOCK(ret, name, ok, params, args)                                                          \
+    REAL(ret, name, params)                                                                        \
+    URG_API ret name params                                                                        \
+    {                                                                                              \
+        ret r = get_##name() args;                                                                 \
+        if (r == (ok))                                                                             \
+            adjust(1);                                                                             \
+        return r;                                                                                  \
+    }
+
+/* An unlock call: count one less. */
+#define UNLOCK(ret, name, params, args)                                                            \
+    REAL(ret, name, params)                                                                        \
+    URG_API ret name params                                                                        \
+    {                                                                                              \
+        ret r = get_##name() args;                                                                 \
+        adjust(-1);                                                                                \
+        return r;                                                                                  \
+    }
+
+LOCK(int, pthread_mutex_lock, 0, (pthread_mutex_t * m), (m))
+LOCK(int, pthread_mutex_trylock, 0, (pthread_mutex_t * m), (m))
+LOCK(int, pthread_mutex_timedlock, 0, (pthread_mutex_t * m, const struct timespec *t), (m, t))
+LOCK(int, pthread_mutex_clocklock, 0, (pthread_mutex_t * m, clockid_t c, const struct timespec *t),
+     (m, c, t))
+UNLOCK(int, pthread_mutex_unlock, (pthread_mutex_t * m), (m))
+
+LOCK(int, pthread_rwlock_rdlock, 0, (pthread_rwlock_t * l), (l))
+LOCK(int, pthread_rwlock_wrlock, 0, (pthread_rwlock_t * l), (l))
+LOCK(int, pthread_rwlock_tryrdlock, 0, (pthread_rwlock_t * l), (l))
+LOCK(int, pthread_rwlock_trywrlock, 0, (pthread_rwlock_t * l), (l))
+LOCK(int, pthread_rwlock_timedrdlock, 0, (pthread_rwlock_t * l, const struct timespec *t), (l, t))
+LOCK(int, pthread_rwlock_timedwrlock, 0, (pthread_rwlock_t * l, const struct timespec *t), (l, t))
+LOCK(int, pthread_rwlock_clockrdlock, 0,
+     (pthread_rwlock_t * l, clockid_t c, const struct timespec *t), (l, c, t))
+LOCK(int, pthread_rwlock_clockwrlock, 0,
+     (pthread_rwlock_t * l, clockid_t c, const struct timespec *t), (l, c, t))
+UNLOCK(int, pthread_rwlock_unlock, (pthread_rwlock_t * l), (l))
+
+LOCK(int, pthread_spin_lock, 0, (pthread_spinlock_t * l), (l))
+LOCK(int, pthread_spin_trylock, 0, (pthread_spinlock_t * l), (l))
+UNLOCK(int, pthread_spin_unlock, (pthread_spinlock_t * l), (l))
+
+LOCK(int, mtx_lock, thrd_success, (mtx_t * m), (m))
+LOCK(int, mtx_trylock, thrd_success, (mtx_t * m), (m))
+LOCK(int, mtx_timedlock, thrd_success, (mtx_t *restrict m, const struct timespec *restrict t),
+     (m, t))
+UNLOCK(int, mtx_unlock, (mtx_t * m), (m))
+
+LOCK(int, ftrylockfile, 0, (FILE * f), (f))
+REAL(void, funlockfile, (FILE * f))
+URG_API void funlockfile(FILE *f)
+{
+    get_funlockfile()(f);
+    adjust(-1);
+}
+
+REAL(void, flockfile, (FILE * f))
+URG_API void flockfile(FILE *f)
+{
+    get_flockfile()(f);
+    adjust(1);
+}
+
+/* The C++ ABI's guard for function-local statics: acquire returns 1 when
+ * the caller must run the initialiser, holding the guard until release
+ * (done) or abort (it threw). */
+REAL(int, __cxa_guard_acquire, (int64_t * g))
+REAL(void, __cxa_guard_release, (int64_t * g))
+REAL(void, __cxa_guard_abort, (int64_t * g))
+URG_API int __cxa_guard_acquire(int64_t *g);
+URG_API void __cxa_guard_release(int64_t *g);
+URG_API void __cxa_guard_abort(int64_t *g);
+int __cxa_guard_acquire(int64_t *g)
+{
+    int r = get___cxa_guard_acquire()(g);
+    if (r)
+        adjust(1);
+    return r;
+}
+void __cxa_guard_release(int64_t *g)
+{
+    get___cxa_guard_release()(g);
+    adjust(-1);
+}
+void __cxa_guard_abort(int64_t *g)
+{
+    get___cxa_guard_abort()(g);
+    adjust(-1);
+}
+
+/* urg__interpose_init: find the C library's functions now, before any
+ * task runs (urg_run, through urg__signals_install, calls it, which also
+ * keeps this file in static links). The C++ guard is left to first use: a C program has none. */
+void urg__interpose_init(void)
+{
+    (void)get_pthread_mutex_lock();
+    (void)get_pthread_mutex_trylock();
+    (void)get_pthread_mutex_unlock();
+    (void)get_pthread_rwlock_rdlock();
+    (void)get_pthread_rwlock_wrlock();
+    (void)get_pthread_rwlock_unlock();
+    (void)get_pthread_spin_lock();
+    (void)get_pthread_spin_unlock();
+    (void)get_flockfile();
+    (void)get_funlockfile();
+}

@@ -1,0 +1,298 @@
+/* SPDX-FileCopyrightText: the urgent authors */
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/test_native.c — native C that holds a lock of the threads library
+ * behaves under async preemption as in the cooperative build
+ * (docs/preemption.md, "The contract", line 1).
+ *
+ * Each case runs in a forked child with a deadline, because the failure
+ * it guards against is a hang: two tasks on one proc take turns at a
+ * lock, holding it across a call-free stretch three times the quantum
+ * long. Preempted inside, the holder would leave its thread to the other
+ * task, which then
+ *   - blocks the thread on the lock (mutex, rwlock, C11 mtx): the holder
+ *     waits in the run queue behind it, forever;
+ *   - spins on it (spin lock): the same;
+ *   - or takes it "again" (recursive mutex, flockfile: same thread, so the
+ *     threads library lets it in): two tasks inside at once, which the
+ *     owner check below catches.
+ * The C++ guard of a function-local static is the same story: the second
+ * caller blocks its thread in the guard's futex while the first is in the
+ * initialiser. OpenSSL's RAND_bytes takes its DRBG lock inside libcrypto,
+ * which is not opted in to preemption (the allowlist): without that rule
+ * the next task on the thread gets EDEADLK from an error-checking lock.
+ *
+ * Both builds run every case; in the cooperative one they pass trivially
+ * (nothing preempts), which is the point: the same program, the same
+ * result.
+ */
+#include "testutil.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <threads.h>
+
+#define QUANTUM_NS 100000ull /* the shortest quantum */
+#define HOLD_US    300       /* inside the lock: three quanta */
+#define ROUNDS     60
+#define NTASKS     2
+
+/* ---- call-free busy work, calibrated ---- */
+
+static uint64_t iters_per_us;
+
+static __attribute__((noinline)) uint64_t busy(uint64_t n)
+{
+    volatile uint64_t x = 0;
+    for (uint64_t i = 0; i < n; i++)
+        x += i;
+    return x;
+}
+
+static void calibrate(void)
+{
+    uint64_t n = 1000000, t0 = urg_now();
+    busy(n);
+    uint64_t dt = urg_now() - t0;
+    iters_per_us = dt ? n * 1000 / dt : 1000;
+    if (iters_per_us == 0)
+        iters_per_us = 1;
+}
+
+static void busy_us(unsigned us) { busy(iters_per_us * us); }
+
+/* ---- the lock kinds ---- */
+
+enum kind { K_MUTEX, K_RECURSIVE, K_RWLOCK, K_SPIN, K_MTX, K_FLOCKFILE, K_NKINDS };
+static const char *const kind_name[] = {"pthread mutex", "recursive mutex", "rwlock (write)",
+                                        "spin lock",     "C11 mtx",         "flockfile"};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t rmu;
+static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_spinlock_t spin;
+static mtx_t cmtx;
+static FILE *file;
+
+static void take(enum kind k)
+{
+    switch (k) {
+    case K_MUTEX: pthread_mutex_lock(&mu); break;
+    case K_RECURSIVE: pthread_mutex_lock(&rmu); break;
+    case K_RWLOCK: pthread_rwlock_wrlock(&rw); break;
+    case K_SPIN: pthread_spin_lock(&spin); break;
+    case K_MTX: mtx_lock(&cmtx); break;
+    case K_FLOCKFILE: flockfile(file); break;
+    default: break;
+    }
+}
+
+static void give(enum kind k)
+{
+    switch (k) {
+    case K_MUTEX: pthread_mutex_unlock(&mu); break;
+    case K_RECURSIVE: pthread_mutex_unlock(&rmu); break;
+    case K_RWLOCK: pthread_rwlock_unlock(&rw); break;
+    case K_SPIN: pthread_spin_unlock(&spin); break;
+    case K_MTX: mtx_unlock(&cmtx); break;
+    case K_FLOCKFILE: funlockfile(file); break;
+    default: break;
+    }
+}
+
+static urg_stats stats; /* read at the end of the run */
+static enum kind cur_kind;
+static volatile int owner;
+static int violations;
+static urg_wg wg;
+
+static void locker(void *arg)
+{
+    int me = (int)(intptr_t)arg + 1;
+    for (int i = 0; i < ROUNDS; i++) {
+        take(cur_kind);
+        owner = me;
+        busy_us(HOLD_US);
+        if (owner != me)
+            violations++; /* another task got in while we held it */
+        give(cur_kind);
+        busy_us(HOLD_US / 3); /* preemptible: no lock held */
+    }
+    urg_wg_done(&wg);
+}
+
+static void lock_main(void *arg)
+{
+    (void)arg;
+    urg_wg_add(&wg, NTASKS);
+    for (int i = 0; i < NTASKS; i++)
+        urg_go(locker, (void *)(intptr_t)i);
+    urg_wg_wait(&wg);
+    urg_stats_get(&stats);
+}
+
+static int lock_child(void *arg)
+{
+    cur_kind = (enum kind)(intptr_t)arg;
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&rmu, &a);
+    pthread_spin_init(&spin, PTHREAD_PROCESS_PRIVATE);
+    mtx_init(&cmtx, mtx_plain);
+    file = tmpfile();
+    calibrate();
+    urg_config cfg = {.maxprocs = 1, .quantum_ns = QUANTUM_NS};
+    if (urg_run(lock_main, NULL, &cfg) != 0)
+        return 2;
+    printf("%s: %d violations; async %llu, deferred %llu\n", kind_name[cur_kind], violations,
+           (unsigned long long)stats.preempt_async, (unsigned long long)stats.preempt_deferred);
+    return violations ? 1 : 0;
+}
+
+/* run_case: run fn(arg) in a child; false (with a line) if it failed. */
+static bool run_case(int (*fn)(void *), void *arg, const char *what)
+{
+    static struct tu_child res;
+    tu_in_child(fn, arg, 60 * (TU_SANITIZED ? 3 : 1), &res);
+    print_message("%s", res.out);
+    if (WIFEXITED(res.status) && WEXITSTATUS(res.status) == 0)
+        return true;
+    print_error("%s: child %s %d (a hang is killed by SIGALRM, 14)\n", what,
+                WIFEXITED(res.status) ? "exited" : "died of signal",
+                WIFEXITED(res.status) ? WEXITSTATUS(res.status) : WTERMSIG(res.status));
+    return false;
+}
+
+static void test_native_lock_holder_is_not_preempted(void **state)
+{
+    (void)state;
+    int failed = 0;
+    for (int k = 0; k < K_NKINDS; k++)
+        failed += !run_case(lock_child, (void *)(intptr_t)k, kind_name[k]);
+    assert_int_equal(failed, 0);
+}
+
+/* ---- the C++ static guard ----
+ * What g++ emits for `static T x = slow();` inside a function, written
+ * out. The calls bind to urgent's definitions, which stand in front of
+ * libstdc++'s (loaded here with dlopen, so that this C test needs no C++
+ * compiler), as a C++ program's calls would. */
+
+int __cxa_guard_acquire(int64_t *g); /* the C++ ABI; urgent's stand in front */
+void __cxa_guard_release(int64_t *g);
+
+static int64_t guard;
+static volatile int initialised;
+
+static void guarded_user(void *arg)
+{
+    (void)arg;
+    if (!__atomic_load_n((char *)&guard, __ATOMIC_ACQUIRE) && __cxa_guard_acquire(&guard)) {
+        busy_us(20 * HOLD_US); /* the slow constructor */
+        initialised = 1;
+        __cxa_guard_release(&guard);
+    }
+    if (!initialised)
+        violations++;
+    urg_wg_done(&wg);
+}
+
+static void guard_main(void *arg)
+{
+    (void)arg;
+    urg_wg_add(&wg, 2);
+    urg_go(guarded_user, NULL);
+    urg_go(guarded_user, NULL);
+    urg_wg_wait(&wg);
+}
+
+static int guard_child(void *arg)
+{
+    (void)arg;
+    if (!dlopen("libstdc++.so.6", RTLD_NOW | RTLD_GLOBAL)) {
+        printf("skipped: no libstdc++.so.6 (%s)\n", dlerror());
+        return 0;
+    }
+    calibrate();
+    urg_config cfg = {.maxprocs = 1, .quantum_ns = QUANTUM_NS};
+    if (urg_run(guard_main, NULL, &cfg) != 0)
+        return 2;
+    printf("C++ static guard: %d callers saw it uninitialised\n", violations);
+    return violations ? 1 : 0;
+}
+
+static void test_native_cxx_static_guard(void **state)
+{
+    (void)state;
+    assert_true(run_case(guard_child, NULL, "C++ static guard"));
+}
+
+/* ---- OpenSSL ---- */
+
+static int (*rand_bytes)(unsigned char *, int);
+static volatile int ssl_stop;
+static int ssl_errors;
+
+static void ssl_user(void *arg)
+{
+    (void)arg;
+    unsigned char buf[64];
+    while (!ssl_stop) {
+        if (rand_bytes(buf, sizeof(buf)) != 1)
+            ssl_errors++;
+        busy_us(20);
+    }
+    urg_wg_done(&wg);
+}
+
+static void ssl_main(void *arg)
+{
+    (void)arg;
+    urg_wg_add(&wg, 4);
+    for (int i = 0; i < 4; i++)
+        urg_go(ssl_user, NULL);
+    urg_sleep(300 * 1000000ull);
+    ssl_stop = 1;
+    urg_wg_wait(&wg);
+    urg_stats_get(&stats);
+}
+
+static int ssl_child(void *arg)
+{
+    int procs = (int)(intptr_t)arg;
+    void *h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_GLOBAL);
+    if (!h) {
+        printf("skipped: no libcrypto.so.3 (apt-get install libssl-dev): %s\n", dlerror());
+        return 0;
+    }
+    rand_bytes = (int (*)(unsigned char *, int))dlsym(h, "RAND_bytes");
+    if (!rand_bytes)
+        return 3;
+    calibrate();
+    urg_config cfg = {.maxprocs = procs, .quantum_ns = QUANTUM_NS};
+    if (urg_run(ssl_main, NULL, &cfg) != 0)
+        return 2;
+    printf("RAND_bytes, %d procs: %d failures; async %llu, deferred %llu\n", procs, ssl_errors,
+           (unsigned long long)stats.preempt_async, (unsigned long long)stats.preempt_deferred);
+    return ssl_errors ? 1 : 0;
+}
+
+static void test_native_openssl_rand_bytes(void **state)
+{
+    (void)state;
+    bool one = run_case(ssl_child, (void *)(intptr_t)1, "OpenSSL, 1 proc");
+    bool two = run_case(ssl_child, (void *)(intptr_t)2, "OpenSSL, 2 procs");
+    assert_true(one && two);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_native_lock_holder_is_not_preempted),
+        cmocka_unit_test(test_native_cxx_static_guard),
+        cmocka_unit_test(test_native_openssl_rand_bytes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
