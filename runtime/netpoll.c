@@ -2,12 +2,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * netpoll.c — the epoll netpoller and the I/O calls built on it
- * (urg_read, urg_write, urg_accept, urg_connect).
+ * (urg_read, urg_write, urg_accept, urg_connect, urg_close).
  *
  * Model (Go's netpoll_epoll.go, adapted to descriptors we do not own):
  *   - one epoll instance and one eventfd for wakeups (netpoll_break);
  *   - a poll descriptor (pd) per fd number, created on first wait and kept
- *     for the run, holding at most one waiting reader and one writer;
+ *     for the run, holding a list of parked readers and one of writers;
  *   - a task that would block registers interest with EPOLLONESHOT in
  *     LEVEL-triggered mode and parks. Level-triggered arming reports a
  *     descriptor that became ready between our EAGAIN and the arming, so no
@@ -17,6 +17,26 @@
  *     every descriptor from creation, which a C library cannot;
  *   - the scheduler polls without blocking when it looks for work, and one
  *     idle M blocks in epoll_wait until the next timer.
+ *
+ * Several waiters per direction. Go allows one goroutine per direction per
+ * pollDesc (its fdMutex queues the rest); we cannot make callers take a
+ * lock per descriptor, so each direction of a pd keeps a list of wait
+ * records (on the waiters' stacks) and an event wakes the whole list. Each
+ * waiter then retries its I/O; those that find EAGAIN park again, and the
+ * level-triggered one-shot arming reports any data still there, so no
+ * wakeup is lost whoever consumes it. Waking one in turn would do fewer
+ * futile retries on a busy descriptor, but every path out of the retry
+ * (success, error, a task that stops calling) would have to pass the turn
+ * on, or the others sleep with data waiting. Several waiters on one
+ * descriptor are rare; correctness without that bookkeeping wins.
+ *
+ * Closing. close(2) removes a descriptor from epoll without an event, so a
+ * task parked on it is never woken (until the run ends, when it is
+ * abandoned). urg_close wakes every waiter with -EBADF first, then
+ * removes the fd from epoll and closes it. While it does, the pd is marked
+ * closing and a newcomer fails at once with -EBADF rather than parking on
+ * a descriptor about to disappear. A waiter woken by urg_close touches the
+ * fd no more: its number may already belong to a new descriptor.
  *
  * Blocking descriptors: the calls work whether or not O_NONBLOCK is set.
  * Sockets use MSG_DONTWAIT; other descriptors without O_NONBLOCK are
@@ -48,10 +68,18 @@
 #define PD_CHUNKS   1024 /* fds up to 1M */
 #define EVENT_BATCH 128
 
+/* A parked task's wait record, on its stack; linked while it waits. */
+struct io_waiter {
+    g_t *gp;
+    struct io_waiter *next; /* pd.lock */
+    int result;             /* set by the waker before urg__ready: 0 or -EBADF */
+};
+
 struct pd {
     urg__lock_t lock;
-    g_t *rg, *wg;  /* waiting reader / writer, pd.lock */
-    uint8_t armed; /* registered with epoll at least once, pd.lock */
+    struct io_waiter *rq, *wq; /* parked readers / writers, newest first; pd.lock */
+    uint8_t armed;             /* registered with epoll at least once, pd.lock */
+    uint8_t closing;           /* urg_close calls under way, pd.lock */
     int fd;
 };
 
@@ -115,6 +143,15 @@ void urg__netpoll_break(void)
     errno = e;
 }
 
+/* pd_peek: fd's pd if its chunk exists (no allocation), else NULL. */
+static struct pd *pd_peek(int fd)
+{
+    if (fd < 0 || fd >= PD_CHUNK * PD_CHUNKS)
+        return NULL;
+    struct pd *chunk = ld_acquire(&np.chunks[fd / PD_CHUNK]);
+    return chunk ? &chunk[fd % PD_CHUNK] : NULL;
+}
+
 static struct pd *pd_get(int fd)
 {
     if (fd < 0 || fd >= PD_CHUNK * PD_CHUNKS)
@@ -145,9 +182,9 @@ static struct pd *pd_get(int fd)
 static int arm(struct pd *pd)
 {
     uint32_t events = EPOLLONESHOT;
-    if (pd->rg)
+    if (pd->rq)
         events |= EPOLLIN | EPOLLRDHUP;
-    if (pd->wg)
+    if (pd->wq)
         events |= EPOLLOUT;
     struct epoll_event ev = {.events = events, .data.ptr = pd};
     int op = pd->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
@@ -166,48 +203,59 @@ static int arm(struct pd *pd)
     return 0;
 }
 
-struct io_wait {
-    struct pd *pd;
-    int err;
-};
-
-/* Context: g0 after the task switched out (mp NULL: external thread). */
+/* Context: g0 after the task switched out. Releases pd.lock. */
 static bool io_unlock(m_t *mp, g_t *gp, void *arg)
 {
     (void)mp;
     (void)gp;
-    struct io_wait *w = arg;
-    urg__unlock(&w->pd->lock);
+    urg__unlock(&((struct pd *)arg)->lock);
     return true;
+}
+
+/* take: unlink every waiter of list *q, give each `result`, and prepend
+ * its task to the schedlink list *out (oldest waiter first). The records
+ * stay valid until the tasks are readied. Locks: pd.lock. Returns how
+ * many. */
+static int32_t take(struct io_waiter **q, int result, g_t **out)
+{
+    int32_t n = 0;
+    for (struct io_waiter *w = *q; w; w = w->next, n++) {
+        w->result = result;
+        w->gp->schedlink = *out;
+        *out = w->gp;
+    }
+    *q = NULL;
+    return n;
 }
 
 /* wait_io: park the calling task until fd is ready for `write` (or read).
  * Returns 0 when woken (spuriously possible: callers retry the I/O), or a
- * negative errno. Context: task. */
+ * negative errno: -EBADF when urg_close closed fd meanwhile (then fd must
+ * not be touched again). Never spins: every waiter parks, however many
+ * wait in the same direction. Context: task. */
 static int wait_io(g_t *gp, int fd, bool write)
 {
     struct pd *pd = pd_get(fd);
     if (!pd)
         return -ENOMEM;
     urg__lock(&pd->lock);
-    g_t **slot = write ? &pd->wg : &pd->rg;
-    if (*slot) {
+    if (pd->closing) {
         urg__unlock(&pd->lock);
-        /* Another task already waits in this direction; take turns. */
-        urg__gosched(gp, false);
-        return 0;
+        return -EBADF;
     }
-    *slot = gp;
+    struct io_waiter w = {.gp = gp, .next = NULL, .result = 0};
+    struct io_waiter **q = write ? &pd->wq : &pd->rq;
+    w.next = *q;
+    *q = &w;
     int r = arm(pd);
     if (r != 0) {
-        *slot = NULL;
+        *q = w.next; /* the failed call left the others' registration as it was */
         urg__unlock(&pd->lock);
         return r == -EPERM ? 0 : r;
     }
     fetch_add(&np.waiters, 1);
-    struct io_wait w = {.pd = pd, .err = 0};
-    urg__park_g(gp, io_unlock, &w, WAIT_IO);
-    return 0;
+    urg__park_g(gp, io_unlock, pd, WAIT_IO);
+    return w.result;
 }
 
 /* urg__netpoll: collect tasks whose descriptors are ready, waiting up to
@@ -256,29 +304,73 @@ g_t *urg__netpoll(int64_t delay_ns, int32_t *count)
             continue;
         }
         uint32_t ev = evs[i].events;
+        int32_t n_ready = 0;
         urg__lock(&pd->lock);
-        g_t *ready[2] = {NULL, NULL};
-        if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && pd->rg) {
-            ready[0] = pd->rg;
-            pd->rg = NULL;
-        }
-        if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && pd->wg) {
-            ready[1] = pd->wg;
-            pd->wg = NULL;
-        }
-        if (pd->rg || pd->wg)
+        /* Every waiter of a ready direction: see the top of the file. */
+        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            n_ready += take(&pd->rq, 0, &list);
+        if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+            n_ready += take(&pd->wq, 0, &list);
+        if (pd->rq || pd->wq)
             arm(pd);
         urg__unlock(&pd->lock);
-        for (int k = 0; k < 2; k++) {
-            if (ready[k]) {
-                fetch_sub(&np.waiters, 1);
-                ready[k]->schedlink = list;
-                list = ready[k];
-                (*count)++;
-            }
+        if (n_ready) {
+            fetch_sub(&np.waiters, n_ready);
+            *count += n_ready;
         }
     }
     return list;
+}
+
+/* urg_close: wake every task parked on fd with -EBADF, remove fd from
+ * epoll, close it. From a thread outside the runtime, or with no run, it
+ * wakes what there is to wake and closes. Locks: takes pd.lock (never
+ * across close(2), which may linger on a socket). Context: any but
+ * signal. Returns 0 or -errno (close(2)'s; EINTR counts as closed, as on
+ * Linux the descriptor is gone either way). */
+int urg_close(int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    /* The pd table lives as long as the run: a task is inside it (a task
+     * of a run that ended does not come back from urg__curg), and an
+     * outside thread holds the run open while it uses the table. */
+    bool guarded = false, inrun = urg__curg() != NULL;
+    if (!inrun)
+        inrun = guarded = urg__ext_enter();
+    struct pd *pd = inrun && np.epfd >= 0 ? pd_peek(fd) : NULL;
+    g_t *list = NULL;
+    if (pd) {
+        urg__lock(&pd->lock);
+        pd->closing++;
+        int32_t n = take(&pd->rq, -EBADF, &list);
+        n += take(&pd->wq, -EBADF, &list);
+        if (pd->armed) {
+            /* Before close: a dup of fd would keep the registration (and
+             * its pd pointer) alive otherwise. ENOENT: never added, or
+             * closed and its number reused; either way nothing of ours. */
+            struct epoll_event ev = {0};
+            epoll_ctl(np.epfd, EPOLL_CTL_DEL, fd, &ev);
+            pd->armed = 0;
+        }
+        urg__unlock(&pd->lock);
+        if (n)
+            fetch_sub(&np.waiters, n);
+    }
+    int r = close(fd);
+    int ret = r == 0 || errno == EINTR ? 0 : -errno;
+    if (pd) {
+        urg__lock(&pd->lock);
+        pd->closing--;
+        urg__unlock(&pd->lock);
+    }
+    /* Wake after close, so that a waiter's -EBADF means fd is closed
+     * (its caller may act on that at once); the waiter touches fd no
+     * more either way. */
+    urg__ready_list(list);
+    if (guarded)
+        urg__ext_exit();
+    return ret;
 }
 
 /* ---- the I/O calls ------------------------------------------------------ */
@@ -533,6 +625,8 @@ int urg_connect(int fd, const struct sockaddr *addr, socklen_t len)
                 int e = wait_io(gp, fd, true);
                 if (e) {
                     ret = e;
+                    if (e == -EBADF)
+                        flipped = false; /* urg_close: fd is not ours now */
                     break;
                 }
                 struct pollfd p = {.fd = fd, .events = POLLOUT};

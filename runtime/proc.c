@@ -894,7 +894,12 @@ g_t *urg__curg(void)
         return NULL;
     if (unlikely(ld_relaxed(&mp->orphan)) && mp->curg)
         urg__orphan_exit(mp);
-    return mp->curg;
+    g_t *gp = mp->curg;
+    /* A task the runtime detached from its P (signals/detach.c) gets one
+     * back at its first runtime call. */
+    if (unlikely(gp && (gp->flags & G_FLAG_DETACHED)))
+        urg__reattach(gp);
+    return gp;
 }
 
 /* process_threads: the number of threads in this process, from

@@ -44,6 +44,8 @@
 #define DEFAULT_STACK      (256u * 1024u)
 
 URG_HIDDEN void urg__thread_set_base_mask(const sigset_t *mask);
+URG_HIDDEN bool urg__run_held(void);  /* for fork.c */
+URG_HIDDEN void urg__fork_init(void); /* fork.c */
 
 static uint32_t ext_refs; /* atomic: external threads inside the runtime */
 
@@ -135,6 +137,7 @@ static void reset_sched(void)
     sched.sysmonwait = 0;
     sched.preempt_requests = sched.preempt_signals = sched.preempt_async = 0;
     sched.preempt_deferred = sched.syscall_handoffs = sched.preempt_walks_memo = 0;
+    sched.detaches = sched.detach_blocked = 0;
     memset(sched.preempt_cost, 0, sizeof(sched.preempt_cost));
     sched.exited_p_created = sched.exited_p_exited = sched.exited_p_switches = 0;
     sched.exited_p_steals = sched.exited_p_coop = 0;
@@ -239,6 +242,11 @@ static void free_ps(bool keep_memory)
 
 static uint32_t run_lock;
 
+/* urg__run_held: a run holds run_lock (being set up, running, or being
+ * torn down). fork.c's child handler reads it: a child forked then gets
+ * the runtime detached. Context: any. Signal-safe. */
+bool urg__run_held(void) { return ld_relaxed(&run_lock) != 0; }
+
 /* The smallest urg_config any release had; fields are only appended. */
 _Static_assert(offsetof(urg_config, stack_size) + sizeof(size_t) == URG_CONFIG_SIZE_VER0,
                "urg_config's 0.1 fields moved");
@@ -253,8 +261,9 @@ static int run(urg_fn main_fn, void *arg, const urg_config *cfg, int cfg_err)
         return -EINVAL;
     if (urg__tls_m)
         return -EBUSY; /* called from a task (or an M) */
+    urg__fork_init();  /* fork() during a run detaches the child's runtime */
     if (!cas(&run_lock, 0u, 1u))
-        return -EBUSY;
+        return -EBUSY; /* also in a child forked during a run (fork.c) */
     struct urg__env env;
     int ret = 0, orphans = 0;
     int procs = cfg_err ? cfg_err : resolve_config(cfg, &env);

@@ -69,6 +69,9 @@ enum {
     G_FLAG_MAIN = 1u << 0,     /* the task running main_fn */
     G_FLAG_EXTERNAL = 1u << 1, /* a thread the runtime does not manage (parks on a futex) */
     G_FLAG_STARTED = 1u << 2,  /* has run: sp/st are valid, fn/arg are gone */
+    G_FLAG_DETACHED = 1u << 3, /* G_SYSCALL because the runtime took its P while
+                                   it ran native code (signals/detach.c), not by
+                                   urg_syscall_enter */
 };
 
 /*
@@ -207,6 +210,8 @@ struct urg__p {
     struct urg__m *m;                  /* back-link, atomic (sysmon reads) */
     uint32_t schedtick;                /* owner writes, sysmon reads: +1 per schedule */
     uint32_t syscalltick;              /* owner writes, sysmon reads: +1 per syscall */
+    uint32_t detached;                 /* atomic: P_SYSCALL because its task was
+                                          detached (signals/detach.c), not bracketed */
     struct urg__sysmontick sysmontick; /* sysmon only */
 
     /* Local run queue: single producer (owner), many consumers (owner and
@@ -284,6 +289,14 @@ struct urg__m {
     size_t altstack_size;
     void *unw_as;    /* libunwind address space for safe-point walks */
     void *walk_memo; /* verdicts of its earlier walks (signals/preempt.c) */
+
+    /* Detaching (signals/detach.c): the P leaves a thread that runs
+     * native code it cannot be preempted in, or that blocked. */
+    uint32_t detach_req;  /* atomic: sysmon saw the thread blocked */
+    uint32_t defer_n;     /* handler: deferred requests in a row this slice */
+    uint32_t defer_tick;  /* handler: the P's schedtick they were counted in */
+    uint64_t cpu_seen;    /* sysmon: the thread's CPU time at its last look */
+    uint32_t cpu_tick;    /* sysmon: the P's schedtick at that look */
 };
 
 /* ---- the scheduler ------------------------------------------------------ */
@@ -346,6 +359,7 @@ struct urg__sched {
 
     /* Global counters (atomic). */
     uint64_t preempt_requests, preempt_signals, preempt_async, preempt_deferred;
+    uint64_t detaches, detach_blocked; /* signals/detach.c: Ps taken from native code */
     uint64_t preempt_walks_memo;              /* safe-point checks answered by the walk memo */
     uint64_t preempt_cost[URG__COST_BUCKETS]; /* atomic: 250 ns buckets */
     uint64_t syscall_handoffs;
@@ -396,6 +410,10 @@ URG_HIDDEN p_t *urg__releasep(m_t *mp);
 URG_HIDDEN void urg__switch(g_t *from, g_t *to);                    /* see proc.c */
 URG_HIDDEN void urg__preempt_cost_record(m_t *mp);                  /* stats.c */
 URG_HIDDEN void urg__syscall_close_open(g_t *gp, const char *what); /* syscall.c */
+URG_HIDDEN void urg__reattach(g_t *gp);                               /* syscall.c */
+/* signals/detach.c */
+URG_HIDDEN bool urg__detach_signal(m_t *mp);
+URG_HIDDEN void urg__detach_check_blocked(p_t *pp, uint64_t now);
 /* A task inside a syscall bracket holds no P: scheduling calls close it. */
 #define URG_CLOSE_OPEN_SYSCALL(gp, what)                                                           \
     do {                                                                                           \

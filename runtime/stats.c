@@ -209,6 +209,10 @@ URG_RACY_READER void urg__schedtrace(bool detailed)
     urg__pb_u64(&b, coop);
     urg__pb_str(&b, " handoffs=");
     urg__pb_u64(&b, ld_relaxed(&sched.syscall_handoffs));
+    urg__pb_str(&b, " detached=");
+    urg__pb_u64(&b, ld_relaxed(&sched.detaches));
+    urg__pb_str(&b, " blocked=");
+    urg__pb_u64(&b, ld_relaxed(&sched.detach_blocked));
     urg__pb_str(&b, "\n");
     urg__pb_flush(&b);
     if (!detailed)

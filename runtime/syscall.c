@@ -78,8 +78,20 @@ URG_HIDDEN void urg__mcall_exitsyscall(g_t *gp, void (*fn)(m_t *, g_t *, void *)
  * close the bracket here, so the task carries on with a P. Context: task. */
 void urg__syscall_close_open(g_t *gp, const char *what)
 {
-    (void)gp;
+    if (gp->flags & G_FLAG_DETACHED) {
+        urg__reattach(gp);
+        return;
+    }
     urg__warn(what, "inside urg_syscall_enter/urg_syscall_exit; the bracket is closed here");
+    urg_syscall_exit();
+}
+
+/* urg__reattach: gp ran native code without its P (the runtime detached
+ * it: signals/detach.c) and now calls the runtime: get a P back, as at
+ * the end of a syscall. Context: the task, holding no P. */
+void urg__reattach(g_t *gp)
+{
+    gp->flags &= (uint16_t)~G_FLAG_DETACHED;
     urg_syscall_exit();
 }
 
@@ -98,6 +110,7 @@ void urg_syscall_exit(void)
     fetch_sub(&sched.nmsyscall, 1);
     /* Fast path: our P is still ours. */
     if (oldp && cas(&oldp->status, (uint32_t)P_SYSCALL, (uint32_t)P_RUNNING)) {
+        st_relaxed(&oldp->detached, 0u);
         mp->p = oldp;
         st_release(&oldp->m, mp);
         st_relaxed(&oldp->syscalltick, oldp->syscalltick + 1);

@@ -20,7 +20,10 @@
  *   6. every 100 ms, gives back the pages of pooled stacks that grew deep
  *      (stack.c), so that no task pays for it;
  *   7. under URG_DEBUG=chaos, preempts running tasks at random every 20
- *      to 200 us (chaos.c).
+ *      to 200 us (chaos.c);
+ *   8. asks a thread that looks blocked in the kernel, while work waits
+ *      for its P, to let the P go (signals/detach.c), and takes the P of a
+ *      detached task at once.
  *
  * How long a slice really lasts: a P bumps schedtick each time it starts a
  * new task; when sysmon first sees a new value, the slice began somewhere
@@ -107,6 +110,10 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
                 if (urg__preemptone(pp))
                     pd->asked = now; /* refreshed by every retry */
                 sysretake = true;
+            } else if (s == P_RUNNING) {
+                /* The same task since the last look: blocked in the
+                 * kernel while work waits? (signals/detach.c) */
+                urg__detach_check_blocked(pp, since);
             }
             if (!sysretake) {
                 uint64_t exp = pd->schedwhen + quantum;
@@ -116,18 +123,24 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
         }
         if (s == P_SYSCALL) {
             uint32_t t = ld_relaxed(&pp->syscalltick);
+            /* A detached task (signals/detach.c) has been away from the
+             * scheduler for a quantum, or its thread blocked: no grace
+             * tick. Nor while a stop-the-world waits for the P. */
+            bool now_please = ld_relaxed(&pp->detached) || ld_relaxed(&sched.gcwaiting);
             if (!sysretake && pd->syscalltick != t) {
                 pd->syscalltick = t;
                 pd->syscallwhen = now;
-                continue;
+                if (!now_please)
+                    continue;
             }
             /* Leave it if there is no other work and it has not been long:
              * handing off costs a thread wakeup. */
-            if (urg__runqempty(pp) &&
+            if (!ld_relaxed(&sched.gcwaiting) && urg__runqempty(pp) &&
                 ld_relaxed(&sched.nmspinning) + ld_relaxed(&sched.npidle) > 0 &&
                 pd->syscallwhen + SYSCALL_RETAKE_NS > now)
                 continue;
             if (cas(&pp->status, (uint32_t)P_SYSCALL, (uint32_t)P_IDLE)) {
+                st_relaxed(&pp->detached, 0u);
                 st_relaxed(&pp->syscalltick, pp->syscalltick + 1);
                 fetch_add(&sched.syscall_handoffs, 1);
                 urg__handoffp(pp);

@@ -94,6 +94,8 @@ URG_SECTION_BOUND __start_urg_text[];
 URG_SECTION_BOUND __stop_urg_text[];
 URG_SECTION_BOUND __start_urg_text_hot[];
 URG_SECTION_BOUND __stop_urg_text_hot[];
+URG_SECTION_BOUND __start_urg_interpose[];
+URG_SECTION_BOUND __stop_urg_interpose[];
 
 static void rt_text_set(int i, const char *lo, const char *hi)
 {
@@ -337,6 +339,10 @@ static bool in_unsafe_range(uintptr_t pc)
 
 int urg__pc_classify(const struct urg__modview *v, uintptr_t pc)
 {
+    /* The lock wrappers (interpose.c): never preempted, but no runtime
+     * state either, so a thread blocked under one may be detached. */
+    if (pc >= (uintptr_t)__start_urg_interpose && pc < (uintptr_t)__stop_urg_interpose)
+        return PC_FORBIDDEN;
     for (int i = 0; i < 2; i++)
         if (pc >= rt_text[i].lo && pc < rt_text[i].hi)
             return PC_RUNTIME;

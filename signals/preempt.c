@@ -53,7 +53,6 @@
 #include <sys/ucontext.h>
 #include <unistd.h>
 
-#define MAX_WALK 128
 /* Scheduler call depth under the trampoline (urg__async_preempt2 ->
  * gosched -> mcall -> switch), measured with margin. */
 #define SCHED_CALL_BYTES 2048
@@ -308,28 +307,8 @@ URG_PREEMPT_PATH static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
         fetch_add(&sched.preempt_walks_memo, 1);
         return urg__modview_valid(&v);
     }
-    if (urg__pc_classify(&v, pc) != PC_USER)
-        return false;
     urg__walk_t w;
-    if (urg__walk_begin(&w, mp->unw_as, regs, lo, hi, &v) != 0)
-        return false;
-    bool safe = false;
-    for (int depth = 0; depth < MAX_WALK; depth++) {
-        int r = urg__walk_step(&w);
-        if (r < 0)
-            break;
-        if (r == 0)
-            break; /* the end, without passing urg__task_start: unknown */
-        uintptr_t ip = urg__walk_ip(&w);
-        if (ip == (uintptr_t)urg__task_fn_return) {
-            /* The task's entry (urg__task_start) called the frame below:
-             * the only runtime frame allowed above user code. */
-            safe = true;
-            break;
-        }
-        if (urg__pc_classify(&v, ip) != PC_USER)
-            break;
-    }
+    bool safe = urg__walk_to_entry(&w, mp, gp, regs, &v, 1u << PC_USER);
     if (safe)
         memo_store(memo, slot, urg__walk_inputs(&w), regs, pc, lo, hi, v.seq, nunsafe);
     return safe && urg__modview_valid(&v);
@@ -359,6 +338,14 @@ URG_PREEMPT_PATH void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
     p_t *pp = mp->p;
     bool want = gp && !urg__asyncpreemptoff && ld_relaxed(&gp->status) == G_RUNNING &&
                 ld_relaxed(&gp->preempt) && !gp->in_async_preempt;
+    if (ld_relaxed(&mp->detach_req)) {
+        /* sysmon asks only for a detach (the thread looked blocked): a
+         * preemption request this signal merged with is retried by
+         * sysmon's next signal, so that every preemption has its own. */
+        urg__detach_try(mp, gp, pp, uctx, false);
+        *ep = saved_errno;
+        return;
+    }
     if (!want) {
         *ep = saved_errno;
         return; /* the task already yielded: nothing to do */
@@ -383,15 +370,34 @@ URG_PREEMPT_PATH void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
         mp->preempt_t0 = t0; /* closed when the next task starts here */
     } else {
         fetch_add(&sched.preempt_deferred, 1);
+        /* Not at a safe point: if that has lasted, or the thread is
+         * blocked, let the P go on without it (detach.c). */
+        urg__detach_try(mp, gp, pp, uctx, true);
     }
     *ep = saved_errno;
 }
 
 #else /* URG_PREEMPT_COOPERATIVE */
 
+/* The cooperative build preempts nothing, but a thread that blocks in
+ * native code still loses its P (detach.c): sysmon's SIGURG asks. */
 void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
 {
-    urg__sig_forward(sig, info, uctx);
+    m_t *mp = urg__tls_m;
+    int *ep = mp ? mp->errno_p : urg__errno_here();
+    int saved_errno = *ep;
+    uint32_t pending = mp ? xchg(&mp->signal_pending, 0u) : 0;
+    bool ours = pending && info && info->si_code == SI_TKILL && info->si_pid == urg__self_pid;
+    if (!ours)
+        urg__sig_forward(sig, info, uctx);
+    if (pending && ld_relaxed(&mp->detach_req)) {
+        g_t *gp = ld_relaxed(&mp->curg);
+        if (gp && ld_relaxed(&gp->status) == G_RUNNING)
+            urg__detach_try(mp, gp, mp->p, uctx, false);
+        else
+            st_relaxed(&mp->detach_req, 0u);
+    }
+    *ep = saved_errno;
 }
 
 #endif

@@ -70,10 +70,9 @@ int urg__signals_install(void)
     urg__modules_refresh();
     urg__interpose_init();
     urg__self_pid = getpid();
-#ifdef URG_PREEMPT_ASYNC
+    /* Both builds: the cooperative one detaches blocked threads with it. */
     if ((r = install(SIGURG, urg__sigurg_handler)) != 0)
         return r;
-#endif
     if ((r = install(SIGSEGV, segv_handler)) != 0 || (r = install(SIGBUS, segv_handler)) != 0)
         return r;
     struct sigaction cur;

@@ -143,6 +143,12 @@ URG_HIDDEN void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx);
 /* This process's id, read at urg_run: the handler compares every SIGURG's
  * sender with it, and getpid() is a system call. */
 URG_HIDDEN extern pid_t urg__self_pid;
+/* unwind.c: Signal-safe. */
+#define URG_MAX_WALK 128
+URG_HIDDEN bool urg__walk_to_entry(urg__walk_t *w, m_t *mp, g_t *gp, const uint64_t regs[UR_NREGS],
+                                   const struct urg__modview *v, uint32_t ok);
+/* detach.c: Signal-safe; the SIGURG handler, on the task's thread. */
+URG_HIDDEN bool urg__detach_try(m_t *mp, g_t *gp, p_t *pp, void *uctx, bool deferred);
 URG_HIDDEN extern const size_t urg__walk_memo_size; /* bytes of an M's walk_memo */
 
 #endif /* URG_SIGNALS_H */

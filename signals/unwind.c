@@ -263,3 +263,29 @@ uintptr_t urg__walk_ip(urg__walk_t *wt)
     unw_get_reg(&w->cursor, UNW_REG_IP, &ip);
     return (uintptr_t)ip;
 }
+
+/* urg__walk_to_entry: does every frame, from the context in regs up to
+ * the task's entry, lie in code of the classes in `ok` (bits 1 << PC_x)?
+ * False also when the walk fails, ends elsewhere, or runs past URG_MAX_WALK
+ * frames. Signal-safe. */
+URG_PREEMPT_PATH bool urg__walk_to_entry(urg__walk_t *w, m_t *mp, g_t *gp,
+                                         const uint64_t regs[UR_NREGS],
+                                         const struct urg__modview *v, uint32_t ok)
+{
+    if (!((ok >> urg__pc_classify(v, regs[UR_RIP])) & 1))
+        return false;
+    if (urg__walk_begin(w, mp->unw_as, regs, (uintptr_t)gp->st->lo, (uintptr_t)gp->st->hi, v) != 0)
+        return false;
+    for (int depth = 0; depth < URG_MAX_WALK; depth++) {
+        if (urg__walk_step(w) <= 0)
+            return false; /* a failure, or the end without the entry: unknown */
+        uintptr_t ip = urg__walk_ip(w);
+        /* The task's entry (urg__task_start) called the frame below: the
+         * only runtime frame allowed above the task's code. */
+        if (ip == (uintptr_t)urg__task_fn_return)
+            return true;
+        if (!((ok >> urg__pc_classify(v, ip)) & 1))
+            return false;
+    }
+    return false;
+}

@@ -18,15 +18,19 @@
  * socketpairs (recv/send), at one proc and at several. Also: EOF, large
  * writes that need many wakeups, TCP accept/connect over loopback, many
  * descriptors at once, bad descriptors, and plain threads (which simply
- * block). Descriptor leaks are checked at the end of each test.
+ * block), several tasks parked on one descriptor (all park, none spins,
+ * none is lost), and urg_close waking them. Descriptor leaks are checked
+ * at the end of each test.
  */
 #include "testutil.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -950,9 +954,8 @@ static void two_main(void *arg)
     urg_wg_add(&c->wg, 2);
     CHECK(urg_go(two_reader, (void *)0) == 0);
     CHECK(urg_go(two_reader, (void *)1) == 0);
-    /* Both readers are in urg_read. One direction of a descriptor holds
-     * one parked task: one reader is parked in the netpoller, the other
-     * takes turns (yields) until the slot is free. */
+    /* Both readers are in urg_read, and both park (at least one by now;
+     * test_netpoll_waiters_on_one_fd_all_park checks for all). */
     while (__atomic_load_n(&c->waiting, __ATOMIC_SEQ_CST) < 2)
         urg_yield();
     tu_await_parked_n(WAIT_IO, 1);
@@ -984,6 +987,339 @@ static void test_netpoll_two_readers_one_fd(void **state)
             close(c.fds[1]);
         }
     }
+}
+
+/* ---- several waiters on one descriptor all park, and all complete ----
+ *
+ * WP_N tasks wait on one descriptor in the same direction: readers of an
+ * empty pipe or socket, or writers of a full one. Every one must park in
+ * the netpoller (the runtime's state says so), the process must stay idle
+ * meanwhile (a waiter that retried by yielding would burn a CPU: measured
+ * 0.96 s in 1 s before), and when the descriptor becomes ready every
+ * waiter must complete: none may be left parked with its data waiting.
+ * The CPU bound is a behaviour bound (spinning vs parked), not a speed
+ * bound: waiting cost 0.2 to 3 ms here (beside a CPU hog, under chaos),
+ * the old yielding waiter 125 ms. */
+
+#define WP_N       3
+#define WP_IDLE_NS (200ull * 1000 * 1000)
+#define WP_CPU_MAX (50ull * 1000 * 1000)
+
+struct wp_case {
+    int fds[2];
+    bool writers; /* wait to write fds[1] (full) rather than read fds[0] */
+    size_t fill;  /* bytes put in before the writers start */
+    int entered;  /* atomic: waiters about to make their call */
+    ssize_t res[WP_N];
+    uint64_t cpu_ns; /* process CPU time over WP_IDLE_NS while they wait */
+    int parked;      /* tasks parked on I/O once all had parked (0: not awaited) */
+    urg_wg wg;
+};
+
+static struct wp_case *wp_cur;
+
+static uint64_t cpu_ns(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000u +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u;
+}
+
+static void wp_waiter(void *arg)
+{
+    uintptr_t i = (uintptr_t)arg;
+    struct wp_case *c = wp_cur;
+    char b = 'x';
+    __atomic_fetch_add(&c->entered, 1, __ATOMIC_SEQ_CST);
+    c->res[i] = c->writers ? urg_write(c->fds[1], &b, 1) : urg_read(c->fds[0], &b, 1);
+    urg_wg_done(&c->wg);
+}
+
+static void wp_main(void *arg)
+{
+    struct wp_case *c = arg;
+    urg_wg_add(&c->wg, WP_N);
+    for (uintptr_t i = 0; i < WP_N; i++)
+        CHECK(urg_go(wp_waiter, (void *)i) == 0);
+    while (__atomic_load_n(&c->entered, __ATOMIC_SEQ_CST) < WP_N)
+        urg_yield();
+    tu_await_parked_n(WAIT_IO, 1);
+    uint64_t t0 = cpu_ns();
+    urg_sleep(WP_IDLE_NS);
+    c->cpu_ns = cpu_ns() - t0;
+    /* A spinning waiter never parks: only wait for all if none spun (the
+     * old code failed here at once instead of after the await deadline). */
+    if (c->cpu_ns < WP_CPU_MAX) {
+        tu_await_parked_n(WAIT_IO, WP_N);
+        c->parked = tu_parked(0, WAIT_IO);
+    }
+    if (c->writers) {
+        /* Drain what was put in and what the writers add. */
+        static char buf[65536];
+        size_t want = c->fill + WP_N, got = 0;
+        while (got < want) {
+            ssize_t r = urg_read(c->fds[0], buf, sizeof(buf));
+            CHECK(r > 0);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+        CHECK(got == want);
+    } else {
+        char b[WP_N];
+        memset(b, 'y', sizeof(b));
+        CHECK(urg_write(c->fds[1], b, WP_N) == WP_N);
+    }
+    urg_wg_wait(&c->wg);
+}
+
+/* fill: write into fds[1] until it would block; returns the bytes put in. */
+static size_t fill(int fd)
+{
+    static char buf[4096];
+    int f = fcntl(fd, F_GETFL);
+    assert_int_equal(fcntl(fd, F_SETFL, f | O_NONBLOCK), 0);
+    size_t n = 0;
+    for (size_t chunk = sizeof(buf); chunk > 0; chunk = chunk > 1 ? 1 : 0) {
+        ssize_t r;
+        while ((r = write(fd, buf, chunk)) > 0)
+            n += (size_t)r;
+        assert_true(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+    }
+    assert_int_equal(fcntl(fd, F_SETFL, f), 0);
+    return n;
+}
+
+static void test_netpoll_waiters_on_one_fd_all_park(void **state)
+{
+    (void)state;
+    static const struct {
+        enum kind k;
+        bool nonblock;
+    } kinds[] = {{K_PIPE, false}, {K_PIPE, true}, {K_SOCKETPAIR, false}};
+    uint64_t worst = 0;
+    for (size_t ki = 0; ki < sizeof(kinds) / sizeof(kinds[0]); ki++) {
+        for (int writers = 0; writers < 2; writers++) {
+            for (int i = 0; i < NPROCS_LIST; i++) {
+                int fds0 = tu_open_fds();
+                struct wp_case c;
+                memset(&c, 0, sizeof(c));
+                wp_cur = &c;
+                c.writers = writers;
+                make_pair(kinds[ki].k, kinds[ki].nonblock, c.fds);
+                if (writers)
+                    c.fill = fill(c.fds[1]);
+                tu_reset();
+                tu_wd_start(10, "waiters on one fd");
+                tu_run(wp_main, &c, tu_procs_list[i]);
+                tu_wd_stop();
+                printf("%s%s, %d %s, %d procs: %.2f ms CPU in %llu ms while they wait\n",
+                       kinds[ki].k == K_PIPE ? "pipe" : "socketpair",
+                       kinds[ki].nonblock ? " (O_NONBLOCK)" : "", WP_N,
+                       writers ? "writers" : "readers", tu_procs_list[i], c.cpu_ns / 1e6,
+                       (unsigned long long)(WP_IDLE_NS / 1000000));
+                if (c.cpu_ns > worst)
+                    worst = c.cpu_ns;
+                assert_checks_ok();
+                assert_true(c.cpu_ns < WP_CPU_MAX);
+                assert_int_equal(c.parked, WP_N);
+                for (int j = 0; j < WP_N; j++)
+                    assert_int_equal(c.res[j], 1);
+                close(c.fds[0]);
+                close(c.fds[1]);
+                assert_int_equal(tu_open_fds(), fds0);
+            }
+        }
+    }
+    printf("worst: %.2f ms CPU in %llu ms idle (bound %llu ms)\n", worst / 1e6,
+           (unsigned long long)(WP_IDLE_NS / 1000000), (unsigned long long)(WP_CPU_MAX / 1000000));
+}
+
+/* ---- urg_close wakes every task parked on the descriptor ----
+ *
+ * Readers (and, on a socket, a writer: a socket waits both ways) park on
+ * one descriptor; urg_close from another task, or from a plain thread,
+ * must wake each with -EBADF, close the descriptor, and leave its pd
+ * usable for the next descriptor to get the number. */
+
+#define CW_READERS 2
+
+struct cw_case {
+    int fds[2];
+    bool socket;      /* also a writer on fds[0], its send buffer full */
+    bool from_thread; /* close from a plain thread, not a task */
+    int entered;      /* atomic */
+    int closed;       /* atomic: urg_close returned */
+    int close_ret;
+    ssize_t res[CW_READERS + 1];
+    int reuse_nread; /* a reader on the next descriptor: bytes read */
+    urg_wg wg;
+};
+
+static struct cw_case *cw_cur;
+
+static void cw_waiter(void *arg)
+{
+    uintptr_t i = (uintptr_t)arg;
+    struct cw_case *c = cw_cur;
+    char b[8] = "x";
+    __atomic_fetch_add(&c->entered, 1, __ATOMIC_SEQ_CST);
+    if (i < CW_READERS)
+        c->res[i] = urg_read(c->fds[0], b, sizeof(b));
+    else
+        c->res[i] = urg_write(c->fds[0], b, 1);
+    urg_wg_done(&c->wg);
+}
+
+static void cw_close(struct cw_case *c)
+{
+    c->close_ret = urg_close(c->fds[0]);
+    __atomic_store_n(&c->closed, 1, __ATOMIC_RELEASE);
+}
+
+static void cw_closer_task(void *arg) { cw_close(arg); }
+
+static void *cw_closer_thread(void *arg)
+{
+    cw_close(arg);
+    return NULL;
+}
+
+static void cw_main(void *arg)
+{
+    struct cw_case *c = arg;
+    int n = CW_READERS + (c->socket ? 1 : 0);
+    urg_wg_add(&c->wg, n);
+    for (uintptr_t i = 0; i < (uintptr_t)n; i++)
+        CHECK(urg_go(cw_waiter, (void *)i) == 0);
+    while (__atomic_load_n(&c->entered, __ATOMIC_SEQ_CST) < n)
+        urg_yield();
+    tu_await_parked_n(WAIT_IO, n);
+    if (c->from_thread) {
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, cw_closer_thread, c) == 0);
+        urg_wg_wait(&c->wg);
+        urg_syscall_enter();
+        pthread_join(t, NULL);
+        urg_syscall_exit();
+    } else {
+        CHECK(urg_go(cw_closer_task, c) == 0);
+        urg_wg_wait(&c->wg);
+        while (!__atomic_load_n(&c->closed, __ATOMIC_ACQUIRE))
+            urg_yield();
+    }
+    /* The next descriptor likely gets the same number (and pd): a reader
+     * of it must park and be woken as usual. */
+    struct park_case p;
+    memset(&p, 0, sizeof(p));
+    CHECK(pipe2(p.fds, O_CLOEXEC) == 0);
+    park_main(&p);
+    c->reuse_nread = (int)p.nread;
+    close(p.fds[0]);
+    close(p.fds[1]);
+}
+
+static void test_netpoll_urg_close_wakes_parked_tasks(void **state)
+{
+    (void)state;
+    for (int sock = 0; sock < 2; sock++) {
+        for (int thr = 0; thr < 2; thr++) {
+            for (int i = 0; i < NPROCS_LIST; i++) {
+                int fds0 = tu_open_fds();
+                struct cw_case c;
+                memset(&c, 0, sizeof(c));
+                cw_cur = &c;
+                c.socket = sock;
+                c.from_thread = thr;
+                make_pair(sock ? K_SOCKETPAIR : K_PIPE, false, c.fds);
+                if (sock)
+                    fill(c.fds[0]);
+                tu_reset();
+                tu_wd_start(10, "urg_close wakes parked tasks");
+                tu_run(cw_main, &c, tu_procs_list[i]);
+                tu_wd_stop();
+                assert_checks_ok();
+                assert_int_equal(c.close_ret, 0);
+                for (int j = 0; j < CW_READERS + sock; j++)
+                    assert_int_equal(c.res[j], -EBADF);
+                assert_int_equal(c.reuse_nread, 5);
+                close(c.fds[1]);
+                /* fds[0] was closed by urg_close. */
+                assert_int_equal(tu_open_fds(), fds0);
+            }
+        }
+    }
+}
+
+/* ---- urg_close's answers: bad numbers, no run, a plain thread ---- */
+
+struct cv_case {
+    int free_fd; /* a number known not to be open */
+    int thread_ret;
+    int thread_fd;
+};
+
+static void *cv_thread(void *arg)
+{
+    struct cv_case *c = arg;
+    c->thread_ret = urg_close(c->thread_fd);
+    return NULL;
+}
+
+static void cv_check(struct cv_case *c)
+{
+    CHECK(urg_close(-1) == -EBADF);
+    CHECK(urg_close(INT_MIN) == -EBADF);
+    CHECK(urg_close(c->free_fd) == -EBADF);
+    CHECK(urg_close(1 << 24) == -EBADF); /* past the poller's table */
+    int p[2];
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    CHECK(urg_close(p[0]) == 0);
+    CHECK(fcntl(p[0], F_GETFD) < 0 && errno == EBADF);
+    CHECK(urg_close(p[1]) == 0);
+}
+
+static void cv_main(void *arg)
+{
+    struct cv_case *c = arg;
+    cv_check(c);
+    /* A descriptor whose pd exists (a task waited on it) and one closed
+     * from a plain thread while the run goes on. */
+    struct park_case pc;
+    memset(&pc, 0, sizeof(pc));
+    CHECK(pipe2(pc.fds, O_CLOEXEC) == 0);
+    park_main(&pc);
+    CHECK(pc.nread == 5);
+    CHECK(urg_close(pc.fds[0]) == 0);
+    c->thread_fd = pc.fds[1];
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, cv_thread, c) == 0);
+    urg_syscall_enter();
+    pthread_join(t, NULL);
+    urg_syscall_exit();
+    CHECK(c->thread_ret == 0);
+}
+
+static void test_netpoll_urg_close_validates(void **state)
+{
+    (void)state;
+    int fds0 = tu_open_fds();
+    struct cv_case c;
+    memset(&c, 0, sizeof(c));
+    c.free_fd = 1000;
+    while (fcntl(c.free_fd, F_GETFD) >= 0)
+        c.free_fd++;
+    /* No run: it just closes. */
+    tu_reset();
+    cv_check(&c);
+    assert_checks_ok();
+    for (int i = 0; i < NPROCS_LIST; i++) {
+        tu_reset();
+        tu_run(cv_main, &c, tu_procs_list[i]);
+        assert_checks_ok();
+    }
+    assert_int_equal(tu_open_fds(), fds0);
 }
 
 /* ---- many readers on one descriptor ----
@@ -1196,6 +1532,9 @@ int main(void)
         cmocka_unit_test(test_netpoll_plain_thread_blocks_while_runtime_runs),
         cmocka_unit_test(test_netpoll_plain_thread_accept_connect),
         cmocka_unit_test(test_netpoll_two_readers_one_fd),
+        cmocka_unit_test(test_netpoll_waiters_on_one_fd_all_park),
+        cmocka_unit_test(test_netpoll_urg_close_wakes_parked_tasks),
+        cmocka_unit_test(test_netpoll_urg_close_validates),
         cmocka_unit_test(test_netpoll_abandoned_reader_then_rerun),
         cmocka_unit_test(test_netpoll_many_readers_one_blocking_socket),
         cmocka_unit_test(test_netpoll_many_readers_one_blocking_pipe),

@@ -216,13 +216,15 @@ URG_API int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns);
  * whether or not the caller set O_NONBLOCK; EINTR is retried. Outside a task
  * they block the calling thread. A NULL buffer with n > 0 is -EFAULT. As with
  * read(2) and write(2): a broken pipe raises SIGPIPE (and gives -EPIPE), and
- * an error after part of a write returns the count written. Closing a
- * descriptor does not wake a task waiting on it (epoll forgets it). */
+ * an error after part of a write returns the count written. Several tasks
+ * may wait on one descriptor; all park. close(2) does not wake a task
+ * parked on the descriptor (epoll forgets it): use urg_close. */
 URG_API ssize_t urg_read(int fd, void *buf, size_t n); /* bytes, 0 at EOF, or -errno */
 URG_API ssize_t urg_write(int fd, const void *buf,
                           size_t n); /* all bytes unless an error, or -errno */
 URG_API int urg_accept(int fd, struct sockaddr *addr, socklen_t *len); /* the new fd, or -errno */
 URG_API int urg_connect(int fd, const struct sockaddr *addr, socklen_t len); /* 0 or -errno */
+URG_API int urg_close(int fd); /* wakes fd's waiters with -EBADF, then closes: 0 or -errno */
 
 /* ------------------------------------------------------------------------ */
 /* Counters and debugging                                                    */
