@@ -221,7 +221,7 @@ static void guarded_user(void *arg)
         __cxa_guard_release(&guard);
     }
     if (!initialised)
-        violations++;
+        __atomic_fetch_add(&violations, 1, __ATOMIC_RELAXED);
     urg_wg_done(&wg);
 }
 
@@ -258,16 +258,16 @@ static void test_native_cxx_static_guard(void **state)
 /* ---- OpenSSL ---- */
 
 static int (*rand_bytes)(unsigned char *, int);
-static volatile int ssl_stop;
-static int ssl_errors;
+static int ssl_stop;   /* __atomic */
+static int ssl_errors; /* __atomic */
 
 static void ssl_user(void *arg)
 {
     (void)arg;
     unsigned char buf[64];
-    while (!ssl_stop) {
+    while (!__atomic_load_n(&ssl_stop, __ATOMIC_ACQUIRE)) {
         if (rand_bytes(buf, sizeof(buf)) != 1)
-            ssl_errors++;
+            __atomic_fetch_add(&ssl_errors, 1, __ATOMIC_RELAXED);
         busy_us(20);
         urg_checkpoint(); /* the cooperative build's way to let main run */
     }
@@ -281,7 +281,7 @@ static void ssl_main(void *arg)
     for (int i = 0; i < 4; i++)
         urg_go(ssl_user, NULL);
     urg_sleep(300 * 1000000ull);
-    ssl_stop = 1;
+    __atomic_store_n(&ssl_stop, 1, __ATOMIC_RELEASE);
     urg_wg_wait(&wg);
     urg_stats_get(&stats);
 }
@@ -321,13 +321,13 @@ static void test_native_openssl_rand_bytes(void **state)
 
 static pthread_mutex_t cv_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static volatile int cv_started, cv_flag;
+static int cv_started, cv_flag; /* cv_mu; cv_started also read with __atomic */
 
 static void cv_waiter(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&cv_mu);
-    cv_started = 1;
+    __atomic_store_n(&cv_started, 1, __ATOMIC_RELEASE);
     while (!cv_flag)
         pthread_cond_wait(&cv, &cv_mu);
     pthread_mutex_unlock(&cv_mu);
@@ -339,7 +339,7 @@ static void cv_main(void *arg)
     (void)arg;
     urg_wg_add(&wg, 1);
     urg_go(cv_waiter, NULL);
-    while (!cv_started)
+    while (!__atomic_load_n(&cv_started, __ATOMIC_ACQUIRE))
         urg_yield();
     pthread_mutex_lock(&cv_mu);
     cv_flag = 1;
