@@ -212,6 +212,8 @@ struct urg__p {
     uint32_t syscalltick;              /* owner writes, sysmon reads: +1 per syscall */
     uint32_t detached;                 /* atomic: P_SYSCALL because its task was
                                           detached (signals/detach.c), not bracketed */
+    uint32_t deferred;                 /* atomic: the SIGURG handler deferred a request
+                                          of sysmon's (retry soon); sysmon clears it */
     struct urg__sysmontick sysmontick; /* sysmon only */
 
     /* Local run queue: single producer (owner), many consumers (owner and
@@ -356,6 +358,7 @@ struct urg__sched {
     /* sysmon. */
     urg__note sysmonnote;
     uint32_t sysmonwait; /* atomic: sysmon sleeps on sysmonnote */
+    uint64_t sysmon_until; /* atomic: when sysmon's current sleep ends (ns) */
 
     /* Global counters (atomic). */
     uint64_t preempt_requests, preempt_signals, preempt_async, preempt_deferred;

@@ -94,32 +94,43 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
         if (s == P_RUNNING || s == P_SYSCALL) {
             *any_running = true;
             uint32_t t = ld_relaxed(&pp->schedtick);
+            uint64_t due; /* when this P next needs a look */
             if (pd->schedtick != t) {
                 pd->schedtick = t;
                 if (pd->asked) {
                     pd->schedwhen = pd->asked; /* the yield we asked for */
                 } else {
-                    /* The middle of the interval, which is at most the
-                     * sampling period (quantum/8) while anything runs; a
-                     * longer one (sysmon was asleep) counts as that. */
-                    uint64_t half = since / 2, cap = quantum / 16;
+                    /* Somewhere since the last look: take the middle. */
+                    uint64_t half = since / 2, cap = quantum / 2;
                     pd->schedwhen = now - (half < cap ? half : cap);
                 }
                 pd->asked = 0;
+                st_relaxed(&pp->deferred, 0u);
+                due = pd->schedwhen + quantum;
             } else if (pd->schedwhen + quantum <= now) {
-                if (urg__preemptone(pp))
-                    pd->asked = now; /* refreshed by every retry */
+                /* Expired. Ask, and look again in a quantum: by then an
+                 * honoured request has started a slice that ends then.
+                 * A request the handler deferred (not at a safe point)
+                 * is retried sooner; the handler says so (deferred). */
+                uint64_t retry = ld_relaxed(&pp->deferred) ? quantum / 8 : quantum;
+                if (pd->asked && now < pd->asked + retry) {
+                    due = pd->asked + retry;
+                } else {
+                    if (urg__preemptone(pp))
+                        pd->asked = now; /* refreshed by every retry */
+                    due = now + retry;
+                }
                 sysretake = true;
-            } else if (s == P_RUNNING) {
-                /* The same task since the last look: blocked in the
-                 * kernel while work waits? (signals/detach.c) */
-                urg__detach_check_blocked(pp, since);
+            } else {
+                if (s == P_RUNNING) {
+                    /* The same task since the last look: blocked in the
+                     * kernel while work waits? (signals/detach.c) */
+                    urg__detach_check_blocked(pp, since);
+                }
+                due = pd->schedwhen + quantum;
             }
-            if (!sysretake) {
-                uint64_t exp = pd->schedwhen + quantum;
-                if (!*next_expiry || exp < *next_expiry)
-                    *next_expiry = exp;
-            }
+            if (!*next_expiry || due < *next_expiry)
+                *next_expiry = due;
         }
         if (s == P_SYSCALL) {
             uint32_t t = ld_relaxed(&pp->syscalltick);
@@ -130,8 +141,13 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
             if (!sysretake && pd->syscalltick != t) {
                 pd->syscalltick = t;
                 pd->syscallwhen = now;
-                if (!now_please)
+                if (!now_please) {
+                    /* Retaken at the next look if it is still there:
+                     * make that look soon (Go's one sysmon tick). */
+                    if (now + SYSMON_MIN_NS < *next_expiry)
+                        *next_expiry = now + SYSMON_MIN_NS;
                     continue;
+                }
             }
             /* Leave it if there is no other work and it has not been long:
              * handing off costs a thread wakeup. */
@@ -186,23 +202,21 @@ void urg__sysmon(m_t *mp)
             delay *= 2;
         if (delay > SYSMON_MAX_NS)
             delay = SYSMON_MAX_NS;
+        /* Sleep until the earliest moment something can be due (a slice
+         * end, a retry, a syscall's retake), and no longer than the
+         * back-off delay, which bounds how late sysmon notices a P that
+         * entered a syscall (as Go's does). */
         uint64_t sleep = delay;
         uint64_t now = urg__nanotime();
-        if (any_running) {
-            uint64_t sample = sched.quantum_ns / 8;
-            if (sleep > sample)
-                sleep = sample;
-            if (next_expiry)
-                sleep =
-                    next_expiry > now ? (next_expiry - now < sleep ? next_expiry - now : sleep) : 0;
-        }
+        if (next_expiry)
+            sleep = next_expiry > now ? (next_expiry - now < sleep ? next_expiry - now : sleep) : 0;
         if (sched.schedtrace_ms > 0) {
             uint64_t due = lasttrace + (uint64_t)sched.schedtrace_ms * 1000000u;
             uint64_t left = due > now ? due - now : 0;
             if (left < sleep)
                 sleep = left;
         }
-        if (sleep < SYSMON_MIN_NS && !(any_running && next_expiry))
+        if (sleep < SYSMON_MIN_NS && !next_expiry)
             sleep = SYSMON_MIN_NS;
         if (unlikely(sched.chaos) && any_running) {
             uint64_t c = urg__chaos_preempt(now);
@@ -215,11 +229,13 @@ void urg__sysmon(m_t *mp)
                 /* seq_cst: publish before re-reading the statuses; acquirep
                  * publishes a status, fences, then reads sysmonwait. */
                 st_seq_cst(&sched.sysmonwait, 1u);
+                st_relaxed(&sched.sysmon_until, now + SYSMON_DEEP_NS);
                 if (all_idle() && !ld_acquire(&sched.main_done))
                     urg__note_tsleep(&sched.sysmonnote, (int64_t)SYSMON_DEEP_NS);
                 st_release(&sched.sysmonwait, 0u);
                 idle = 0;
             } else if (sleep > 0) {
+                st_relaxed(&sched.sysmon_until, now + sleep);
                 urg__note_tsleep(&sched.sysmonnote, (int64_t)sleep);
             }
         }

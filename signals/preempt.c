@@ -371,8 +371,12 @@ URG_PREEMPT_PATH void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
     } else {
         fetch_add(&sched.preempt_deferred, 1);
         /* Not at a safe point: if that has lasted, or the thread is
-         * blocked, let the P go on without it (detach.c). */
-        urg__detach_try(mp, gp, pp, uctx, true);
+         * blocked, let the P go on without it (detach.c). Otherwise
+         * sysmon must retry soon, not a quantum from now: tell it, and
+         * wake it if it sleeps past that (once per slice). */
+        if (!urg__detach_try(mp, gp, pp, uctx, true) && pp && !xchg(&pp->deferred, 1u) &&
+            ld_relaxed(&sched.sysmon_until) > t0 + sched.quantum_ns / 8)
+            urg__sysmon_wake();
     }
     *ep = saved_errno;
 }

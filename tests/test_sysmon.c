@@ -10,9 +10,14 @@
  * there, it samples. When it sees a new schedtick it must place the
  * slice's start: at its own request to yield, if it made one since its
  * previous look (the task gave the proc up microseconds after it); else
- * in the middle of the interval since that look, at most quantum/16 back.
+ * in the middle of the interval since that look, at most quantum/2 back.
  * The first rule is what keeps hogs that take turns at slices of one
- * quantum: with the middle, each would run quantum + quantum/16.
+ * quantum, however rarely sysmon looks.
+ *
+ * sysmon sleeps until the earliest moment a look can matter: a slice's
+ * end; after a request, a quantum later (when the slice an honoured
+ * request started ends), or quantum/8 later if the handler deferred it;
+ * one short tick after it first sees a proc in a syscall.
  *
  * One proc, running a stand-in task on a stand-in thread (no tid, so no
  * signal is sent); the test moves schedtick and the proc's status the way
@@ -93,7 +98,8 @@ static uint64_t first_slice_asked(void)
     next_task();
     assert_int_equal(look(1 * MS), MS / 2 + QUANTUM);
     uint64_t asked = MS / 2 + QUANTUM;
-    assert_int_equal(look(asked), 0); /* nothing pending while it stands */
+    /* Next look: when the slice the yield starts will end. */
+    assert_int_equal(look(asked), asked + QUANTUM);
     assert_int_equal(gp->preempt, 1);
     return asked;
 }
@@ -102,11 +108,16 @@ static void test_sysmon_slice_after_request_starts_at_request(void **state)
 {
     (void)state;
     uint64_t asked = first_slice_asked();
-    /* The task yielded at once; sysmon sees the next one a sampling
-     * period later: that slice began at the request, not in the middle. */
+    /* The task yielded at once; sysmon sees the next one some time
+     * later: that slice began at the request, not in the middle. */
     next_task();
     assert_int_equal(look(asked + QUANTUM / 8), asked + QUANTUM);
     assert_int_equal(gp->preempt, 0);
+    /* And it ends a quantum after the request, which sysmon makes. */
+    uint64_t before = urg__sched.preempt_requests;
+    assert_int_equal(look(asked + QUANTUM), asked + 2 * QUANTUM);
+    assert_int_equal(gp->preempt, 1);
+    assert_int_equal(urg__sched.preempt_requests, before + 1);
 }
 
 static void test_sysmon_slice_begun_unasked_starts_midway(void **state)
@@ -117,9 +128,54 @@ static void test_sysmon_slice_begun_unasked_starts_midway(void **state)
     /* The task gives the proc up by itself: the middle of the interval. */
     next_task();
     assert_int_equal(look(2 * MS), 2 * MS - MS / 2 + QUANTUM);
-    /* A longer interval (sysmon overslept) counts as quantum/16 back. */
     next_task();
-    assert_int_equal(look(6 * MS), 6 * MS - QUANTUM / 16 + QUANTUM);
+    assert_int_equal(look(6 * MS), 6 * MS - 2 * MS + QUANTUM);
+    /* A longer interval counts as quantum/2 back. */
+    next_task();
+    assert_int_equal(look(36 * MS), 36 * MS - QUANTUM / 2 + QUANTUM);
+}
+
+static void test_sysmon_request_retried_a_quantum_later(void **state)
+{
+    (void)state;
+    uint64_t asked = first_slice_asked();
+    uint64_t before = urg__sched.preempt_requests;
+    /* Woken early (another proc, a wake-up): the request stands, no
+     * second one. */
+    assert_int_equal(look(asked + MS), asked + QUANTUM);
+    assert_int_equal(urg__sched.preempt_requests, before);
+    /* Not honoured in a quantum: asked again. */
+    assert_int_equal(look(asked + QUANTUM), asked + 2 * QUANTUM);
+    assert_int_equal(urg__sched.preempt_requests, before + 1);
+}
+
+static void test_sysmon_deferred_request_retried_soon(void **state)
+{
+    (void)state;
+    uint64_t asked = first_slice_asked();
+    /* The handler found the task outside a safe point and said so. */
+    pp->deferred = 1;
+    assert_int_equal(look(asked + MS / 4), asked + QUANTUM / 8);
+    uint64_t before = urg__sched.preempt_requests;
+    assert_int_equal(look(asked + QUANTUM / 8), asked + QUANTUM / 8 + QUANTUM / 8);
+    assert_int_equal(urg__sched.preempt_requests, before + 1);
+    /* The next task's slice forgets it. */
+    next_task();
+    look(asked + QUANTUM / 4);
+    assert_int_equal(pp->deferred, 0);
+}
+
+static void test_sysmon_syscall_looked_at_soon(void **state)
+{
+    (void)state;
+    next_task();
+    assert_int_equal(look(1 * MS), MS / 2 + QUANTUM);
+    /* The task enters a syscall: the next look is one short tick away,
+     * not at the slice's end. */
+    pp->status = P_SYSCALL;
+    pp->syscalltick++;
+    uint64_t next = look(2 * MS);
+    assert_true(next > 2 * MS && next <= 2 * MS + MS / 10);
 }
 
 static void test_sysmon_request_forgotten_when_proc_idles(void **state)
@@ -147,6 +203,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sysmon_request_forgotten_when_proc_idles, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_sysmon_request_retried_a_quantum_later, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sysmon_deferred_request_retried_soon, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sysmon_syscall_looked_at_soon, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
