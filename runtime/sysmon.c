@@ -34,18 +34,13 @@
  * ended by itself) it takes the middle of the interval. Then it requests
  * preemption once schedwhen + quantum has passed. Reading the clock at
  * every schedule would pin the slice start exactly but cost a clock read
- * on every yield; sampling costs nothing there. So the sampling period
- * bounds the error: while any P runs a task, sysmon wakes at least every
- * quantum/8 and exactly at the earliest pending expiry (so it never sleeps
- * past one), and a slice that follows a preemption lasts the quantum less
- * the time the preemption took (at most a sampling period, if it was
- * deferred); any other, the quantum give or take quantum/16. The middle
- * alone would be wrong in a steady way for hogs that take turns: each
- * slice begins just after the look that ended the one before, and the next
- * look, a period later, would put its start half a period late — slices of
- * quantum + quantum/16. (Go takes the end of the interval, so its slices
- * run long by half the period on average: a task woken while hogs run
- * waits that much longer.)
+ * on every yield; sampling costs nothing there. sysmon does not poll: it
+ * sleeps until the earliest moment a look can matter (a slice's end; a
+ * quantum after a request, when the slice an honoured request started
+ * ends; quantum/8 after one the handler reports deferred; one short tick
+ * after it first sees a P in a syscall), bounded by the back-off below. A
+ * slice begun unasked is placed in the middle of the interval since the
+ * previous look, at most quantum/2 back.
  * When no P has anything to do it backs off as Go's does (20 us, doubling
  * after 50 quiet ticks, up to 10 ms), and with every P idle it sleeps
  * until something wakes it (a P starting to run, a syscall, main
