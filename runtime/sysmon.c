@@ -63,6 +63,13 @@
 /* urg__sysmon_wake: Signal-safe. */
 void urg__sysmon_wake(void) { urg__note_wakeup(&sched.sysmonnote); }
 
+/* earlier: lower *next to t (0 in *next: none yet). */
+static inline void earlier(uint64_t *next, uint64_t t)
+{
+    if (!*next || t < *next)
+        *next = t;
+}
+
 /* urg__sysmon_retake: steps 1 and 2 for every P, as of `now`. Returns how
  * many Ps it took from syscalls; *next_expiry gets the earliest quantum
  * expiry still pending. Context: sysmon (and tests/test_sysmon.c, with
@@ -124,8 +131,7 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
                 }
                 due = pd->schedwhen + quantum;
             }
-            if (!*next_expiry || due < *next_expiry)
-                *next_expiry = due;
+            earlier(next_expiry, due);
         }
         if (s == P_SYSCALL) {
             uint32_t t = ld_relaxed(&pp->syscalltick);
@@ -139,8 +145,7 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
                 if (!now_please) {
                     /* Retaken at the next look if it is still there:
                      * make that look soon (Go's one sysmon tick). */
-                    if (now + SYSMON_MIN_NS < *next_expiry)
-                        *next_expiry = now + SYSMON_MIN_NS;
+                    earlier(next_expiry, now + SYSMON_MIN_NS);
                     continue;
                 }
             }
