@@ -19,6 +19,8 @@
  *                   stackguard=MODE     madvise | mprotect | canary (tests)
  *                   chaos=SEED          random preemption, migration and
  *                                       run-queue order (chaos.c); 0: off
+ *                   wakepreempt=US      wake-up preemption's minimum slice
+ *                                       in microseconds (sysmon.c); 0: off
  *
  * A malformed value is reported on stderr once per process and variable,
  * then ignored (the default applies), as API.md promises.
@@ -141,6 +143,8 @@ static void parse_debug(const char *val, struct urg__env *env)
             env->scheddetail = (int)num;
         else if (!strcmp(k, "asyncpreemptoff") && isnum)
             urg__asyncpreemptoff = num != 0;
+        else if (!strcmp(k, "wakepreempt") && isnum)
+            env->wakepreempt_us = (int64_t)num;
         else if (!strcmp(k, "chaos") && parse_u64(v, &num, &end) && !*end)
             env->chaos_seed = num;
         else if (!strcmp(k, "stackguard") && !strcmp(v, "madvise"))
@@ -158,6 +162,7 @@ static void parse_debug(const char *val, struct urg__env *env)
 void urg__env_parse(struct urg__env *env)
 {
     memset(env, 0, sizeof(*env));
+    env->wakepreempt_us = -1;
     urg__stackguard_force = -1;
     urg__asyncpreemptoff = 0;
     const char *v;

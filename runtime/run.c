@@ -42,6 +42,13 @@
 #define SHUTDOWN_GRACE_NS  (200ull * 1000 * 1000)
 #define DEFAULT_QUANTUM_NS (10ull * 1000 * 1000)
 #define DEFAULT_STACK      (256u * 1024u)
+/* Wake-up preemption (sysmon.c): on in the async build, where a request
+ * lands within microseconds; the cooperative build could only ask. */
+#ifdef URG_PREEMPT_ASYNC
+#define DEFAULT_WAKEGRAN_NS (1000ull * 1000)
+#else
+#define DEFAULT_WAKEGRAN_NS 0ull
+#endif
 
 URG_HIDDEN void urg__thread_set_base_mask(const sigset_t *mask);
 URG_HIDDEN bool urg__run_held(void);  /* for fork.c */
@@ -109,6 +116,8 @@ static int resolve_config(const urg_config *cfg, struct urg__env *env)
     sched.scheddetail = env->scheddetail;
     sched.chaos = env->chaos_seed != 0;
     sched.chaos_seed = env->chaos_seed;
+    sched.wakegran_ns = env->wakepreempt_us >= 0 ? (uint64_t)env->wakepreempt_us * 1000u
+                                                 : DEFAULT_WAKEGRAN_NS;
     return procs;
 }
 
@@ -137,6 +146,7 @@ static void reset_sched(void)
     sched.sysmonwait = 0;
     sched.preempt_requests = sched.preempt_signals = sched.preempt_async = 0;
     sched.preempt_deferred = sched.syscall_handoffs = sched.preempt_walks_memo = 0;
+    sched.preempt_wakeup = 0;
     sched.detaches = sched.detach_blocked = 0;
     memset(sched.preempt_cost, 0, sizeof(sched.preempt_cost));
     sched.exited_p_created = sched.exited_p_exited = sched.exited_p_switches = 0;

@@ -348,6 +348,7 @@ struct urg__sched {
     int32_t scheddetail;
     uint32_t chaos;      /* URG_DEBUG=chaos=SEED is on (chaos.c) */
     uint64_t chaos_seed;
+    uint64_t wakegran_ns; /* wake-up preemption's minimum slice; 0: off */
     uint64_t chaos_moved, chaos_stayed; /* atomic */
 
     /* Netpoller. */
@@ -366,6 +367,7 @@ struct urg__sched {
     uint64_t preempt_walks_memo;              /* safe-point checks answered by the walk memo */
     uint64_t preempt_cost[URG__COST_BUCKETS]; /* atomic: 250 ns buckets */
     uint64_t syscall_handoffs;
+    uint64_t preempt_wakeup; /* atomic: sysmon's wake-up preemptions */
     uint64_t exited_p_created, exited_p_exited, exited_p_switches, exited_p_steals,
         exited_p_coop; /* counters of Ps removed by a resize */
 };
@@ -522,6 +524,7 @@ struct urg__env {
     int schedtrace_ms;
     int scheddetail;
     uint64_t chaos_seed; /* 0: off */
+    int64_t wakepreempt_us; /* -1: unset (the build's default) */
 };
 URG_HIDDEN void urg__env_parse(struct urg__env *env);
 

@@ -81,6 +81,7 @@ static void stats_fill(urg_stats *out)
     out->preempt_async = ld_relaxed(&sched.preempt_async);
     out->preempt_deferred = ld_relaxed(&sched.preempt_deferred);
     out->preempt_walks_memo = ld_relaxed(&sched.preempt_walks_memo);
+    out->preempt_wakeup = ld_relaxed(&sched.preempt_wakeup);
     out->preempt_cooperative = coop;
     out->syscall_handoffs = ld_relaxed(&sched.syscall_handoffs);
     out->maxprocs = n;
@@ -202,6 +203,8 @@ URG_RACY_READER void urg__schedtrace(bool detailed)
     urg__pb_u64(&b, ld_relaxed(&sched.preempt_deferred));
     urg__pb_str(&b, " memo=");
     urg__pb_u64(&b, ld_relaxed(&sched.preempt_walks_memo));
+    urg__pb_str(&b, " wakeup=");
+    urg__pb_u64(&b, ld_relaxed(&sched.preempt_wakeup));
     uint64_t coop = ld_relaxed(&sched.exited_p_coop);
     for (int32_t i = 0; i < n; i++)
         coop += ld_relaxed(&sched.allp[i]->n_preempt_coop);

@@ -252,6 +252,10 @@ typedef struct urg_stats {
     /* Safe-point checks that reused an earlier stack walk's verdict instead
      * of walking again (docs/preemption.md). */
     uint64_t preempt_walks_memo;
+    /* Requests made early because a woken task waited for a P whose task
+     * had run the wake-up granularity (URG_DEBUG=wakepreempt; counted in
+     * preempt_requests too). */
+    uint64_t preempt_wakeup;
 } urg_stats;
 
 /* Fills *out (zeroes when the runtime is not running). Any thread. */
