@@ -21,6 +21,8 @@
  *                                       run-queue order (chaos.c); 0: off
  *                   wakepreempt=US      wake-up preemption's minimum slice
  *                                       in microseconds (sysmon.c); 0: off
+ *                   deferprof=1         where and why SIGURG preemptions were
+ *                                       deferred (signals/deferprof.c)
  *
  * A malformed value is reported on stderr once per process and variable,
  * then ignored (the default applies), as API.md promises.
@@ -32,6 +34,7 @@
 
 URG_HIDDEN extern int urg__stackguard_force;
 URG_HIDDEN extern int urg__asyncpreemptoff;
+URG_HIDDEN extern int urg__deferprof;
 
 static uint32_t warned;
 enum { W_PROCS = 1, W_QUANTUM = 2, W_STACK = 4, W_DEBUG = 8 };
@@ -145,6 +148,8 @@ static void parse_debug(const char *val, struct urg__env *env)
             urg__asyncpreemptoff = num != 0;
         else if (!strcmp(k, "wakepreempt") && isnum)
             env->wakepreempt_us = (int64_t)num;
+        else if (!strcmp(k, "deferprof") && isnum)
+            urg__deferprof = num != 0;
         else if (!strcmp(k, "chaos") && parse_u64(v, &num, &end) && !*end)
             env->chaos_seed = num;
         else if (!strcmp(k, "stackguard") && !strcmp(v, "madvise"))
@@ -165,6 +170,7 @@ void urg__env_parse(struct urg__env *env)
     env->wakepreempt_us = -1;
     urg__stackguard_force = -1;
     urg__asyncpreemptoff = 0;
+    urg__deferprof = 0;
     const char *v;
     uint64_t x;
     const char *end;

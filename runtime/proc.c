@@ -136,6 +136,7 @@ static inline __attribute__((always_inline)) bool prepare_run(m_t *mp, p_t *pp, 
     if (unlikely(mp->preempt_t0))
         urg__preempt_cost_record(mp);
     st_release(&mp->curg, gp);
+    URG_PROBE(run, gp->id, pp->id, mp->id);
     return true;
 }
 
@@ -307,6 +308,7 @@ URG_PREEMPT_PATH void urg__gosched(g_t *gp, bool global)
 void urg__gopreempt(g_t *gp)
 {
     counter_inc(&gp->m->p->n_preempt_coop);
+    URG_PROBE(preempt_coop, gp->id);
     urg__gosched(gp, true);
 }
 
@@ -353,6 +355,7 @@ static void park_external(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *
 void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int reason)
 {
     st_relaxed(&gp->waitreason, (uint8_t)reason); /* read by dumps from any thread */
+    URG_PROBE(park, gp->id, reason);
     if (gp->flags & G_FLAG_EXTERNAL) {
         park_external(gp, unlockf, arg);
         return;
@@ -373,6 +376,7 @@ void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int 
  * Context: task, g0, sysmon or external thread; not a signal handler. */
 void urg__ready(g_t *gp, bool next)
 {
+    URG_PROBE(ready, gp->id);
     if (gp->flags & G_FLAG_EXTERNAL) {
         st_release(&gp->st->ext_futex, 1);
         urg__futex_wake((uint32_t *)&gp->st->ext_futex, 1);

@@ -299,6 +299,7 @@ static int run(urg_fn main_fn, void *arg, const urg_config *cfg, int cfg_err)
     if ((ret = urg__signals_install()) != 0)
         goto out_ps;
     urg__chaos_start();
+    urg__deferprof_reset();
 
     p_t *p0 = sched.allp[0];
     int err = 0;
@@ -339,6 +340,7 @@ out_teardown:
     }
     st_release(&sched.running, 0u);
     urg__chaos_end();
+    urg__deferprof_report();
     free_ms();
     /* Unlink blocked tasks from channels, mutexes and wait groups. */
     urg__gslab_foreach(call_abandon, NULL);

@@ -23,6 +23,7 @@
 #include "arch/arch.h"
 #include "internal.h"
 #include "lockrank.h"
+#include "probes.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -547,5 +548,10 @@ URG_HIDDEN int urg__modules_refresh(void);
 URG_HIDDEN bool urg__modules_changed(void);
 URG_HIDDEN int urg__safepoint_m_init(m_t *mp);
 URG_HIDDEN void urg__safepoint_m_fini(m_t *mp);
+/* signals/deferprof.c (URG_DEBUG=deferprof=1): forget the last run's
+ * sites (Context: urg_run, before any M); print the top sites on stderr
+ * (run end, urg_dump; Signal-safe; nothing unless deferprof is on). */
+URG_HIDDEN void urg__deferprof_reset(void);
+URG_HIDDEN void urg__deferprof_report(void);
 
 #endif /* URG_SCHED_H */

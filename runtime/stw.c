@@ -243,7 +243,8 @@ static void stop_at_once(p_t *pp)
  * urg__start_the_world. */
 bool urg__stop_the_world(int reason)
 {
-    (void)reason;
+    (void)reason; /* only the probe reads it */
+    URG_PROBE(stw_start, reason);
     urg_mutex_lock(&sched.stw);
     m_t *mp = urg__tls_m;
     urg__lock(&sched.lock);
@@ -336,6 +337,7 @@ int urg__start_the_world(int32_t newprocs)
         urg__procresize(sched.gomaxprocs, &runnable);
     st_release(&sched.gcwaiting, 0u);
     urg__unlock(&sched.lock);
+    URG_PROBE(stw_end, ld_relaxed(&sched.gomaxprocs));
     while (runnable) {
         p_t *pp = runnable;
         runnable = pp->link;

@@ -187,6 +187,7 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
                 st_relaxed(&pp->detached, 0u);
                 st_relaxed(&pp->syscalltick, pp->syscalltick + 1);
                 fetch_add(&sched.syscall_handoffs, 1);
+                URG_PROBE(syscall_handoff, pp->id);
                 urg__handoffp(pp);
                 n++;
             }

@@ -278,6 +278,7 @@ g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int *err)
         counter_inc(&pp->n_created);
     else
         fetch_add(&sched.exited_p_created, 1);
+    URG_PROBE(spawn, gp->id, (uintptr_t)fn);
     return gp;
 }
 

@@ -11,7 +11,10 @@ set -euo pipefail
 # libssl-dev, libjemalloc-dev, g++: tests of preempting native C (test_native).
 # pandoc: the man pages (docs/api.md -> section 3); without it the build
 # says so in one line and goes on.
-pkgs=(cmake make gcc g++ pkg-config libunwind-dev libcmocka-dev pandoc libssl-dev libjemalloc-dev)
+# systemtap-sdt-dev: <sys/sdt.h>, for the USDT probes (docs/probes.md);
+# without it they compile to nothing and urgent.probes is skipped.
+pkgs=(cmake make gcc g++ pkg-config libunwind-dev libcmocka-dev pandoc libssl-dev libjemalloc-dev
+	systemtap-sdt-dev)
 [[ ${1:-} == --with-go ]] && pkgs+=(golang-go)
 
 missing=()
