@@ -26,7 +26,7 @@
  * One summary line:
  *   backlog: mode=naive messages=20000 peak_runq=17893 peak_live=17901
  *            p50_ms=.. p99_ms=.. max_ms=..
- * --latency FILE writes "produced_ms latency_ms" for (up to) 4000 messages,
+ * --latency FILE writes "produced_ms latency_ms" for (up to) 1000 messages,
  * evenly spread, for stress/backlog/plot.sh.
  *
  * usage: backlog --mode naive|fixed [--messages N] [--interval-us U]
@@ -226,7 +226,7 @@ int main(int argc, char **argv)
             perror(opt.latency);
             return 1;
         }
-        long step = opt.messages > 4000 ? opt.messages / 4000 : 1;
+        long step = opt.messages > 1000 ? opt.messages / 1000 : 1;
         for (long i = 0; i < opt.messages; i += step)
             fprintf(f, "%.3f %.3f\n", (double)(msgs[i].produced - t_start) / 1e6,
                     (double)lat[i] / 1e6);
