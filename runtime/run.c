@@ -149,6 +149,7 @@ static void reset_sched(void)
     sched.preempt_wakeup = 0;
     sched.detaches = sched.detach_blocked = 0;
     memset(sched.preempt_cost, 0, sizeof(sched.preempt_cost));
+    sched.preempt_cost_sum = 0;
     sched.exited_p_created = sched.exited_p_exited = sched.exited_p_switches = 0;
     sched.exited_p_steals = sched.exited_p_coop = 0;
     sched.starttime = urg__nanotime();

@@ -367,6 +367,7 @@ struct urg__sched {
     uint64_t detaches, detach_blocked; /* signals/detach.c: Ps taken from native code */
     uint64_t preempt_walks_memo;              /* safe-point checks answered by the walk memo */
     uint64_t preempt_cost[URG__COST_BUCKETS]; /* atomic: 250 ns buckets */
+    uint64_t preempt_cost_sum;                /* atomic: ns, all buckets' costs */
     uint64_t syscall_handoffs;
     uint64_t preempt_wakeup; /* atomic: sysmon's wake-up preemptions */
     uint64_t exited_p_created, exited_p_exited, exited_p_switches, exited_p_steals,
@@ -415,6 +416,7 @@ URG_HIDDEN void urg__acquirep(m_t *mp, p_t *pp);
 URG_HIDDEN p_t *urg__releasep(m_t *mp);
 URG_HIDDEN void urg__switch(g_t *from, g_t *to);                    /* see proc.c */
 URG_HIDDEN void urg__preempt_cost_record(m_t *mp);                  /* stats.c */
+URG_HIDDEN void urg__stats_snapshot(urg_stats *out, uint64_t *hist); /* stats.c */
 URG_HIDDEN void urg__syscall_close_open(g_t *gp, const char *what); /* syscall.c */
 URG_HIDDEN void urg__reattach(g_t *gp);                               /* syscall.c */
 /* signals/detach.c */
