@@ -19,6 +19,8 @@
  *                   stackguard=MODE     madvise | mprotect | canary (tests)
  *                   chaos=SEED          random preemption, migration and
  *                                       run-queue order (chaos.c); 0: off
+ *                   trace=PATH          write a timeline trace of the run
+ *                                       (Chrome JSON, trace.c)
  *
  * A malformed value is reported on stderr once per process and variable,
  * then ignored (the default applies), as API.md promises.
@@ -143,6 +145,8 @@ static void parse_debug(const char *val, struct urg__env *env)
             urg__asyncpreemptoff = num != 0;
         else if (!strcmp(k, "chaos") && parse_u64(v, &num, &end) && !*end)
             env->chaos_seed = num;
+        else if (!strcmp(k, "trace") && *v)
+            urg__strlcpy(env->trace_path, v, sizeof(env->trace_path));
         else if (!strcmp(k, "stackguard") && !strcmp(v, "madvise"))
             urg__stackguard_force = 0;
         else if (!strcmp(k, "stackguard") && !strcmp(v, "mprotect"))

@@ -32,6 +32,7 @@
  */
 #include "sanitizer.h"
 #include "sched.h"
+#include "trace.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -289,6 +290,8 @@ static int run(urg_fn main_fn, void *arg, const urg_config *cfg, int cfg_err)
     if ((ret = urg__signals_install()) != 0)
         goto out_ps;
     urg__chaos_start();
+    if (env.trace_path[0])
+        urg__trace_env_start(env.trace_path);
 
     p_t *p0 = sched.allp[0];
     int err = 0;
@@ -319,6 +322,7 @@ static int run(urg_fn main_fn, void *arg, const urg_config *cfg, int cfg_err)
 
 out_teardown:
     orphans = shutdown_ms();
+    urg__trace_run_end();
     if (orphans > 0) {
         urg__pbuf b = {.len = 0};
         urg__pb_str(&b, "urgent: ");

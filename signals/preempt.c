@@ -47,6 +47,7 @@
  */
 
 #include "signals.h"
+#include "runtime/trace.h"
 
 #include <cpuid.h>
 #include <sys/syscall.h>
@@ -370,6 +371,7 @@ URG_PREEMPT_PATH void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
         mp->preempt_t0 = t0; /* closed when the next task starts here */
     } else {
         fetch_add(&sched.preempt_deferred, 1);
+        urg__trace_deferred(pp ? pp->id : -1, gp->id, (uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
         /* Not at a safe point: if that has lasted, or the thread is
          * blocked, let the P go on without it (detach.c). Otherwise
          * sysmon must retry soon, not a quantum from now: tell it, and
