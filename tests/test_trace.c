@@ -335,7 +335,16 @@ static void window_main(void *arg)
     urg_wg_add(&wg, NHOGS);
     for (int i = 0; i < NHOGS; i++)
         CHECK(urg_go(hog, NULL) == 0);
-    urg_wg_wait(&wg); /* every other task has ended */
+    urg_wg_wait(&wg);
+    /* Until every loop has exited, not only said so: one still on its way
+     * out could be preempted after the trace stopped. */
+    for (;;) {
+        urg_stats s;
+        urg_stats_get(&s);
+        if (s.tasks_live == 1)
+            break;
+        urg_yield();
+    }
     urg_preempt_disable();
     stop_ret = urg_trace_stop();
     urg_stats_get(&after);
