@@ -23,6 +23,8 @@
  *                                       in microseconds (sysmon.c); 0: off
  *                   deferprof=1         where and why SIGURG preemptions were
  *                                       deferred (signals/deferprof.c)
+ *                   trace=PATH          write a timeline trace of the run
+ *                                       (Chrome JSON, trace.c)
  *
  * A malformed value is reported on stderr once per process and variable,
  * then ignored (the default applies), as API.md promises.
@@ -152,6 +154,8 @@ static void parse_debug(const char *val, struct urg__env *env)
             urg__deferprof = num != 0;
         else if (!strcmp(k, "chaos") && parse_u64(v, &num, &end) && !*end)
             env->chaos_seed = num;
+        else if (!strcmp(k, "trace") && *v)
+            urg__strlcpy(env->trace_path, v, sizeof(env->trace_path));
         else if (!strcmp(k, "stackguard") && !strcmp(v, "madvise"))
             urg__stackguard_force = 0;
         else if (!strcmp(k, "stackguard") && !strcmp(v, "mprotect"))

@@ -42,6 +42,7 @@
  */
 #include "sched.h"
 #include "sanitizer.h"
+#include "trace.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -133,6 +134,7 @@ static inline __attribute__((always_inline)) bool prepare_run(m_t *mp, p_t *pp, 
     if (!inherit)
         st_relaxed(&pp->schedtick, pp->schedtick + 1);
     counter_inc(&pp->n_switches);
+    urg__trace_slice_begin(pp->id, gp->id);
     if (unlikely(mp->preempt_t0))
         urg__preempt_cost_record(mp);
     st_release(&mp->curg, gp);
@@ -184,6 +186,7 @@ URG_NORETURN void urg__goexit(g_t *gp)
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
+    urg__trace_slice_end(mp->p->id, gp->id, TR_END_EXIT, 0);
     st_relaxed(&gp->status, (uint32_t)G_DEAD);
     if (!switch_direct(mp, gp, goexit_after, NULL, true))
         mcall(gp, goexit_after, NULL);
@@ -288,6 +291,16 @@ static inline bool switch_global(m_t *mp, g_t *gp)
     return true;
 }
 
+/* trace_gosched_why: why gp's slice ends in urg__gosched (the trace). */
+static inline int trace_gosched_why(g_t *gp, bool global)
+{
+    if (!global)
+        return TR_END_YIELD;
+    if (gp->in_async_preempt)
+        return TR_END_PREEMPT_ASYNC;
+    return ld_relaxed(&sched.gcwaiting) ? TR_END_STW : TR_END_PREEMPT_COOP;
+}
+
 /* urg__gosched: the running task gp gives up its P and stays runnable
  * (local tail, or the global queue when `global`, as a preempted task).
  * Context: task. */
@@ -297,6 +310,7 @@ URG_PREEMPT_PATH void urg__gosched(g_t *gp, bool global)
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
+    urg__trace_slice_end(mp->p->id, gp->id, trace_gosched_why(gp, global), 0);
     if (global ? switch_global(mp, gp) : switch_direct(mp, gp, yield_local_after, NULL, false))
         return;
     mcall(gp, global ? yield_global_after : yield_local_after, NULL);
@@ -364,6 +378,7 @@ void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int 
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
+    urg__trace_slice_end(mp->p->id, gp->id, TR_END_PARK, reason);
     struct park_args pa = {unlockf, arg};
     if (!switch_direct(mp, gp, park_after, &pa, true))
         mcall(gp, park_after, &pa);
@@ -619,6 +634,7 @@ static g_t *steal_work(m_t *mp, uint64_t now, uint64_t *polluntil)
                 continue;
             g_t *gp = urg__runqsteal(pp, p2, last);
             if (gp) {
+                urg__trace_instant(TR_EV_STEAL, pp->id, (uint64_t)p2->id, gp->id);
                 counter_inc(&pp->n_steals);
                 return gp;
             }

@@ -32,6 +32,7 @@
  */
 #include "sanitizer.h"
 #include "sched.h"
+#include "trace.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -301,6 +302,8 @@ static int run(urg_fn main_fn, void *arg, const urg_config *cfg, int cfg_err)
         goto out_ps;
     urg__chaos_start();
     urg__deferprof_reset();
+    if (env.trace_path[0])
+        urg__trace_env_start(env.trace_path);
 
     p_t *p0 = sched.allp[0];
     int err = 0;
@@ -331,6 +334,7 @@ static int run(urg_fn main_fn, void *arg, const urg_config *cfg, int cfg_err)
 
 out_teardown:
     orphans = shutdown_ms();
+    urg__trace_run_end();
     if (orphans > 0) {
         urg__pbuf b = {.len = 0};
         urg__pb_str(&b, "urgent: ");

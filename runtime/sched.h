@@ -526,8 +526,9 @@ struct urg__env {
     size_t stack_size;   /* 0 unset */
     int schedtrace_ms;
     int scheddetail;
-    uint64_t chaos_seed; /* 0: off */
+    uint64_t chaos_seed;    /* 0: off */
     int64_t wakepreempt_us; /* -1: unset (the build's default) */
+    char trace_path[256];   /* URG_DEBUG=trace=PATH; "": off */
 };
 URG_HIDDEN void urg__env_parse(struct urg__env *env);
 

@@ -48,6 +48,7 @@
  */
 
 #include "sched.h"
+#include "trace.h"
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -188,6 +189,7 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
                 st_relaxed(&pp->syscalltick, pp->syscalltick + 1);
                 fetch_add(&sched.syscall_handoffs, 1);
                 URG_PROBE(syscall_handoff, pp->id);
+                urg__trace_instant(TR_EV_HANDOFF, pp->id, 0, 0);
                 urg__handoffp(pp);
                 n++;
             }
@@ -292,6 +294,7 @@ void urg__sysmon(m_t *mp)
             lasttrace = now;
             urg__schedtrace(sched.scheddetail > 0);
         }
+        urg__trace_sysmon();
         if (now - lasttrim >= TRIM_PERIOD_NS) {
             lasttrim = now;
             urg__stack_trim_pool();

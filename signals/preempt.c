@@ -50,6 +50,7 @@
  */
 
 #include "signals.h"
+#include "runtime/trace.h"
 
 #include <cpuid.h>
 #include <sys/syscall.h>
@@ -403,6 +404,7 @@ URG_PREEMPT_PATH void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
         URG_PROBE(preempt_deferred, gp->id, uc->uc_mcontext.gregs[REG_RIP], why);
         if (unlikely(urg__deferprof))
             urg__deferprof_record(mp, gp, uc, why, refused);
+        urg__trace_deferred(pp ? pp->id : -1, gp->id, (uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
         /* Not at a safe point: if that has lasted, or the thread is
          * blocked, let the P go on without it (detach.c). Otherwise
          * sysmon must retry soon, not a quantum from now: tell it, and

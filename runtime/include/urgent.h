@@ -288,6 +288,15 @@ URG_API int urg_stats_format(char *buf, size_t len, int format);
  * SIGQUIT prints). Async-signal-safe. */
 URG_API void urg_dump(void);
 
+/* Timeline trace (Chrome Trace Event JSON, for ui.perfetto.dev): one track
+ * per proc with a slice per task run and why it ended, one for sysmon.
+ * urg_trace_start: 0, -EINVAL (path NULL or ""), -EBUSY (a trace is being
+ * recorded), or -errno of opening path. urg_trace_stop: writes the rest and
+ * closes the file: 0, -ENOENT (no trace), -EIO (a write failed). A trace
+ * also ends when the run ends. Any thread but a signal handler. */
+URG_API int urg_trace_start(const char *path);
+URG_API int urg_trace_stop(void);
+
 #ifdef __cplusplus
 }
 #endif
