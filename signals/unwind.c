@@ -93,9 +93,11 @@ static int acc_get_dyn_info_list_addr(unw_addr_space_t as, unw_word_t *addr, voi
 
 /* Reads arbitrary words of a task's stack: under ASan that includes the
  * redzones between an instrumented frame's locals, so it is not checked
- * (it checks its own bounds). */
-__attribute__((no_sanitize_address)) static int acc_mem(unw_addr_space_t as, unw_word_t addr,
-                                                        unw_word_t *val, int write, void *arg)
+ * (it checks its own bounds). Nor by TSan: the dump (SIGQUIT, urg_dump)
+ * walks other tasks' stacks without synchronizing with the threads that
+ * last ran them, on purpose (dump.c's readers are racy in the same way). */
+__attribute__((no_sanitize_address)) URG_RACY_READER static int
+acc_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg)
 {
     (void)as;
     struct urg__walk *w = arg;

@@ -48,9 +48,16 @@ static void capture_main(void *arg)
         CHECK(urg_go(hog, NULL) == 0);
         /* One proc: main runs again only when the hog is preempted. */
         urg_stats st;
+        uint64_t deadline = urg_now() + (uint64_t)TU_AWAIT_DEADLINE_S * 1000000000ull;
         do {
             urg_yield();
             urg_stats_get(&st);
+            if (urg_now() > deadline) {
+                fprintf(stderr, "test_stats_format: %llu timed preemptions after %d s, want 3\n",
+                        (unsigned long long)st.preempt_cost_samples, TU_AWAIT_DEADLINE_S);
+                urg_dump();
+                abort();
+            }
         } while (st.preempt_cost_samples < 3);
         __atomic_store_n(&hog_stop, 1, __ATOMIC_RELAXED);
     }
