@@ -47,10 +47,10 @@
 #endif
 #endif
 
-#define URG_HIDDEN       __attribute__((visibility("hidden")))
-#define URG_NOINLINE     __attribute__((noinline))
-#define URG_NORETURN     __attribute__((noreturn))
-#define URG_COLD         __attribute__((cold))
+#define URG_HIDDEN   __attribute__((visibility("hidden")))
+#define URG_NOINLINE __attribute__((noinline))
+#define URG_NORETURN __attribute__((noreturn))
+#define URG_COLD     __attribute__((cold))
 /* Code on the async-preemption path (the SIGURG handler, the trampoline's
  * C half, the switch to the next task) lives in its own section, so that
  * what runs after a slice, with cold TLBs, spans two pages instead of
@@ -135,6 +135,9 @@ URG_HIDDEN URG_COLD void urg__warn(const char *what, const char *detail);
 
 /* Monotonic clock in ns (vDSO). Signal-safe. */
 URG_HIDDEN uint64_t urg__nanotime(void);
+/* CLOCK_MONOTONIC_COARSE: a few ns, one tick (1-4 ms) of resolution;
+ * for wait durations in dumps. Signal-safe. */
+URG_HIDDEN uint64_t urg__nanotime_coarse(void);
 
 /* Copy a string, truncating, always terminated. Signal-safe. */
 static inline void urg__strlcpy(char *dst, const char *src, size_t n)

@@ -94,9 +94,8 @@ URG_PREEMPT_PATH URG_NOINLINE void urg__switch(g_t *from, g_t *to)
 
 /* mcall: switch from task gp to its M's g0 and run fn(mp, gp, arg) there.
  * Returns (on whatever M) when gp is resumed. Context: task. */
-static inline __attribute__((always_inline)) void mcall(g_t *gp,
-                                                       void (*fn)(m_t *, g_t *, void *),
-                                                       void *arg)
+static inline __attribute__((always_inline)) void mcall(g_t *gp, void (*fn)(m_t *, g_t *, void *),
+                                                        void *arg)
 {
     m_t *mp = gp->m;
     mp->after_fn = fn;
@@ -121,6 +120,8 @@ static inline __attribute__((always_inline)) bool prepare_run(m_t *mp, p_t *pp, 
         if (urg__stack_alloc(pp, gp) != 0)
             urg__throw("out of memory allocating a task stack");
         gp->sp = urg__arch_init_frame(gp->st->hi, gp, (void *)fn, arg);
+        st_relaxed(&gp->st->start_fn, fn);
+        st_relaxed(&gp->st->waitsince, (uint64_t)0);
         gp->flags |= G_FLAG_STARTED;
     }
     if (unlikely(sched.chaos) && gp->st->chaos_m) {
@@ -235,10 +236,8 @@ static inline bool can_switch_direct(p_t *pp)
 /* run_next: make next mp's running task and switch gp out for it,
  * running after(mp, gp, arg) on next's stack once gp is off its own.
  * Context: task gp on mp. */
-static inline __attribute__((always_inline)) void run_next(m_t *mp, g_t *gp, g_t *next,
-                                                          bool inherit,
-                                                          void (*after)(m_t *, g_t *, void *),
-                                                          void *arg)
+static inline __attribute__((always_inline)) void
+run_next(m_t *mp, g_t *gp, g_t *next, bool inherit, void (*after)(m_t *, g_t *, void *), void *arg)
 {
     prepare_run(mp, mp->p, next, inherit);
     mp->after_fn = after;
@@ -353,6 +352,10 @@ static void park_external(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *
 void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int reason)
 {
     st_relaxed(&gp->waitreason, (uint8_t)reason); /* read by dumps from any thread */
+    /* The coarse clock, not urg__nanotime: parks are frequent and dumps
+     * need only tenths of a second. Yields and preemptions are not waits. */
+    if (reason != WAIT_YIELD && reason != WAIT_PREEMPTED)
+        st_relaxed(&gp->st->waitsince, urg__nanotime_coarse());
     if (gp->flags & G_FLAG_EXTERNAL) {
         park_external(gp, unlockf, arg);
         return;

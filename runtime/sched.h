@@ -132,6 +132,12 @@ struct urg__stack {
      * first, so the object stays usable after urg_run returns. Owner. */
     void (*abandon)(struct urg__g *gp, void *arg);
     void *abandon_arg;
+    /* For dumps and debuggers (dump.c, tools/gdb/urgent-gdb.py): the entry
+     * point, copied from g.fn on the first run (fn's storage is reused for
+     * sp), and when the task last parked, by the coarse monotonic clock
+     * (urg__nanotime_coarse), 0 if it never has. Owner writes, any reads. */
+    urg_fn start_fn;
+    uint64_t waitsince;
     uint64_t timer_when;    /* deadline of the armed timer, 0 if none */
     uint32_t timer_armed;   /* gp->timer_seq when it was armed */
     struct urg__p *timer_p; /* the P whose heap holds it (zombie count) */
@@ -150,8 +156,8 @@ struct urg__stack {
      * while non-zero the SIGURG handler does not preempt it. Owner. */
     int32_t ulocks;
 #ifdef URG_TSAN
-    void *tsan_fiber;       /* one per stack, for the life of the run */
-    uint8_t tsan_stale;     /* the fiber holds a dead task's two frames */
+    void *tsan_fiber;   /* one per stack, for the life of the run */
+    uint8_t tsan_stale; /* the fiber holds a dead task's two frames */
 #endif
 } URG_ALIGNED_CL;
 
@@ -197,8 +203,8 @@ struct urg__sysmontick {
     uint32_t syscalltick;
     uint64_t schedwhen; /* estimated start of the current slice */
     uint64_t syscallwhen;
-    uint64_t sampled; /* when sysmon last looked at this P */
-    uint64_t asked;   /* when it last asked the P's task to yield, 0 if it
+    uint64_t sampled;    /* when sysmon last looked at this P */
+    uint64_t asked;      /* when it last asked the P's task to yield, 0 if it
                          has not in the current slice */
     uint64_t chaos_next; /* URG_DEBUG=chaos: its next random preemption */
 };
@@ -294,11 +300,11 @@ struct urg__m {
 
     /* Detaching (signals/detach.c): the P leaves a thread that runs
      * native code it cannot be preempted in, or that blocked. */
-    uint32_t detach_req;  /* atomic: sysmon saw the thread blocked */
-    uint32_t defer_n;     /* handler: deferred requests in a row this slice */
-    uint32_t defer_tick;  /* handler: the P's schedtick they were counted in */
-    uint64_t cpu_seen;    /* sysmon: the thread's CPU time at its last look */
-    uint32_t cpu_tick;    /* sysmon: the P's schedtick at that look */
+    uint32_t detach_req; /* atomic: sysmon saw the thread blocked */
+    uint32_t defer_n;    /* handler: deferred requests in a row this slice */
+    uint32_t defer_tick; /* handler: the P's schedtick they were counted in */
+    uint64_t cpu_seen;   /* sysmon: the thread's CPU time at its last look */
+    uint32_t cpu_tick;   /* sysmon: the P's schedtick at that look */
 };
 
 /* ---- the scheduler ------------------------------------------------------ */
@@ -346,7 +352,7 @@ struct urg__sched {
     size_t stack_size;
     int32_t schedtrace_ms;
     int32_t scheddetail;
-    uint32_t chaos;      /* URG_DEBUG=chaos=SEED is on (chaos.c) */
+    uint32_t chaos; /* URG_DEBUG=chaos=SEED is on (chaos.c) */
     uint64_t chaos_seed;
     uint64_t chaos_moved, chaos_stayed; /* atomic */
 
@@ -357,12 +363,12 @@ struct urg__sched {
 
     /* sysmon. */
     urg__note sysmonnote;
-    uint32_t sysmonwait; /* atomic: sysmon sleeps on sysmonnote */
+    uint32_t sysmonwait;   /* atomic: sysmon sleeps on sysmonnote */
     uint64_t sysmon_until; /* atomic: when sysmon's current sleep ends (ns) */
 
     /* Global counters (atomic). */
     uint64_t preempt_requests, preempt_signals, preempt_async, preempt_deferred;
-    uint64_t detaches, detach_blocked; /* signals/detach.c: Ps taken from native code */
+    uint64_t detaches, detach_blocked;        /* signals/detach.c: Ps taken from native code */
     uint64_t preempt_walks_memo;              /* safe-point checks answered by the walk memo */
     uint64_t preempt_cost[URG__COST_BUCKETS]; /* atomic: 250 ns buckets */
     uint64_t syscall_handoffs;
@@ -413,7 +419,7 @@ URG_HIDDEN p_t *urg__releasep(m_t *mp);
 URG_HIDDEN void urg__switch(g_t *from, g_t *to);                    /* see proc.c */
 URG_HIDDEN void urg__preempt_cost_record(m_t *mp);                  /* stats.c */
 URG_HIDDEN void urg__syscall_close_open(g_t *gp, const char *what); /* syscall.c */
-URG_HIDDEN void urg__reattach(g_t *gp);                               /* syscall.c */
+URG_HIDDEN void urg__reattach(g_t *gp);                             /* syscall.c */
 /* signals/detach.c */
 URG_HIDDEN bool urg__detach_signal(m_t *mp);
 URG_HIDDEN void urg__detach_check_blocked(p_t *pp, uint64_t now);
