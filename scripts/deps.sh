@@ -9,9 +9,10 @@
 set -euo pipefail
 
 # libssl-dev, libjemalloc-dev, g++: tests of preempting native C (test_native).
+# gdb: urgent.gdb (tools/gdb/urgent-gdb.py in batch mode; skipped without it).
 # pandoc: the man pages (docs/api.md -> section 3); without it the build
 # says so in one line and goes on.
-pkgs=(cmake make gcc g++ pkg-config libunwind-dev libcmocka-dev pandoc libssl-dev libjemalloc-dev)
+pkgs=(cmake make gcc g++ pkg-config libunwind-dev libcmocka-dev pandoc libssl-dev libjemalloc-dev gdb)
 [[ ${1:-} == --with-go ]] && pkgs+=(golang-go)
 
 missing=()
