@@ -27,6 +27,12 @@
 
 #define MAX_FRAMES 64
 
+/* Pulls runtime/gdb_scripts.S (the gdb commands, for auto-loading) into
+ * programs linked with liburgent.a: every program with the runtime has
+ * this file. */
+URG_HIDDEN extern const char urg__gdb_scripts;
+__attribute__((used)) static const char *const gdb_scripts_ref = &urg__gdb_scripts;
+
 static void print_walk(const uint64_t regs[UR_NREGS], uintptr_t lo, uintptr_t hi)
 {
     struct urg__modview v;

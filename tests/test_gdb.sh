@@ -92,4 +92,15 @@ gdb -nx -batch -ex 'set pagination off' -ex "source $script" \
 echo "---- core file (gdb rc=$?) ----"
 cat "$tmp/core.out"
 check_tasks "$tmp/core.out"
+
+# Auto-loading: no `source`, the script comes from the program's own
+# .debug_gdb_scripts section (liburgent.a's runtime/gdb_scripts.S) once the
+# safe path allows it.
+gdb -nx -batch -ex 'set pagination off' -iex "add-auto-load-safe-path $(dirname "$target")" \
+	-ex 'info auto-load python-scripts' -ex 'info urg-tasks' "$target" "$tmp/core" \
+	>"$tmp/auto.out" 2>&1
+echo "---- core file, script auto-loaded (gdb rc=$?) ----"
+cat "$tmp/auto.out"
+check "$tmp/auto.out" "auto-loaded" '^Yes +urgent-gdb.py'
+check "$tmp/auto.out" "auto-loaded" '^ +[0-9]+  \[chan receive, (>=)?[0-9.]+ (ms|s|min)\] +- +gdbt_receiver$'
 exit $fail
