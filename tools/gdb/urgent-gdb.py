@@ -137,6 +137,18 @@ def symbolize(addr):
     return s.split(" in section")[0] if "No symbol" not in s else "0x%x" % addr
 
 
+_NO_STACK = ("its stack is not in this core: gdb's gcore stops copying a mapping at its "
+             "first unreadable page, and urgent's default stack guards "
+             "(MADV_GUARD_INSTALL) are such pages; take the core with "
+             "URG_DEBUG=stackguard=mprotect, or let the kernel write it "
+             "(docs/debugging.md)")
+
+
+def stack_missing(gp):
+    """A started task whose stack block reads as zeros: not in the core."""
+    return bool(int(gp["flags"]) & G_FLAG_STARTED) and int(gp["st"]["hi"]) == 0
+
+
 def task_state(gp):
     st = int(gp["status"])
     started = int(gp["flags"]) & G_FLAG_STARTED
@@ -170,6 +182,7 @@ class InfoUrgTasks(gdb.Command):
         if now is None:
             now = _core_now()
             approx = ">="
+        missing = False
         lwps = {}
         for t in gdb.selected_inferior().threads():
             lwps[t.ptid[1]] = t.num
@@ -193,8 +206,13 @@ class InfoUrgTasks(gdb.Command):
                 lwp = int(mp["tid"])
                 where += " thread %s" % lwps.get(lwp, "lwp %d" % lwp)
             fn = gp["st"]["start_fn"] if flags & G_FLAG_STARTED else gp["fn"]
-            print("%6d  %-36s %-22s %s" % (int(gp["id"]), "[" + state + "]", where,
-                                            symbolize(fn)))
+            name = symbolize(fn)
+            if stack_missing(gp):
+                name = "? (stack not in the core)"
+                missing = True
+            print("%6d  %-36s %-22s %s" % (int(gp["id"]), "[" + state + "]", where, name))
+        if missing:
+            print("note: " + _NO_STACK)
 
 
 InfoUrgTasks()
@@ -224,6 +242,8 @@ class UrgTask(gdb.Command):
                           (int(gp["id"]), t.num, t.num))
                     return
             raise gdb.GdbError("urgent: task is running on lwp %d, not found" % lwp)
+        if stack_missing(gp):
+            raise gdb.GdbError("urgent: task %d: %s" % (int(gp["id"]), _NO_STACK))
         u64 = gdb.lookup_type("unsigned long").pointer()
         sp = int(gp["sp"])
 
