@@ -47,10 +47,10 @@
 #endif
 #endif
 
-#define URG_HIDDEN   __attribute__((visibility("hidden")))
-#define URG_NOINLINE __attribute__((noinline))
-#define URG_NORETURN __attribute__((noreturn))
-#define URG_COLD     __attribute__((cold))
+#define URG_HIDDEN       __attribute__((visibility("hidden")))
+#define URG_NOINLINE     __attribute__((noinline))
+#define URG_NORETURN     __attribute__((noreturn))
+#define URG_COLD         __attribute__((cold))
 /* Code on the async-preemption path (the SIGURG handler, the trampoline's
  * C half, the switch to the next task) lives in its own section, so that
  * what runs after a slice, with cold TLBs, spans two pages instead of

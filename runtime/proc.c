@@ -94,8 +94,9 @@ URG_PREEMPT_PATH URG_NOINLINE void urg__switch(g_t *from, g_t *to)
 
 /* mcall: switch from task gp to its M's g0 and run fn(mp, gp, arg) there.
  * Returns (on whatever M) when gp is resumed. Context: task. */
-static inline __attribute__((always_inline)) void mcall(g_t *gp, void (*fn)(m_t *, g_t *, void *),
-                                                        void *arg)
+static inline __attribute__((always_inline)) void mcall(g_t *gp,
+                                                       void (*fn)(m_t *, g_t *, void *),
+                                                       void *arg)
 {
     m_t *mp = gp->m;
     mp->after_fn = fn;
@@ -236,8 +237,10 @@ static inline bool can_switch_direct(p_t *pp)
 /* run_next: make next mp's running task and switch gp out for it,
  * running after(mp, gp, arg) on next's stack once gp is off its own.
  * Context: task gp on mp. */
-static inline __attribute__((always_inline)) void
-run_next(m_t *mp, g_t *gp, g_t *next, bool inherit, void (*after)(m_t *, g_t *, void *), void *arg)
+static inline __attribute__((always_inline)) void run_next(m_t *mp, g_t *gp, g_t *next,
+                                                          bool inherit,
+                                                          void (*after)(m_t *, g_t *, void *),
+                                                          void *arg)
 {
     prepare_run(mp, mp->p, next, inherit);
     mp->after_fn = after;

@@ -156,8 +156,8 @@ struct urg__stack {
      * while non-zero the SIGURG handler does not preempt it. Owner. */
     int32_t ulocks;
 #ifdef URG_TSAN
-    void *tsan_fiber;   /* one per stack, for the life of the run */
-    uint8_t tsan_stale; /* the fiber holds a dead task's two frames */
+    void *tsan_fiber;       /* one per stack, for the life of the run */
+    uint8_t tsan_stale;     /* the fiber holds a dead task's two frames */
 #endif
 } URG_ALIGNED_CL;
 
@@ -203,8 +203,8 @@ struct urg__sysmontick {
     uint32_t syscalltick;
     uint64_t schedwhen; /* estimated start of the current slice */
     uint64_t syscallwhen;
-    uint64_t sampled;    /* when sysmon last looked at this P */
-    uint64_t asked;      /* when it last asked the P's task to yield, 0 if it
+    uint64_t sampled; /* when sysmon last looked at this P */
+    uint64_t asked;   /* when it last asked the P's task to yield, 0 if it
                          has not in the current slice */
     uint64_t chaos_next; /* URG_DEBUG=chaos: its next random preemption */
 };
@@ -300,11 +300,11 @@ struct urg__m {
 
     /* Detaching (signals/detach.c): the P leaves a thread that runs
      * native code it cannot be preempted in, or that blocked. */
-    uint32_t detach_req; /* atomic: sysmon saw the thread blocked */
-    uint32_t defer_n;    /* handler: deferred requests in a row this slice */
-    uint32_t defer_tick; /* handler: the P's schedtick they were counted in */
-    uint64_t cpu_seen;   /* sysmon: the thread's CPU time at its last look */
-    uint32_t cpu_tick;   /* sysmon: the P's schedtick at that look */
+    uint32_t detach_req;  /* atomic: sysmon saw the thread blocked */
+    uint32_t defer_n;     /* handler: deferred requests in a row this slice */
+    uint32_t defer_tick;  /* handler: the P's schedtick they were counted in */
+    uint64_t cpu_seen;    /* sysmon: the thread's CPU time at its last look */
+    uint32_t cpu_tick;    /* sysmon: the P's schedtick at that look */
 };
 
 /* ---- the scheduler ------------------------------------------------------ */
@@ -352,8 +352,9 @@ struct urg__sched {
     size_t stack_size;
     int32_t schedtrace_ms;
     int32_t scheddetail;
-    uint32_t chaos; /* URG_DEBUG=chaos=SEED is on (chaos.c) */
+    uint32_t chaos;      /* URG_DEBUG=chaos=SEED is on (chaos.c) */
     uint64_t chaos_seed;
+    uint64_t wakegran_ns; /* wake-up preemption's minimum slice; 0: off */
     uint64_t chaos_moved, chaos_stayed; /* atomic */
 
     /* Netpoller. */
@@ -363,15 +364,16 @@ struct urg__sched {
 
     /* sysmon. */
     urg__note sysmonnote;
-    uint32_t sysmonwait;   /* atomic: sysmon sleeps on sysmonnote */
+    uint32_t sysmonwait; /* atomic: sysmon sleeps on sysmonnote */
     uint64_t sysmon_until; /* atomic: when sysmon's current sleep ends (ns) */
 
     /* Global counters (atomic). */
     uint64_t preempt_requests, preempt_signals, preempt_async, preempt_deferred;
-    uint64_t detaches, detach_blocked;        /* signals/detach.c: Ps taken from native code */
+    uint64_t detaches, detach_blocked; /* signals/detach.c: Ps taken from native code */
     uint64_t preempt_walks_memo;              /* safe-point checks answered by the walk memo */
     uint64_t preempt_cost[URG__COST_BUCKETS]; /* atomic: 250 ns buckets */
     uint64_t syscall_handoffs;
+    uint64_t preempt_wakeup; /* atomic: sysmon's wake-up preemptions */
     uint64_t exited_p_created, exited_p_exited, exited_p_switches, exited_p_steals,
         exited_p_coop; /* counters of Ps removed by a resize */
 };
@@ -419,7 +421,7 @@ URG_HIDDEN p_t *urg__releasep(m_t *mp);
 URG_HIDDEN void urg__switch(g_t *from, g_t *to);                    /* see proc.c */
 URG_HIDDEN void urg__preempt_cost_record(m_t *mp);                  /* stats.c */
 URG_HIDDEN void urg__syscall_close_open(g_t *gp, const char *what); /* syscall.c */
-URG_HIDDEN void urg__reattach(g_t *gp);                             /* syscall.c */
+URG_HIDDEN void urg__reattach(g_t *gp);                               /* syscall.c */
 /* signals/detach.c */
 URG_HIDDEN bool urg__detach_signal(m_t *mp);
 URG_HIDDEN void urg__detach_check_blocked(p_t *pp, uint64_t now);
@@ -528,6 +530,7 @@ struct urg__env {
     int schedtrace_ms;
     int scheddetail;
     uint64_t chaos_seed; /* 0: off */
+    int64_t wakepreempt_us; /* -1: unset (the build's default) */
 };
 URG_HIDDEN void urg__env_parse(struct urg__env *env);
 

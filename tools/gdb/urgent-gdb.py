@@ -37,11 +37,13 @@ CTX_RIP, CTX_SIZE = 56, 64
 
 
 def _gpool():
-    sym = gdb.lookup_static_symbol("gpool")
-    if sym is None:
-        raise gdb.GdbError("urgent: no symbol 'gpool' (liburgent without debug info, "
-                           "or not loaded yet)")
-    return sym.value()
+    """task.c's gpool; a program may have statics of that name too."""
+    for sym in gdb.lookup_static_symbols("gpool"):
+        v = sym.value()
+        if v.type.code == gdb.TYPE_CODE_STRUCT and any(f.name == "slabs" for f in v.type.fields()):
+            return v
+    raise gdb.GdbError("urgent: no symbol 'gpool' (liburgent without debug info, "
+                       "or not loaded yet)")
 
 
 def all_tasks():
@@ -137,7 +139,7 @@ def symbolize(addr):
     return s.split(" in section")[0] if "No symbol" not in s else "0x%x" % addr
 
 
-_NO_STACK = ("its stack is not in this core: gdb's gcore stops copying a mapping at its "
+_NO_STACK = ("the task stacks are not in this core: gdb's gcore stops copying a mapping at its "
              "first unreadable page, and urgent's default stack guards "
              "(MADV_GUARD_INSTALL) are such pages; take the core with "
              "URG_DEBUG=stackguard=mprotect, or let the kernel write it "
