@@ -205,6 +205,7 @@ void urg__dump_all(bool from_signal)
         return;
     }
     urg__gslab_foreach(dump_one, NULL);
+    urg__deferprof_report();
 }
 
 void urg_dump(void) { urg__dump_all(false); }

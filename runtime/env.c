@@ -19,6 +19,12 @@
  *                   stackguard=MODE     madvise | mprotect | canary (tests)
  *                   chaos=SEED          random preemption, migration and
  *                                       run-queue order (chaos.c); 0: off
+ *                   wakepreempt=US      wake-up preemption's minimum slice
+ *                                       in microseconds (sysmon.c); 0: off
+ *                   deferprof=1         where and why SIGURG preemptions were
+ *                                       deferred (signals/deferprof.c)
+ *                   trace=PATH          write a timeline trace of the run
+ *                                       (Chrome JSON, trace.c)
  *
  * A malformed value is reported on stderr once per process and variable,
  * then ignored (the default applies), as API.md promises.
@@ -30,6 +36,7 @@
 
 URG_HIDDEN extern int urg__stackguard_force;
 URG_HIDDEN extern int urg__asyncpreemptoff;
+URG_HIDDEN extern int urg__deferprof;
 
 static uint32_t warned;
 enum { W_PROCS = 1, W_QUANTUM = 2, W_STACK = 4, W_DEBUG = 8 };
@@ -141,8 +148,14 @@ static void parse_debug(const char *val, struct urg__env *env)
             env->scheddetail = (int)num;
         else if (!strcmp(k, "asyncpreemptoff") && isnum)
             urg__asyncpreemptoff = num != 0;
+        else if (!strcmp(k, "wakepreempt") && isnum)
+            env->wakepreempt_us = (int64_t)num;
+        else if (!strcmp(k, "deferprof") && isnum)
+            urg__deferprof = num != 0;
         else if (!strcmp(k, "chaos") && parse_u64(v, &num, &end) && !*end)
             env->chaos_seed = num;
+        else if (!strcmp(k, "trace") && *v)
+            urg__strlcpy(env->trace_path, v, sizeof(env->trace_path));
         else if (!strcmp(k, "stackguard") && !strcmp(v, "madvise"))
             urg__stackguard_force = 0;
         else if (!strcmp(k, "stackguard") && !strcmp(v, "mprotect"))
@@ -158,8 +171,10 @@ static void parse_debug(const char *val, struct urg__env *env)
 void urg__env_parse(struct urg__env *env)
 {
     memset(env, 0, sizeof(*env));
+    env->wakepreempt_us = -1;
     urg__stackguard_force = -1;
     urg__asyncpreemptoff = 0;
+    urg__deferprof = 0;
     const char *v;
     uint64_t x;
     const char *end;

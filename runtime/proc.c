@@ -42,6 +42,7 @@
  */
 #include "sched.h"
 #include "sanitizer.h"
+#include "trace.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -135,9 +136,11 @@ static inline __attribute__((always_inline)) bool prepare_run(m_t *mp, p_t *pp, 
     if (!inherit)
         st_relaxed(&pp->schedtick, pp->schedtick + 1);
     counter_inc(&pp->n_switches);
+    urg__trace_slice_begin(pp->id, gp->id);
     if (unlikely(mp->preempt_t0))
         urg__preempt_cost_record(mp);
     st_release(&mp->curg, gp);
+    URG_PROBE(run, gp->id, pp->id, mp->id);
     return true;
 }
 
@@ -185,6 +188,7 @@ URG_NORETURN void urg__goexit(g_t *gp)
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
+    urg__trace_slice_end(mp->p->id, gp->id, TR_END_EXIT, 0);
     st_relaxed(&gp->status, (uint32_t)G_DEAD);
     if (!switch_direct(mp, gp, goexit_after, NULL, true))
         mcall(gp, goexit_after, NULL);
@@ -289,6 +293,16 @@ static inline bool switch_global(m_t *mp, g_t *gp)
     return true;
 }
 
+/* trace_gosched_why: why gp's slice ends in urg__gosched (the trace). */
+static inline int trace_gosched_why(g_t *gp, bool global)
+{
+    if (!global)
+        return TR_END_YIELD;
+    if (gp->in_async_preempt)
+        return TR_END_PREEMPT_ASYNC;
+    return ld_relaxed(&sched.gcwaiting) ? TR_END_STW : TR_END_PREEMPT_COOP;
+}
+
 /* urg__gosched: the running task gp gives up its P and stays runnable
  * (local tail, or the global queue when `global`, as a preempted task).
  * Context: task. */
@@ -298,6 +312,7 @@ URG_PREEMPT_PATH void urg__gosched(g_t *gp, bool global)
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
+    urg__trace_slice_end(mp->p->id, gp->id, trace_gosched_why(gp, global), 0);
     if (global ? switch_global(mp, gp) : switch_direct(mp, gp, yield_local_after, NULL, false))
         return;
     mcall(gp, global ? yield_global_after : yield_local_after, NULL);
@@ -309,6 +324,7 @@ URG_PREEMPT_PATH void urg__gosched(g_t *gp, bool global)
 void urg__gopreempt(g_t *gp)
 {
     counter_inc(&gp->m->p->n_preempt_coop);
+    URG_PROBE(preempt_coop, gp->id);
     urg__gosched(gp, true);
 }
 
@@ -359,6 +375,7 @@ void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int 
      * need only tenths of a second. Yields and preemptions are not waits. */
     if (reason != WAIT_YIELD && reason != WAIT_PREEMPTED)
         st_relaxed(&gp->st->waitsince, urg__nanotime_coarse());
+    URG_PROBE(park, gp->id, reason);
     if (gp->flags & G_FLAG_EXTERNAL) {
         park_external(gp, unlockf, arg);
         return;
@@ -367,6 +384,7 @@ void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int 
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
+    urg__trace_slice_end(mp->p->id, gp->id, TR_END_PARK, reason);
     struct park_args pa = {unlockf, arg};
     if (!switch_direct(mp, gp, park_after, &pa, true))
         mcall(gp, park_after, &pa);
@@ -379,6 +397,7 @@ void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int 
  * Context: task, g0, sysmon or external thread; not a signal handler. */
 void urg__ready(g_t *gp, bool next)
 {
+    URG_PROBE(ready, gp->id);
     if (gp->flags & G_FLAG_EXTERNAL) {
         st_release(&gp->st->ext_futex, 1);
         urg__futex_wake((uint32_t *)&gp->st->ext_futex, 1);
@@ -621,6 +640,7 @@ static g_t *steal_work(m_t *mp, uint64_t now, uint64_t *polluntil)
                 continue;
             g_t *gp = urg__runqsteal(pp, p2, last);
             if (gp) {
+                urg__trace_instant(TR_EV_STEAL, pp->id, (uint64_t)p2->id, gp->id);
                 counter_inc(&pp->n_steals);
                 return gp;
             }

@@ -32,6 +32,7 @@
  */
 #include "sanitizer.h"
 #include "sched.h"
+#include "trace.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -42,6 +43,13 @@
 #define SHUTDOWN_GRACE_NS  (200ull * 1000 * 1000)
 #define DEFAULT_QUANTUM_NS (10ull * 1000 * 1000)
 #define DEFAULT_STACK      (256u * 1024u)
+/* Wake-up preemption (sysmon.c): on in the async build, where a request
+ * lands within microseconds; the cooperative build could only ask. */
+#ifdef URG_PREEMPT_ASYNC
+#define DEFAULT_WAKEGRAN_NS (1000ull * 1000)
+#else
+#define DEFAULT_WAKEGRAN_NS 0ull
+#endif
 
 URG_HIDDEN void urg__thread_set_base_mask(const sigset_t *mask);
 URG_HIDDEN bool urg__run_held(void);  /* for fork.c */
@@ -109,6 +117,8 @@ static int resolve_config(const urg_config *cfg, struct urg__env *env)
     sched.scheddetail = env->scheddetail;
     sched.chaos = env->chaos_seed != 0;
     sched.chaos_seed = env->chaos_seed;
+    sched.wakegran_ns = env->wakepreempt_us >= 0 ? (uint64_t)env->wakepreempt_us * 1000u
+                                                 : DEFAULT_WAKEGRAN_NS;
     return procs;
 }
 
@@ -137,8 +147,10 @@ static void reset_sched(void)
     sched.sysmonwait = 0;
     sched.preempt_requests = sched.preempt_signals = sched.preempt_async = 0;
     sched.preempt_deferred = sched.syscall_handoffs = sched.preempt_walks_memo = 0;
+    sched.preempt_wakeup = 0;
     sched.detaches = sched.detach_blocked = 0;
     memset(sched.preempt_cost, 0, sizeof(sched.preempt_cost));
+    sched.preempt_cost_sum = 0;
     sched.exited_p_created = sched.exited_p_exited = sched.exited_p_switches = 0;
     sched.exited_p_steals = sched.exited_p_coop = 0;
     sched.starttime = urg__nanotime();
@@ -289,6 +301,9 @@ static int run(urg_fn main_fn, void *arg, const urg_config *cfg, int cfg_err)
     if ((ret = urg__signals_install()) != 0)
         goto out_ps;
     urg__chaos_start();
+    urg__deferprof_reset();
+    if (env.trace_path[0])
+        urg__trace_env_start(env.trace_path);
 
     p_t *p0 = sched.allp[0];
     int err = 0;
@@ -319,6 +334,7 @@ static int run(urg_fn main_fn, void *arg, const urg_config *cfg, int cfg_err)
 
 out_teardown:
     orphans = shutdown_ms();
+    urg__trace_run_end();
     if (orphans > 0) {
         urg__pbuf b = {.len = 0};
         urg__pb_str(&b, "urgent: ");
@@ -329,6 +345,7 @@ out_teardown:
     }
     st_release(&sched.running, 0u);
     urg__chaos_end();
+    urg__deferprof_report();
     free_ms();
     /* Unlink blocked tasks from channels, mutexes and wait groups. */
     urg__gslab_foreach(call_abandon, NULL);

@@ -23,6 +23,7 @@
 #include "arch/arch.h"
 #include "internal.h"
 #include "lockrank.h"
+#include "probes.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -372,6 +373,7 @@ struct urg__sched {
     uint64_t detaches, detach_blocked; /* signals/detach.c: Ps taken from native code */
     uint64_t preempt_walks_memo;              /* safe-point checks answered by the walk memo */
     uint64_t preempt_cost[URG__COST_BUCKETS]; /* atomic: 250 ns buckets */
+    uint64_t preempt_cost_sum;                /* atomic: ns, all buckets' costs */
     uint64_t syscall_handoffs;
     uint64_t preempt_wakeup; /* atomic: sysmon's wake-up preemptions */
     uint64_t exited_p_created, exited_p_exited, exited_p_switches, exited_p_steals,
@@ -420,6 +422,7 @@ URG_HIDDEN void urg__acquirep(m_t *mp, p_t *pp);
 URG_HIDDEN p_t *urg__releasep(m_t *mp);
 URG_HIDDEN void urg__switch(g_t *from, g_t *to);                    /* see proc.c */
 URG_HIDDEN void urg__preempt_cost_record(m_t *mp);                  /* stats.c */
+URG_HIDDEN void urg__stats_snapshot(urg_stats *out, uint64_t *hist); /* stats.c */
 URG_HIDDEN void urg__syscall_close_open(g_t *gp, const char *what); /* syscall.c */
 URG_HIDDEN void urg__reattach(g_t *gp);                               /* syscall.c */
 /* signals/detach.c */
@@ -529,8 +532,9 @@ struct urg__env {
     size_t stack_size;   /* 0 unset */
     int schedtrace_ms;
     int scheddetail;
-    uint64_t chaos_seed; /* 0: off */
+    uint64_t chaos_seed;    /* 0: off */
     int64_t wakepreempt_us; /* -1: unset (the build's default) */
+    char trace_path[256];   /* URG_DEBUG=trace=PATH; "": off */
 };
 URG_HIDDEN void urg__env_parse(struct urg__env *env);
 
@@ -553,5 +557,10 @@ URG_HIDDEN int urg__modules_refresh(void);
 URG_HIDDEN bool urg__modules_changed(void);
 URG_HIDDEN int urg__safepoint_m_init(m_t *mp);
 URG_HIDDEN void urg__safepoint_m_fini(m_t *mp);
+/* signals/deferprof.c (URG_DEBUG=deferprof=1): forget the last run's
+ * sites (Context: urg_run, before any M); print the top sites on stderr
+ * (run end, urg_dump; Signal-safe; nothing unless deferprof is on). */
+URG_HIDDEN void urg__deferprof_reset(void);
+URG_HIDDEN void urg__deferprof_report(void);
 
 #endif /* URG_SCHED_H */

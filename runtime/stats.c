@@ -31,6 +31,7 @@ URG_PREEMPT_PATH void urg__preempt_cost_record(m_t *mp)
     if (b >= URG__COST_BUCKETS)
         b = URG__COST_BUCKETS - 1;
     __atomic_fetch_add(&sched.preempt_cost[b], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&sched.preempt_cost_sum, d, __ATOMIC_RELAXED);
 }
 
 /* Percentile q (0..100) of the cost histogram, as the upper edge of the
@@ -46,11 +47,15 @@ static uint64_t cost_percentile(const uint64_t *h, uint64_t total, unsigned q)
     return 0;
 }
 
-/* stats_fill fills the whole of this library's urg_stats. Context: any
- * thread. */
-static void stats_fill(urg_stats *out)
+/* urg__stats_snapshot fills the whole of this library's urg_stats and, if
+ * hist is not NULL, copies the cost histogram (URG__COST_BUCKETS counts)
+ * read in the same pass, so that preempt_cost_samples is exactly the sum
+ * of hist. Context: any thread. */
+void urg__stats_snapshot(urg_stats *out, uint64_t *hist)
 {
     memset(out, 0, sizeof(*out));
+    if (hist)
+        memset(hist, 0, URG__COST_BUCKETS * sizeof(*hist));
     bool guarded = !urg__tls_m;
     if (guarded && !urg__ext_enter())
         return;
@@ -81,6 +86,7 @@ static void stats_fill(urg_stats *out)
     out->preempt_async = ld_relaxed(&sched.preempt_async);
     out->preempt_deferred = ld_relaxed(&sched.preempt_deferred);
     out->preempt_walks_memo = ld_relaxed(&sched.preempt_walks_memo);
+    out->preempt_wakeup = ld_relaxed(&sched.preempt_wakeup);
     out->preempt_cooperative = coop;
     out->syscall_handoffs = ld_relaxed(&sched.syscall_handoffs);
     out->maxprocs = n;
@@ -93,6 +99,9 @@ static void stats_fill(urg_stats *out)
     uint64_t h[URG__COST_BUCKETS], total = 0;
     for (int i = 0; i < URG__COST_BUCKETS; i++)
         total += h[i] = ld_relaxed(&sched.preempt_cost[i]);
+    if (hist)
+        memcpy(hist, h, sizeof(h));
+    out->preempt_cost_sum_ns = ld_relaxed(&sched.preempt_cost_sum);
     out->preempt_cost_samples = total;
     out->preempt_cost_p50_ns = cost_percentile(h, total, 50);
     out->preempt_cost_p99_ns = cost_percentile(h, total, 99);
@@ -111,7 +120,7 @@ void urg_stats_get(urg_stats *out)
         urg__warn("urg_stats_get(NULL)", "ignored");
         return;
     }
-    stats_fill(out);
+    urg__stats_snapshot(out, NULL);
 }
 
 /* urg_stats_get2 fills the caller's struct, whatever its size: the fields it
@@ -123,7 +132,7 @@ int urg_stats_get2(urg_stats *out, size_t size)
     if (!out || size == 0 || size > 4096)
         return -EINVAL;
     urg_stats st;
-    stats_fill(&st);
+    urg__stats_snapshot(&st, NULL);
     size_t n = size < sizeof(st) ? size : sizeof(st);
     memcpy(out, &st, n);
     if (size > n)
@@ -202,6 +211,8 @@ URG_RACY_READER void urg__schedtrace(bool detailed)
     urg__pb_u64(&b, ld_relaxed(&sched.preempt_deferred));
     urg__pb_str(&b, " memo=");
     urg__pb_u64(&b, ld_relaxed(&sched.preempt_walks_memo));
+    urg__pb_str(&b, " wakeup=");
+    urg__pb_u64(&b, ld_relaxed(&sched.preempt_wakeup));
     uint64_t coop = ld_relaxed(&sched.exited_p_coop);
     for (int32_t i = 0; i < n; i++)
         coop += ld_relaxed(&sched.allp[i]->n_preempt_coop);

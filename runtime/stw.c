@@ -27,6 +27,7 @@
  * of holding a P that the first caller waits for.
  */
 #include "sched.h"
+#include "trace.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -152,7 +153,8 @@ bool urg__preemptone(p_t *pp)
         return false;
     st_release(&gp->preempt, (uint8_t)1);
     fetch_add(&sched.preempt_requests, 1);
-    urg__preempt_signal(mp);
+    if (urg__preempt_signal(mp))
+        urg__trace_instant(TR_EV_SIGURG, -1, (uint64_t)pp->id, 0);
     return true;
 }
 
@@ -243,8 +245,10 @@ static void stop_at_once(p_t *pp)
  * urg__start_the_world. */
 bool urg__stop_the_world(int reason)
 {
-    (void)reason;
+    (void)reason; /* only the probe reads it */
+    URG_PROBE(stw_start, reason);
     urg_mutex_lock(&sched.stw);
+    urg__trace_instant(TR_EV_STW_START, -1, 0, 0);
     m_t *mp = urg__tls_m;
     urg__lock(&sched.lock);
     if (ld_acquire(&sched.exiting)) {
@@ -306,6 +310,7 @@ bool urg__stop_the_world(int reason)
             if (ld_acquire(&sched.exiting) && sched.stopwait > 0) {
                 stw_abandon(mp);
                 urg__unlock(&sched.lock);
+                urg__trace_instant(TR_EV_STW_END, -1, 0, 0);
                 urg_mutex_unlock(&sched.stw);
                 urg__wakep(); /* whatever was queued on the stopped Ps */
                 return false;
@@ -336,6 +341,8 @@ int urg__start_the_world(int32_t newprocs)
         urg__procresize(sched.gomaxprocs, &runnable);
     st_release(&sched.gcwaiting, 0u);
     urg__unlock(&sched.lock);
+    URG_PROBE(stw_end, ld_relaxed(&sched.gomaxprocs));
+    urg__trace_stw_end(); /* before other Ms start on the Ps */
     while (runnable) {
         p_t *pp = runnable;
         runnable = pp->link;

@@ -19,6 +19,7 @@
  * its thread, and the SIGURG handler never preempts it.
  */
 #include "sched.h"
+#include "trace.h"
 
 void urg_syscall_enter(void)
 {
@@ -31,6 +32,7 @@ void urg_syscall_enter(void)
     }
     m_t *mp = gp->m;
     p_t *pp = mp->p;
+    urg__trace_slice_end(pp->id, gp->id, TR_END_SYSCALL, 0);
     mp->syscalltick = pp->syscalltick;
     st_relaxed(&gp->status, (uint32_t)G_SYSCALL);
     fetch_add(&sched.nmsyscall, 1);
@@ -115,6 +117,7 @@ void urg_syscall_exit(void)
         st_release(&oldp->m, mp);
         st_relaxed(&oldp->syscalltick, oldp->syscalltick + 1);
         st_relaxed(&gp->status, (uint32_t)G_RUNNING);
+        urg__trace_slice_begin(oldp->id, gp->id);
         if (unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
             urg__gopreempt(gp);
         return;
@@ -128,6 +131,7 @@ void urg_syscall_exit(void)
             urg__acquirep(mp, pp);
             st_relaxed(&pp->syscalltick, pp->syscalltick + 1);
             st_relaxed(&gp->status, (uint32_t)G_RUNNING);
+            urg__trace_slice_begin(pp->id, gp->id);
             return;
         }
     }

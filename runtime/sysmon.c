@@ -48,6 +48,7 @@
  */
 
 #include "sched.h"
+#include "trace.h"
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -68,6 +69,30 @@ static inline void earlier(uint64_t *next, uint64_t t)
 {
     if (!*next || t < *next)
         *next = t;
+}
+
+/* slice_end: when the task running on pp (status s) is to be asked to
+ * yield: a quantum after its slice began; or, with wake-up preemption
+ * (sched.wakegran_ns, as CFS's wakeup granularity), as soon as it has run
+ * that long while a woken task waits for this P (in runnext, or in a
+ * timer that is due) and no P is idle and no M spins to take it. A timer
+ * still to come counts from when it is due, so that sysmon wakes then.
+ * Context: sysmon. Lock-free reads only. */
+static uint64_t slice_end(p_t *pp, const struct urg__sysmontick *pd, uint32_t s,
+                          uint64_t quantum, uint64_t now)
+{
+    uint64_t end = pd->schedwhen + quantum;
+    uint64_t gran = sched.wakegran_ns;
+    if (!gran || gran >= quantum || s != P_RUNNING || ld_relaxed(&sched.npidle) > 0 ||
+        ld_relaxed(&sched.nmspinning) > 0)
+        return end;
+    uint64_t woken = ld_relaxed(&pp->runnext) ? now : ld_acquire(&pp->timer0);
+    if (!woken)
+        return end;
+    uint64_t at = pd->schedwhen + gran;
+    if (woken > at)
+        at = woken;
+    return at < end ? at : end;
 }
 
 /* urg__sysmon_retake: steps 1 and 2 for every P, as of `now`. Returns how
@@ -97,6 +122,7 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
             *any_running = true;
             uint32_t t = ld_relaxed(&pp->schedtick);
             uint64_t due; /* when this P next needs a look */
+            uint64_t end; /* when its task is to be asked to yield */
             if (pd->schedtick != t) {
                 pd->schedtick = t;
                 if (pd->asked) {
@@ -108,8 +134,8 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
                 }
                 pd->asked = 0;
                 st_relaxed(&pp->deferred, 0u);
-                due = pd->schedwhen + quantum;
-            } else if (pd->schedwhen + quantum <= now) {
+                due = slice_end(pp, pd, s, quantum, now);
+            } else if ((end = slice_end(pp, pd, s, quantum, now)) <= now) {
                 /* Expired. Ask, and look again in a quantum: by then an
                  * honoured request has started a slice that ends then.
                  * A request the handler deferred (not at a safe point)
@@ -118,8 +144,11 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
                 if (pd->asked && now < pd->asked + retry) {
                     due = pd->asked + retry;
                 } else {
-                    if (urg__preemptone(pp))
+                    if (urg__preemptone(pp)) {
+                        if (!pd->asked && end < pd->schedwhen + quantum)
+                            fetch_add(&sched.preempt_wakeup, 1);
                         pd->asked = now; /* refreshed by every retry */
+                    }
                     due = now + retry;
                 }
                 sysretake = true;
@@ -129,7 +158,7 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
                      * kernel while work waits? (signals/detach.c) */
                     urg__detach_check_blocked(pp, since);
                 }
-                due = pd->schedwhen + quantum;
+                due = end;
             }
             earlier(next_expiry, due);
         }
@@ -159,6 +188,8 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
                 st_relaxed(&pp->detached, 0u);
                 st_relaxed(&pp->syscalltick, pp->syscalltick + 1);
                 fetch_add(&sched.syscall_handoffs, 1);
+                URG_PROBE(syscall_handoff, pp->id);
+                urg__trace_instant(TR_EV_HANDOFF, pp->id, 0, 0);
                 urg__handoffp(pp);
                 n++;
             }
@@ -263,6 +294,7 @@ void urg__sysmon(m_t *mp)
             lasttrace = now;
             urg__schedtrace(sched.scheddetail > 0);
         }
+        urg__trace_sysmon();
         if (now - lasttrim >= TRIM_PERIOD_NS) {
             lasttrim = now;
             urg__stack_trim_pool();

@@ -18,6 +18,7 @@
  * goidcache), so ids are unique but not dense in creation order across Ps.
  */
 #include "sched.h"
+#include "trace.h"
 
 #include <sched.h>
 #include <string.h>
@@ -278,6 +279,8 @@ g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int *err)
         counter_inc(&pp->n_created);
     else
         fetch_add(&sched.exited_p_created, 1);
+    URG_PROBE(spawn, gp->id, (uintptr_t)fn);
+    urg__trace_instant(TR_EV_SPAWN, pp ? pp->id : -1, gp->id, 0);
     return gp;
 }
 

@@ -13,6 +13,7 @@
  * a program that blocks that many threads in syscalls is broken.
  */
 #include "sched.h"
+#include "trace.h"
 #include "sanitizer.h"
 
 #include <signal.h>
@@ -73,6 +74,7 @@ static void *mthread_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, NULL);
     urg__tls_m = NULL;
+    urg__trace_thread_exit();
     urg__safepoint_m_fini(mp);
     if (ld_acquire(&mp->orphan)) {
         /* Nobody joins us. mp (and its signal stack) stays allocated: the

@@ -173,6 +173,11 @@ void urg__timer_add(p_t *pp, g_t *gp, uint64_t when, enum urg__timer_kind kind)
     if (!ok)
         urg__throw("out of memory growing a timer heap");
     wake_netpoller(e.when);
+    /* Wake-up preemption: with every P busy, the timer's task waits for
+     * this P's slice to end, unless sysmon looks by then (sysmon.c). */
+    if (sched.wakegran_ns && ld_relaxed(&sched.npidle) == 0 &&
+        e.when < ld_relaxed(&sched.sysmon_until))
+        urg__sysmon_wake();
 }
 
 /* urg__timer_cancel: disarm gp's timer. When it returns, the timer will

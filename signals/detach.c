@@ -133,7 +133,7 @@ bool urg__detach_try(m_t *mp, g_t *gp, p_t *pp, void *uctx, bool deferred)
     urg__modview_begin(&v);
     urg__walk_t w;
     uint32_t outside_runtime = 1u << PC_USER | 1u << PC_FORBIDDEN | 1u << PC_FOREIGN;
-    if (!urg__walk_to_entry(&w, mp, gp, regs, &v, outside_runtime) || !urg__modview_valid(&v))
+    if (!urg__walk_to_entry(&w, mp, gp, regs, &v, outside_runtime, NULL) || !urg__modview_valid(&v))
         return false;
     mp->defer_n = 0;
     if (blocked)

@@ -337,6 +337,29 @@ static bool in_unsafe_range(uintptr_t pc)
     return false;
 }
 
+/* urg__defer_reason_of: Signal-safe (the SIGURG handler, after a walk
+ * said no, only for URG_DEBUG=deferprof and the probe). */
+uint32_t urg__defer_reason_of(const struct urg__modview *v, int cls, uintptr_t pc)
+{
+    switch (cls) {
+    case PC_FORBIDDEN:
+        if (pc >= (uintptr_t)__start_urg_interpose && pc < (uintptr_t)__stop_urg_interpose)
+            return DEFER_LOCK_WRAPPER;
+        if (in_unsafe_range(pc))
+            return DEFER_UNSAFE_RANGE;
+        (void)v;
+        return DEFER_FORBIDDEN;
+    case PC_RUNTIME:
+        return DEFER_RUNTIME;
+    case PC_UNKNOWN:
+        return DEFER_UNKNOWN;
+    case PC_FOREIGN:
+        return DEFER_FOREIGN;
+    default:
+        return DEFER_WALK;
+    }
+}
+
 int urg__pc_classify(const struct urg__modview *v, uintptr_t pc)
 {
     /* The lock wrappers (interpose.c): never preempted, but no runtime

@@ -43,10 +43,14 @@
  * point the PC at the trampoline) and returns; the switch happens after
  * sigreturn, in ordinary task context. If not, the request stays set: the
  * task yields at its next runtime call or checkpoint, sysmon signals again
- * on a later tick, and the signal counts as preempt_deferred.
+ * on a later tick, and the signal counts as preempt_deferred. The handler
+ * keeps which check said no (enum urg__defer_reason, signals.h: steps 2-4,
+ * the class of the refused frame, whether that frame is a caller) for the
+ * preempt_deferred USDT probe and URG_DEBUG=deferprof (deferprof.c).
  */
 
 #include "signals.h"
+#include "runtime/trace.h"
 
 #include <cpuid.h>
 #include <sys/syscall.h>
@@ -146,6 +150,7 @@ URG_PREEMPT_PATH void urg__async_preempt2(void)
     g_t *gp = mp->curg;
     gp->in_async_preempt = 1;
     fetch_add(&sched.preempt_async, 1);
+    URG_PROBE(preempt_async, gp->id);
     if (unlikely(sched.chaos) && ld_relaxed(&sched.gomaxprocs) > 1) {
         /* Resume on another thread (chaos.c, runq.c). */
         gp->st->chaos_m = mp;
@@ -287,16 +292,20 @@ static void memo_store(struct walk_memo *memo, int slot, const struct urg__walk_
     memo->pc[slot] = pc;
 }
 
-/* at_safe_point: steps 3 and 4. Signal-safe. */
-URG_PREEMPT_PATH static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
+/* at_safe_point: steps 3 and 4. Returns DEFER_NONE at a safe point, or
+ * why not (enum urg__defer_reason), with the refused caller's PC in
+ * *refused when the interrupted PC itself was fine. Signal-safe. */
+URG_PREEMPT_PATH static uint32_t at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc, uintptr_t *refused)
 {
     uint64_t regs[UR_NREGS];
     urg__ucontext_regs(uc, regs);
     uintptr_t pc = regs[UR_RIP], sp = regs[UR_RSP];
     uintptr_t lo = (uintptr_t)gp->st->lo, hi = (uintptr_t)gp->st->hi;
     size_t need = URG_PREEMPT_SP_DROP + 16 + 14 * 8 + urg__xsave_size + 64 + SCHED_CALL_BYTES;
-    if (sp > hi || sp < lo + need)
-        return false;
+    if (sp > hi || sp < lo)
+        return DEFER_OFF_STACK;
+    if (sp < lo + need)
+        return DEFER_STACK_ROOM;
 
     struct urg__modview v;
     urg__modview_begin(&v);
@@ -305,13 +314,20 @@ URG_PREEMPT_PATH static bool at_safe_point(m_t *mp, g_t *gp, ucontext_t *uc)
     int slot = memo_slot(memo, pc);
     if (slot >= 0 && memo_hit(&memo->e[slot], pc, lo, hi, v.seq, nunsafe, regs)) {
         fetch_add(&sched.preempt_walks_memo, 1);
-        return urg__modview_valid(&v);
+        return urg__modview_valid(&v) ? DEFER_NONE : DEFER_MODULES_CHANGED;
     }
     urg__walk_t w;
-    bool safe = urg__walk_to_entry(&w, mp, gp, regs, &v, 1u << PC_USER);
-    if (safe)
-        memo_store(memo, slot, urg__walk_inputs(&w), regs, pc, lo, hi, v.seq, nunsafe);
-    return safe && urg__modview_valid(&v);
+    struct urg__walk_why why;
+    if (!urg__walk_to_entry(&w, mp, gp, regs, &v, 1u << PC_USER, &why)) {
+        uint32_t r = urg__defer_reason_of(&v, why.cls, why.ip);
+        if (why.depth > 0 && why.cls >= 0) {
+            *refused = why.ip;
+            r |= DEFER_CALLER;
+        }
+        return r;
+    }
+    memo_store(memo, slot, urg__walk_inputs(&w), regs, pc, lo, hi, v.seq, nunsafe);
+    return urg__modview_valid(&v) ? DEFER_NONE : DEFER_MODULES_CHANGED;
 }
 
 URG_PREEMPT_PATH void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
@@ -360,8 +376,23 @@ URG_PREEMPT_PATH void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
 #else
     bool tsan_delayed = false;
 #endif
-    if (!tsan_delayed && gp->preempt_off == 0 && mp->locks == 0 && gp->st->ulocks == 0 && pp &&
-        ld_relaxed(&pp->status) == P_RUNNING && at_safe_point(mp, gp, uc)) {
+    /* Why not, in order (enum urg__defer_reason; deferprof and the
+     * preempt_deferred probe report it). */
+    uint32_t why;
+    uintptr_t refused = 0;
+    if (tsan_delayed)
+        why = DEFER_TSAN;
+    else if (gp->preempt_off != 0)
+        why = DEFER_PREEMPT_OFF;
+    else if (mp->locks != 0)
+        why = DEFER_RUNTIME_LOCK;
+    else if (gp->st->ulocks != 0)
+        why = DEFER_THREAD_LOCK;
+    else if (!pp || ld_relaxed(&pp->status) != P_RUNNING)
+        why = DEFER_NO_P;
+    else
+        why = at_safe_point(mp, gp, uc, &refused);
+    if (why == DEFER_NONE) {
         greg_t *g = uc->uc_mcontext.gregs;
         uintptr_t sp = (uintptr_t)g[REG_RSP] - URG_PREEMPT_SP_DROP;
         push_return(sp, (uint64_t)g[REG_RIP]);
@@ -370,6 +401,10 @@ URG_PREEMPT_PATH void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
         mp->preempt_t0 = t0; /* closed when the next task starts here */
     } else {
         fetch_add(&sched.preempt_deferred, 1);
+        URG_PROBE(preempt_deferred, gp->id, uc->uc_mcontext.gregs[REG_RIP], why);
+        if (unlikely(urg__deferprof))
+            urg__deferprof_record(mp, gp, uc, why, refused);
+        urg__trace_deferred(pp ? pp->id : -1, gp->id, (uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
         /* Not at a safe point: if that has lasted, or the thread is
          * blocked, let the P go on without it (detach.c). Otherwise
          * sysmon must retry soon, not a quantum from now: tell it, and

@@ -60,6 +60,9 @@ URG_HIDDEN bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, 
                                   uintptr_t *lo, uintptr_t *hi, bool *writable);
 /* How many ranges urg_preempt_unsafe_range has registered (only grows). */
 URG_HIDDEN uint32_t urg__unsafe_range_count(void);
+/* Why a frame at pc of class cls (urg__pc_classify) is refused, as an
+ * enum urg__defer_reason; -1 (a failed walk) is DEFER_WALK. Signal-safe. */
+URG_HIDDEN uint32_t urg__defer_reason_of(const struct urg__modview *v, int cls, uintptr_t pc);
 URG_HIDDEN void urg__interpose_init(void); /* interpose.c */
 
 /* ---- unwind.c ---- */
@@ -143,10 +146,56 @@ URG_HIDDEN void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx);
 /* This process's id, read at urg_run: the handler compares every SIGURG's
  * sender with it, and getpid() is a system call. */
 URG_HIDDEN extern pid_t urg__self_pid;
-/* unwind.c: Signal-safe. */
+/* Why urg__walk_to_entry said no: the first frame refused (depth 0 is
+ * the interrupted PC itself) and its class, or cls -1 when the walk
+ * failed, ended without reaching the entry, or ran too deep. */
+struct urg__walk_why {
+    int cls;
+    int depth;
+    uintptr_t ip;
+};
+/* unwind.c: Signal-safe. why may be NULL. */
 #define URG_MAX_WALK 128
 URG_HIDDEN bool urg__walk_to_entry(urg__walk_t *w, m_t *mp, g_t *gp, const uint64_t regs[UR_NREGS],
-                                   const struct urg__modview *v, uint32_t ok);
+                                   const struct urg__modview *v, uint32_t ok,
+                                   struct urg__walk_why *why);
+
+/* ---- deferprof.c: URG_DEBUG=deferprof=1 ----
+ * Why the SIGURG handler deferred a preemption (preempt.c, in the order
+ * it checks). Also the third argument of the preempt_deferred probe. */
+enum urg__defer_reason {
+    DEFER_NONE = 0,        /* not deferred: at a safe point */
+    DEFER_TSAN,            /* ThreadSanitizer runs handlers late: never async */
+    DEFER_PREEMPT_OFF,     /* inside urg_preempt_disable */
+    DEFER_RUNTIME_LOCK,    /* the M holds a runtime lock */
+    DEFER_THREAD_LOCK,     /* the task holds a threads-library lock (interpose.c) */
+    DEFER_NO_P,            /* the M's P is not running (stopping, syscall) */
+    DEFER_OFF_STACK,       /* the stack pointer is not on the task's stack */
+    DEFER_STACK_ROOM,      /* no room below it for the trampoline's frame */
+    DEFER_FORBIDDEN,       /* libc, the loader, vDSO, libunwind, libgcc, sanitizers */
+    DEFER_UNSAFE_RANGE,    /* a range registered with urg_preempt_unsafe_range */
+    DEFER_LOCK_WRAPPER,    /* urgent's lock wrappers (interpose.c) */
+    DEFER_RUNTIME,         /* urgent's own code */
+    DEFER_UNKNOWN,         /* no loaded object: JIT code, or a corrupt PC */
+    DEFER_FOREIGN,         /* a shared object not opted in (urg_preempt_module) */
+    DEFER_WALK,            /* the unwind failed or did not reach the task's entry */
+    DEFER_MODULES_CHANGED, /* objects were loaded or unloaded during the check */
+    DEFER__COUNT
+};
+/* Or'ed into a frame reason when the refused frame is a caller of the
+ * interrupted PC (qsort above a comparator), not the PC itself. */
+#define DEFER_CALLER 0x80u
+URG_HIDDEN extern int urg__deferprof; /* URG_DEBUG=deferprof=1 */
+URG_HIDDEN const char *urg__defer_reason_str(uint32_t reason);
+/* Count a deferral at the interrupted context uc (reason as above;
+ * refused: the refused frame's PC when it is a caller, else 0).
+ * Context: the SIGURG handler on mp's thread. Signal-safe, lock-free. */
+URG_HIDDEN void urg__deferprof_record(m_t *mp, g_t *gp, const void *uc, uint32_t reason,
+                                      uintptr_t refused);
+/* urg__deferprof_reset and urg__deferprof_report: sched.h. */
+/* Deferrals counted for exactly this reason (DEFER_CALLER included), for
+ * tests. Signal-safe. */
+URG_HIDDEN uint64_t urg__deferprof_count(uint32_t reason);
 /* detach.c: Signal-safe; the SIGURG handler, on the task's thread. */
 URG_HIDDEN bool urg__detach_try(m_t *mp, g_t *gp, p_t *pp, void *uctx, bool deferred);
 URG_HIDDEN extern const size_t urg__walk_memo_size; /* bytes of an M's walk_memo */

@@ -264,28 +264,42 @@ uintptr_t urg__walk_ip(urg__walk_t *wt)
     return (uintptr_t)ip;
 }
 
+/* refuse: record in why (if any) which frame said no. */
+static inline bool refuse(struct urg__walk_why *why, int cls, int depth, uintptr_t ip)
+{
+    if (why) {
+        why->cls = cls;
+        why->depth = depth;
+        why->ip = ip;
+    }
+    return false;
+}
+
 /* urg__walk_to_entry: does every frame, from the context in regs up to
  * the task's entry, lie in code of the classes in `ok` (bits 1 << PC_x)?
  * False also when the walk fails, ends elsewhere, or runs past URG_MAX_WALK
- * frames. Signal-safe. */
+ * frames; then *why (if why is not NULL) says where. Signal-safe. */
 URG_PREEMPT_PATH bool urg__walk_to_entry(urg__walk_t *w, m_t *mp, g_t *gp,
                                          const uint64_t regs[UR_NREGS],
-                                         const struct urg__modview *v, uint32_t ok)
+                                         const struct urg__modview *v, uint32_t ok,
+                                         struct urg__walk_why *why)
 {
-    if (!((ok >> urg__pc_classify(v, regs[UR_RIP])) & 1))
-        return false;
+    int cls = urg__pc_classify(v, regs[UR_RIP]);
+    if (!((ok >> cls) & 1))
+        return refuse(why, cls, 0, regs[UR_RIP]);
     if (urg__walk_begin(w, mp->unw_as, regs, (uintptr_t)gp->st->lo, (uintptr_t)gp->st->hi, v) != 0)
-        return false;
-    for (int depth = 0; depth < URG_MAX_WALK; depth++) {
+        return refuse(why, -1, 0, regs[UR_RIP]);
+    for (int depth = 1; depth <= URG_MAX_WALK; depth++) {
         if (urg__walk_step(w) <= 0)
-            return false; /* a failure, or the end without the entry: unknown */
+            return refuse(why, -1, depth, 0); /* a failure, or the end without the entry */
         uintptr_t ip = urg__walk_ip(w);
         /* The task's entry (urg__task_start) called the frame below: the
          * only runtime frame allowed above the task's code. */
         if (ip == (uintptr_t)urg__task_fn_return)
             return true;
-        if (!((ok >> urg__pc_classify(v, ip)) & 1))
-            return false;
+        cls = urg__pc_classify(v, ip);
+        if (!((ok >> cls) & 1))
+            return refuse(why, cls, depth, ip);
     }
-    return false;
+    return refuse(why, -1, URG_MAX_WALK, 0);
 }

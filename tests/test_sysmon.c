@@ -19,6 +19,11 @@
  * request started ends), or quantum/8 later if the handler deferred it;
  * one short tick after it first sees a proc in a syscall.
  *
+ * Wake-up preemption (sched.wakegran_ns): with every proc busy, a task
+ * woken onto a busy proc (runnext, or a timer due there) need not wait for
+ * the slice to end: the running task is asked to yield once it has run
+ * the granularity, or when the timer is due, whichever is later.
+ *
  * One proc, running a stand-in task on a stand-in thread (no tid, so no
  * signal is sent); the test moves schedtick and the proc's status the way
  * a scheduler would between sysmon's looks.
@@ -67,6 +72,8 @@ static int teardown(void **state)
     urg__sched.gomaxprocs = 0;
     urg__sched.allp[0] = NULL;
     urg__sched.quantum_ns = 0;
+    urg__sched.wakegran_ns = 0;
+    urg__sched.npidle = 0;
     free(pp);
     free(mp);
     free(gp);
@@ -194,6 +201,71 @@ static void test_sysmon_request_forgotten_when_proc_idles(void **state)
     assert_int_equal(look(asked + 2 * MS), asked + 2 * MS - MS / 2 + QUANTUM);
 }
 
+#define GRAN MS
+
+static void test_sysmon_wakeup_timer_due_preempts(void **state)
+{
+    (void)state;
+    urg__sched.wakegran_ns = GRAN;
+    /* A sleeper's timer on this proc is due at 4 ms: sysmon looks then,
+     * not at the slice's end. */
+    pp->timer0 = 4 * MS;
+    next_task();
+    assert_int_equal(look(1 * MS), 4 * MS);
+    uint64_t before = urg__sched.preempt_wakeup;
+    assert_int_equal(gp->preempt, 0);
+    look(4 * MS);
+    assert_int_equal(gp->preempt, 1);
+    assert_int_equal(urg__sched.preempt_wakeup, before + 1);
+}
+
+static void test_sysmon_wakeup_waits_for_granularity(void **state)
+{
+    (void)state;
+    urg__sched.wakegran_ns = GRAN;
+    /* Sampled at 1 ms, the slice began at 0.5 ms: a timer due at 0.8 ms
+     * waits until the task has run the granularity. */
+    pp->timer0 = MS * 8 / 10;
+    next_task();
+    assert_int_equal(look(1 * MS), MS / 2 + GRAN);
+    assert_int_equal(gp->preempt, 0);
+    look(MS / 2 + GRAN);
+    assert_int_equal(gp->preempt, 1);
+}
+
+static void test_sysmon_wakeup_runnext_preempts(void **state)
+{
+    (void)state;
+    urg__sched.wakegran_ns = GRAN;
+    next_task();
+    assert_int_equal(look(1 * MS), MS / 2 + QUANTUM);
+    /* The task readied another into runnext: it goes at the granularity. */
+    g_t *woken = zalloc64(sizeof(g_t));
+    assert_non_null(woken);
+    pp->runnext = woken;
+    assert_int_equal(look(1 * MS + MS / 4), MS / 2 + GRAN);
+    look(MS / 2 + GRAN);
+    assert_int_equal(gp->preempt, 1);
+    pp->runnext = NULL;
+    free(woken);
+}
+
+static void test_sysmon_wakeup_not_with_idle_proc(void **state)
+{
+    (void)state;
+    urg__sched.wakegran_ns = GRAN;
+    /* An idle proc will run the woken task: the slice runs its quantum. */
+    urg__sched.npidle = 1;
+    pp->timer0 = 2 * MS;
+    next_task();
+    assert_int_equal(look(1 * MS), MS / 2 + QUANTUM);
+    /* Off (wakepreempt=0): the same. */
+    urg__sched.npidle = 0;
+    urg__sched.wakegran_ns = 0;
+    assert_int_equal(look(3 * MS), MS / 2 + QUANTUM);
+    assert_int_equal(gp->preempt, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +279,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sysmon_deferred_request_retried_soon, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sysmon_syscall_looked_at_soon, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sysmon_wakeup_timer_due_preempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sysmon_wakeup_waits_for_granularity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sysmon_wakeup_runnext_preempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sysmon_wakeup_not_with_idle_proc, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

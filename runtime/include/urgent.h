@@ -252,6 +252,13 @@ typedef struct urg_stats {
     /* Safe-point checks that reused an earlier stack walk's verdict instead
      * of walking again (docs/preemption.md). */
     uint64_t preempt_walks_memo;
+    /* Requests made early because a woken task waited for a P whose task
+     * had run the wake-up granularity (URG_DEBUG=wakepreempt; counted in
+     * preempt_requests too). */
+    uint64_t preempt_wakeup;
+    /* Sum of the timed preemptions' costs, in ns (each counted as measured,
+     * not as its bucket's edge): the histogram's _sum in urg_stats_format. */
+    uint64_t preempt_cost_sum_ns;
 } urg_stats;
 
 /* Fills *out (zeroes when the runtime is not running). Any thread. */
@@ -265,9 +272,30 @@ URG_API void urg_stats_get(urg_stats *out);
  * (out NULL, size 0 or over 4096). Any thread. */
 URG_API int urg_stats_get2(urg_stats *out, size_t size);
 
+/* Formats of urg_stats_format. */
+#define URG_STATS_PROMETHEUS 1 /* Prometheus text exposition format 0.0.4 */
+#define URG_STATS_TEXT       2 /* "name value" lines, the urg_stats fields */
+
+/* Writes a snapshot of every counter into buf in the given format, always
+ * NUL-terminated when len > 0 (cut short if buf is too small), like
+ * snprintf. Returns the length the whole text needs (without the NUL), so
+ * a return >= len means truncated; buf NULL with len 0 asks for the length
+ * only. -EINVAL for an unknown format or buf NULL with len > 0. Any thread;
+ * with no run in progress the counters are 0. */
+URG_API int urg_stats_format(char *buf, size_t len, int format);
+
 /* Prints every task with its state and a symbolic backtrace to stderr (what
  * SIGQUIT prints). Async-signal-safe. */
 URG_API void urg_dump(void);
+
+/* Timeline trace (Chrome Trace Event JSON, for ui.perfetto.dev): one track
+ * per proc with a slice per task run and why it ended, one for sysmon.
+ * urg_trace_start: 0, -EINVAL (path NULL or ""), -EBUSY (a trace is being
+ * recorded), or -errno of opening path. urg_trace_stop: writes the rest and
+ * closes the file: 0, -ENOENT (no trace), -EIO (a write failed). A trace
+ * also ends when the run ends. Any thread but a signal handler. */
+URG_API int urg_trace_start(const char *path);
+URG_API int urg_trace_stop(void);
 
 #ifdef __cplusplus
 }

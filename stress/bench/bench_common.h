@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #define BENCH_MAX_REPS 64
-#define BENCH_MAX_KEYS 4
+#define BENCH_MAX_KEYS 6
 
 typedef struct bench_opts {
     int quick;

@@ -307,6 +307,8 @@ static void bench_million(void)
     bench_comment("million: 10^6 threads exceed kernel.pid_max/threads-max and vm.max_map_count");
     bench_result_na("million_ms");
     bench_result_na("million_parked_ms");
+    bench_result_na("million_cold_ms");
+    bench_result_na("million_parked_cold_ms");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -404,7 +406,7 @@ static const bench_workload workloads[] = {
     {"chan_rt", {"chan_rt_ns", NULL}, bench_chan},
     {"parked", {"parked_bytes", NULL}, bench_parked},
     {"queued", {"queued_bytes", NULL}, bench_queued},
-    {"million", {"million_ms", "million_parked_ms", NULL}, bench_million},
+    {"million", {"million_ms", "million_parked_ms", "million_cold_ms", "million_parked_cold_ms", NULL}, bench_million},
     {"fib", {"fib1_ms", "fib2_ms", "fib_speedup", NULL}, bench_fib},
 };
 

@@ -294,6 +294,8 @@ func benchMillion() {
 	comment("million_parked_ms rounds %s", fmtList(parked))
 	result("million_ms", median(created))
 	result("million_parked_ms", median(parked))
+	result("million_cold_ms", created[0])
+	result("million_parked_cold_ms", parked[0])
 }
 
 // ---------------------------------------------------------------------------
@@ -379,7 +381,7 @@ var workloads = []workload{
 	{"chan_rt", []string{"chan_rt_ns"}, benchChan},
 	{"parked", []string{"parked_bytes"}, benchParked},
 	{"queued", []string{"queued_bytes"}, benchQueued},
-	{"million", []string{"million_ms", "million_parked_ms"}, benchMillion},
+	{"million", []string{"million_ms", "million_parked_ms", "million_cold_ms", "million_parked_cold_ms"}, benchMillion},
 	{"fib", []string{"fib1_ms", "fib2_ms", "fib_speedup"}, benchFib},
 }
 
