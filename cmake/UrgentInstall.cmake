@@ -5,7 +5,8 @@
 #   Runtime      liburgent.so.<soversion> and its real file, the licence
 #   Development  the headers, the .so link, liburgent.a, the CMake package
 #                (urgentConfig.cmake: urgent::urgent, urgent::urgent_static,
-#                urg_enable_call_checks, urgent_PREEMPT), urgent.pc, man pages
+#                urg_enable_call_checks, urgent_PREEMPT), urgent.pc, man pages,
+#                the gdb commands (share/urgent/gdb/urgent-gdb.py)
 # `cmake --install build` installs both; `--component Runtime` one.
 
 install(TARGETS urgent EXPORT urgentTargets
@@ -14,6 +15,10 @@ install(TARGETS urgent EXPORT urgentTargets
 install(TARGETS urgent_static EXPORT urgentTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Development)
 install(FILES LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT Runtime)
+# The gdb commands (docs/debugging.md), for `source`: the library carries
+# them too (.debug_gdb_scripts, runtime/gdb_scripts.S).
+install(FILES tools/gdb/urgent-gdb.py DESTINATION ${CMAKE_INSTALL_DATADIR}/urgent/gdb
+  COMPONENT Development)
 install(FILES ${URG_PUBLIC_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT Development)
 
 set(URG_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/urgent)

@@ -605,6 +605,7 @@ int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns)
          * showing the wait as urg__park_g would (dumps, tests). */
         st_relaxed(&gp->st->ext_futex, 0);
         st_relaxed(&gp->waitreason, (uint8_t)WAIT_SELECT);
+        st_relaxed(&gp->st->waitsince, urg__nanotime_coarse());
         st_release(&gp->status, (uint32_t)G_WAITING);
         unlock_all(locks, nl);
         for (;;) {

@@ -4,7 +4,7 @@
  * dump.c — printing every task with its state and a symbolic backtrace
  * (SIGQUIT, urg_dump, fatal errors), the way Go prints goroutines:
  *
- *   task 7 [chan receive]:
+ *   task 7 [chan receive, 2.4 s]:
  *     #0  0x55d0c2a41b2f urg__ctx_switch+0x3f (liburgent.so)
  *     #1  0x55d0c2a3e9a1 urg__switch+0x51 (liburgent.so)
  *     ...
@@ -16,13 +16,22 @@
  * syscall, has a live stack that moves under us, so, like Go, we say so
  * instead of walking it. Every walk reads only inside the task's own
  * stack and loaded objects (signals/unwind.c), so a dump of tasks that
- * change state while we print cannot fault. No locks, no malloc:
+ * change state while we print cannot fault. A parked task's state says
+ * how long it has waited (st->waitsince, by the coarse clock): "N ms"
+ * below a second, "N.N s" below a minute, "N min" above — readable at a
+ * glance, and no finer than the clock (a few ms). No locks, no malloc:
  * everything here is Signal-safe.
  */
 #include "sched.h"
 #include "signals/signals.h"
 
 #define MAX_FRAMES 64
+
+/* Pulls runtime/gdb_scripts.S (the gdb commands, for auto-loading) into
+ * programs linked with liburgent.a: every program with the runtime has
+ * this file. */
+URG_HIDDEN extern const char urg__gdb_scripts;
+__attribute__((used)) static const char *const gdb_scripts_ref = &urg__gdb_scripts;
 
 static void print_walk(const uint64_t regs[UR_NREGS], uintptr_t lo, uintptr_t hi)
 {
@@ -98,6 +107,28 @@ static const char *state_str(uint32_t status, bool started, uint32_t waitreason)
     }
 }
 
+/* pb_wait: ", 2.4 s" — how long a parked task has waited. Signal-safe. */
+static void pb_wait(urg__pbuf *b, uint64_t since)
+{
+    uint64_t now = urg__nanotime_coarse();
+    if (since == 0 || now < since)
+        return;
+    uint64_t ms = (now - since) / 1000000u;
+    urg__pb_str(b, ", ");
+    if (ms < 1000) {
+        urg__pb_u64(b, ms);
+        urg__pb_str(b, " ms");
+    } else if (ms < 60000) {
+        urg__pb_u64(b, ms / 1000);
+        urg__pb_str(b, ".");
+        urg__pb_u64(b, ms / 100 % 10);
+        urg__pb_str(b, " s");
+    } else {
+        urg__pb_u64(b, ms / 60000);
+        urg__pb_str(b, " min");
+    }
+}
+
 /* dump_one: one task. The task may change state while we look: every
  * field is read once, the stack block is checked to be one before it is
  * used, and a suspended task's state is read again after its registers
@@ -117,6 +148,11 @@ URG_RACY_READER static void dump_one(g_t *gp, void *arg)
     urg__pb_u64(&b, ld_relaxed(&gp->id));
     urg__pb_str(&b, " [");
     urg__pb_str(&b, state_str(status, started, ld_relaxed(&gp->waitreason)));
+    if (status == G_WAITING && started) {
+        struct urg__stack *wst = ld_relaxed(&gp->st);
+        if (urg__stack_block_valid(wst))
+            pb_wait(&b, ld_relaxed(&wst->waitsince));
+    }
     if (flags & G_FLAG_MAIN)
         urg__pb_str(&b, ", main");
     urg__pb_str(&b, "]:\n");

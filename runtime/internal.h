@@ -135,6 +135,9 @@ URG_HIDDEN URG_COLD void urg__warn(const char *what, const char *detail);
 
 /* Monotonic clock in ns (vDSO). Signal-safe. */
 URG_HIDDEN uint64_t urg__nanotime(void);
+/* CLOCK_MONOTONIC_COARSE: a few ns, one tick (1-4 ms) of resolution;
+ * for wait durations in dumps. Signal-safe. */
+URG_HIDDEN uint64_t urg__nanotime_coarse(void);
 
 /* Copy a string, truncating, always terminated. Signal-safe. */
 static inline void urg__strlcpy(char *dst, const char *src, size_t n)

@@ -141,3 +141,11 @@ URG_PREEMPT_PATH uint64_t urg__nanotime(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+/* Signal-safe. Cheap enough for every park (no syscall, no TSC read). */
+uint64_t urg__nanotime_coarse(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}

@@ -122,6 +122,8 @@ static inline __attribute__((always_inline)) bool prepare_run(m_t *mp, p_t *pp, 
         if (urg__stack_alloc(pp, gp) != 0)
             urg__throw("out of memory allocating a task stack");
         gp->sp = urg__arch_init_frame(gp->st->hi, gp, (void *)fn, arg);
+        st_relaxed(&gp->st->start_fn, fn);
+        st_relaxed(&gp->st->waitsince, (uint64_t)0);
         gp->flags |= G_FLAG_STARTED;
     }
     if (unlikely(sched.chaos) && gp->st->chaos_m) {
@@ -369,6 +371,10 @@ static void park_external(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *
 void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int reason)
 {
     st_relaxed(&gp->waitreason, (uint8_t)reason); /* read by dumps from any thread */
+    /* The coarse clock, not urg__nanotime: parks are frequent and dumps
+     * need only tenths of a second. Yields and preemptions are not waits. */
+    if (reason != WAIT_YIELD && reason != WAIT_PREEMPTED)
+        st_relaxed(&gp->st->waitsince, urg__nanotime_coarse());
     URG_PROBE(park, gp->id, reason);
     if (gp->flags & G_FLAG_EXTERNAL) {
         park_external(gp, unlockf, arg);

@@ -133,6 +133,12 @@ struct urg__stack {
      * first, so the object stays usable after urg_run returns. Owner. */
     void (*abandon)(struct urg__g *gp, void *arg);
     void *abandon_arg;
+    /* For dumps and debuggers (dump.c, tools/gdb/urgent-gdb.py): the entry
+     * point, copied from g.fn on the first run (fn's storage is reused for
+     * sp), and when the task last parked, by the coarse monotonic clock
+     * (urg__nanotime_coarse), 0 if it never has. Owner writes, any reads. */
+    urg_fn start_fn;
+    uint64_t waitsince;
     uint64_t timer_when;    /* deadline of the armed timer, 0 if none */
     uint32_t timer_armed;   /* gp->timer_seq when it was armed */
     struct urg__p *timer_p; /* the P whose heap holds it (zombie count) */

@@ -9,12 +9,13 @@
 set -euo pipefail
 
 # libssl-dev, libjemalloc-dev, g++: tests of preempting native C (test_native).
+# gdb: urgent.gdb (tools/gdb/urgent-gdb.py in batch mode; skipped without it).
 # pandoc: the man pages (docs/api.md -> section 3); without it the build
 # says so in one line and goes on.
 # systemtap-sdt-dev: <sys/sdt.h>, for the USDT probes (docs/probes.md);
 # without it they compile to nothing and urgent.probes is skipped.
 pkgs=(cmake make gcc g++ pkg-config libunwind-dev libcmocka-dev pandoc libssl-dev libjemalloc-dev
-	systemtap-sdt-dev)
+	systemtap-sdt-dev gdb)
 [[ ${1:-} == --with-go ]] && pkgs+=(golang-go)
 
 missing=()

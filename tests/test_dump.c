@@ -66,11 +66,33 @@ static void assert_task(const char *out, uint64_t id, const char *state, const c
     task_section(out, id, sec, sizeof(sec));
     if (!sec[0])
         fail_msg("task %llu not in the dump:\n%s", (unsigned long long)id, out);
-    snprintf(want, sizeof(want), "task %llu [%s]:\n", (unsigned long long)id, state);
-    if (strncmp(sec, want, strlen(want)) != 0)
-        fail_msg("want \"%s\", got:\n%s", want, sec);
+    /* A parked task's state ends with how long it has waited
+     * ("[chan receive, 12 ms]"): the state must be followed by "]" or ", ". */
+    snprintf(want, sizeof(want), "task %llu [%s", (unsigned long long)id, state);
+    size_t n = strlen(want);
+    if (strncmp(sec, want, n) != 0 || (sec[n] != ']' && strncmp(sec + n, ", ", 2) != 0))
+        fail_msg("want \"%s]\", got:\n%s", want, sec);
     if (fn && !strstr(sec, fn))
         fail_msg("task %llu: no frame names %s:\n%s", (unsigned long long)id, fn, sec);
+}
+
+/* assert_waited: task id's state carries a wait duration in the dump's
+ * format: ", N ms]", ", N.N s]" or ", N min]". */
+static void assert_waited(const char *out, uint64_t id, const char *state)
+{
+    char sec[8192], want[128];
+    task_section(out, id, sec, sizeof(sec));
+    snprintf(want, sizeof(want), "task %llu [%s, ", (unsigned long long)id, state);
+    size_t n = strlen(want);
+    if (strncmp(sec, want, n) != 0)
+        fail_msg("want \"%s<duration>]\", got:\n%s", want, sec);
+    const char *p = sec + n;
+    unsigned long a = 0, b = 0;
+    char unit[4] = "";
+    bool ok = sscanf(p, "%lu %3[a-z]]", &a, unit) == 2 ||
+              sscanf(p, "%lu.%lu %3[a-z]]", &a, &b, unit) == 3;
+    if (!ok || (strcmp(unit, "ms") != 0 && strcmp(unit, "s") != 0 && strcmp(unit, "min") != 0))
+        fail_msg("task %llu: no wait duration:\n%s", (unsigned long long)id, sec);
 }
 
 /* ---- urg_dump from a task ---- */
@@ -219,6 +241,9 @@ static void check_dump(int procs)
     assert_task(dump, id[D_WG], "wait group", "dumpee_wg");
     assert_task(dump, id[D_SLEEP], "sleep", "dumpee_sleep");
     assert_task(dump, id[D_SELECT], "select", "dumpee_select");
+    /* How long each has waited: parked before the dump, so at least 0 ms. */
+    assert_waited(dump, id[D_RECV], "chan receive");
+    assert_waited(dump, id[D_SLEEP], "sleep");
     if (procs == 1) {
         const char *p = strstr(dump, "[runnable, not started]:\n    created to run ");
         const char *eol = p ? strchr(p + 30, '\n') : NULL;
