@@ -117,8 +117,8 @@ static int resolve_config(const urg_config *cfg, struct urg__env *env)
     sched.scheddetail = env->scheddetail;
     sched.chaos = env->chaos_seed != 0;
     sched.chaos_seed = env->chaos_seed;
-    sched.wakegran_ns = env->wakepreempt_us >= 0 ? (uint64_t)env->wakepreempt_us * 1000u
-                                                 : DEFAULT_WAKEGRAN_NS;
+    sched.wakegran_ns =
+        env->wakepreempt_us >= 0 ? (uint64_t)env->wakepreempt_us * 1000u : DEFAULT_WAKEGRAN_NS;
     return procs;
 }
 

@@ -75,11 +75,11 @@
 #define MADV_GUARD_INSTALL 102
 #endif
 
-#define GUARD_BYTES          (64u * 1024u)
-#define ARENA_TARGET         (1ull << 30)
-#define MAX_ARENAS           4096
-#define CARVE_BATCH          16
-#define PIDFD_SELF_PROCESS   (-10001) /* PIDFD_SELF_THREAD_GROUP, Linux 6.14 */
+#define GUARD_BYTES        (64u * 1024u)
+#define ARENA_TARGET       (1ull << 30)
+#define MAX_ARENAS         4096
+#define CARVE_BATCH        16
+#define PIDFD_SELF_PROCESS (-10001) /* PIDFD_SELF_THREAD_GROUP, Linux 6.14 */
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -313,8 +313,7 @@ int urg__stack_alloc(p_t *pp, g_t *gp)
             } else if (pool.nclean > 0) {
                 pp->stackcache[pp->nstack++] = pool.clean[--pool.nclean];
             } else {
-                int got = carve(pp->stackcache + pp->nstack,
-                                URG_STACK_CACHE_MAX / 2 - pp->nstack);
+                int got = carve(pp->stackcache + pp->nstack, URG_STACK_CACHE_MAX / 2 - pp->nstack);
                 if (got == 0)
                     break;
                 pp->nstack += got;

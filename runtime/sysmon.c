@@ -78,8 +78,8 @@ static inline void earlier(uint64_t *next, uint64_t t)
  * timer that is due) and no P is idle and no M spins to take it. A timer
  * still to come counts from when it is due, so that sysmon wakes then.
  * Context: sysmon. Lock-free reads only. */
-static uint64_t slice_end(p_t *pp, const struct urg__sysmontick *pd, uint32_t s,
-                          uint64_t quantum, uint64_t now)
+static uint64_t slice_end(p_t *pp, const struct urg__sysmontick *pd, uint32_t s, uint64_t quantum,
+                          uint64_t now)
 {
     uint64_t end = pd->schedwhen + quantum;
     uint64_t gran = sched.wakegran_ns;
