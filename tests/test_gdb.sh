@@ -17,6 +17,13 @@ if ! command -v gdb >/dev/null 2>&1; then
 	echo "urgent.gdb: SKIP: gdb not installed (apt-get install gdb)"
 	exit 77
 fi
+case ${URG_TEST_SANITIZE:-} in
+address | thread)
+	# LeakSanitizer refuses to run under ptrace (the live process exits 1),
+	# and the sanitizers' shadow mappings leave cores gdb cannot read.
+	echo "urgent.gdb: SKIP: not under ${URG_TEST_SANITIZE} sanitizer (the plain and UBSan builds run it)"
+	exit 77 ;;
+esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
