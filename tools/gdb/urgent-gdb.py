@@ -326,9 +326,14 @@ class _TaskUnwinder(Unwinder):
     def __call__(self, pending):
         if self.regs is None or pending.level() != 0:
             return None
-        info = pending.create_unwind_info(
-            _FrameId(pending.read_register("rsp"), pending.read_register("rip")))
+        # Frame 0 is the thread's, frame 1 on the task's stack. gdb stops a
+        # backtrace whose frames look inner to the ones they called (by
+        # stack address), and a task's stack may lie above or below the
+        # thread's: so frame 0 is identified just inside the task's stack.
         u64 = gdb.lookup_type("unsigned long")
+        sp = self.regs.get("rsp")
+        sp = gdb.Value(sp - 16).cast(u64) if sp is not None else pending.read_register("rsp")
+        info = pending.create_unwind_info(_FrameId(sp, pending.read_register("rip")))
         for r, v in self.regs.items():
             info.add_saved_register(r, gdb.Value(v).cast(u64))
         return info
