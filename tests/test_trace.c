@@ -311,12 +311,22 @@ static uint64_t preemptions(const urg_stats *s)
 static void *watcher(void *arg)
 {
     (void)arg;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         urg_stats s;
         urg_stats_get(&s);
         if (preemptions(&s) >= preemptions(&before) + TARGET)
             break;
-        struct timespec ts = {0, 1000000};
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec > TU_AWAIT_DEADLINE_S) {
+            fprintf(stderr, "test_trace: %llu of %d preemptions after %d s\n",
+                    (unsigned long long)(preemptions(&s) - preemptions(&before)), TARGET,
+                    TU_AWAIT_DEADLINE_S);
+            urg_dump();
+            abort();
+        }
+        struct timespec ts = {0, 1000000}; /* a polling interval, not a wait */
         nanosleep(&ts, NULL);
     }
     __atomic_store_n(&done, 1, __ATOMIC_RELAXED);
