@@ -15,7 +15,7 @@
  * from the current registers; a task running on another thread, or in a
  * syscall, has a live stack that moves under us, so, like Go, we say so
  * instead of walking it. Every walk reads only inside the task's own
- * stack and loaded objects (signals/unwind.c), so a dump of tasks that
+ * stack and loaded objects (unwind/unwind.c), so a dump of tasks that
  * change state while we print cannot fault. A parked task's state says
  * how long it has waited (st->waitsince, by the coarse clock): "N ms"
  * below a second, "N.N s" below a minute, "N min" above — readable at a
@@ -24,6 +24,7 @@
  */
 #include "sched.h"
 #include "signals/signals.h"
+#include "unwind/unwind.h"
 
 #define MAX_FRAMES 64
 
@@ -33,7 +34,7 @@
 URG_HIDDEN extern const char urg__gdb_scripts;
 __attribute__((used)) static const char *const gdb_scripts_ref = &urg__gdb_scripts;
 
-static void print_walk(const uint64_t regs[UR_NREGS], uintptr_t lo, uintptr_t hi)
+static void print_walk(const uint64_t regs[URG_NREGS], uintptr_t lo, uintptr_t hi)
 {
     struct urg__modview v;
     urg__modview_begin(&v);
@@ -61,8 +62,8 @@ static void print_walk(const uint64_t regs[UR_NREGS], uintptr_t lo, uintptr_t hi
  * only [lo, hi) of the stack. Signal-safe. */
 void urg__print_backtrace_ctx(void *uctx, uintptr_t lo, uintptr_t hi)
 {
-    uint64_t regs[UR_NREGS];
-    urg__ucontext_regs(uctx, regs);
+    uint64_t regs[URG_NREGS];
+    urg__sigctx_regs(uctx, regs);
     print_walk(regs, lo, hi);
 }
 
@@ -70,25 +71,9 @@ void urg__print_backtrace_ctx(void *uctx, uintptr_t lo, uintptr_t hi)
  * [lo, hi) of the stack. Signal-safe. */
 void urg__print_backtrace_here(uintptr_t lo, uintptr_t hi)
 {
-    uint64_t regs[UR_NREGS] = {0};
+    uint64_t regs[URG_NREGS] = {0};
     urg__capture_regs(regs);
     print_walk(regs, lo, hi);
-}
-
-/* The registers urg__ctx_switch saved at frame f. */
-URG_RACY_READER static void regs_from_switch_frame(const struct urg__ctx_frame *f,
-                                                   uint64_t regs[UR_NREGS])
-{
-    for (int i = 0; i < UR_NREGS; i++)
-        regs[i] = 0;
-    regs[UR_RBX] = f->rbx;
-    regs[UR_RBP] = f->rbp;
-    regs[UR_R12] = f->r12;
-    regs[UR_R13] = f->r13;
-    regs[UR_R14] = f->r14;
-    regs[UR_R15] = f->r15;
-    regs[UR_RSP] = (uint64_t)(uintptr_t)f + URG_CTX_FRAME_SIZE;
-    regs[UR_RIP] = f->rip;
 }
 
 static const char *state_str(uint32_t status, bool started, uint32_t waitreason)
@@ -179,15 +164,15 @@ URG_RACY_READER static void dump_one(g_t *gp, void *arg)
     m_t *self = urg__tls_m;
     if (status == G_RUNNING || status == G_SYSCALL) {
         if (self && ld_relaxed(&self->curg) == gp) {
-            uint64_t regs[UR_NREGS] = {0};
+            uint64_t regs[URG_NREGS] = {0};
             urg__capture_regs(regs);
             print_walk(regs, lo, hi);
         } else {
             urg__write_str("    (running on another thread; stack unavailable)\n");
         }
     } else if ((uintptr_t)sp >= lo && (uintptr_t)sp + URG_CTX_FRAME_SIZE <= hi) {
-        uint64_t regs[UR_NREGS];
-        regs_from_switch_frame(sp, regs);
+        uint64_t regs[URG_NREGS];
+        urg__ctx_frame_regs(sp, regs);
         if (ld_acquire(&gp->status) == status && ld_relaxed(&gp->sp) == sp)
             print_walk(regs, lo, hi);
         else
@@ -235,3 +220,31 @@ URG_RACY_READER static void brief_one(g_t *gp, void *arg)
 
 /* urg__dump_tasks_brief: scheddetail's per-task lines. Signal-safe. */
 void urg__dump_tasks_brief(void) { urg__gslab_foreach(brief_one, NULL); }
+
+/* urg__fault_stack_overflow: Context: the SIGSEGV/SIGBUS handler.
+ * Signal-safe up to urg__throw, which dumps and aborts. */
+void urg__fault_stack_overflow(uintptr_t addr, void *uctx)
+{
+    g_t *gp = NULL;
+    if (!urg__stack_guard_hit(addr, &gp))
+        return;
+    urg__pbuf b = {.len = 0};
+    urg__pb_str(&b, "fatal error: stack overflow in task ");
+    if (gp)
+        urg__pb_u64(&b, gp->id);
+    else
+        urg__pb_str(&b, "?");
+    urg__pb_str(&b, " (fault at ");
+    urg__pb_hex(&b, (uint64_t)addr);
+    urg__pb_str(&b, ", stack size ");
+    urg__pb_u64(&b, sched.stack_size);
+    urg__pb_str(&b, " bytes; raise URG_STACK or urg_config.stack_size)\n\ntask ");
+    if (gp)
+        urg__pb_u64(&b, gp->id);
+    urg__pb_str(&b, " [running]:\n");
+    urg__pb_flush(&b);
+    if (gp)
+        urg__print_backtrace_ctx(uctx, (uintptr_t)gp->st->lo, (uintptr_t)gp->st->hi);
+    urg__write_str("\n");
+    urg__throw("stack overflow");
+}

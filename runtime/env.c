@@ -30,13 +30,11 @@
  * then ignored (the default applies), as API.md promises.
  */
 #include "sched.h"
+#include "signals/signals.h"
+#include "unwind/unwind.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-URG_HIDDEN extern int urg__stackguard_force;
-URG_HIDDEN extern int urg__asyncpreemptoff;
-URG_HIDDEN extern int urg__deferprof;
 
 static uint32_t warned;
 enum { W_PROCS = 1, W_QUANTUM = 2, W_STACK = 4, W_DEBUG = 8 };

@@ -71,12 +71,11 @@
  * also makes sure this file is linked in.
  */
 #include "sched.h"
+#include "signals/signals.h"
 
 #include <pthread.h>
 #include <signal.h>
 
-URG_HIDDEN bool urg__run_held(void); /* run.c */
-URG_HIDDEN void urg__fork_init(void);
 
 /* The forking thread's signal mask before prepare blocked SIGURG; owner
  * (the thread that called fork). initial-exec: no lazy TLS allocation. */

@@ -55,7 +55,7 @@
  * C half, the switch to the next task) lives in its own section, so that
  * what runs after a slice, with cold TLBs, spans two pages instead of
  * eight: in a virtual machine each TLB miss is a two-level page walk.
- * signals/modules.c counts the section as urgent's text (urg_text_hot). */
+ * unwind/modules.c counts the section as urgent's text (urg_text_hot). */
 #define URG_PREEMPT_PATH __attribute__((section("urg_text_hot")))
 #define likely(x)        __builtin_expect(!!(x), 1)
 #define unlikely(x)      __builtin_expect(!!(x), 0)

@@ -41,6 +41,7 @@
  * local tail — preempted tasks still go to the global queue, as in Go).
  */
 #include "sched.h"
+#include "signals/signals.h"
 #include "sanitizer.h"
 #include "trace.h"
 
@@ -84,13 +85,13 @@ static inline __attribute__((always_inline)) void finish_switch(g_t *self)
  * Context: task or g0. Locks: none may be held (but see urg__park_g). */
 URG_PREEMPT_PATH URG_NOINLINE void urg__switch(g_t *from, g_t *to)
 {
-    int e = *from->m->errno_p; /* first: sanitizer calls below may change it */
+    int e = *from->m->sig.errno_p; /* first: sanitizer calls below may change it */
     if (unlikely(from->canary_stack))
         urg__stack_check_canary(from);
     urg__san_start_switch(from, to, from->status == G_DEAD);
     urg__ctx_switch(&from->sp, to->sp);
     finish_switch(from);
-    *from->m->errno_p = e; /* from->m: the M it resumed on */
+    *from->m->sig.errno_p = e; /* from->m: the M it resumed on */
 }
 
 /* mcall: switch from task gp to its M's g0 and run fn(mp, gp, arg) there.
@@ -137,7 +138,7 @@ static inline __attribute__((always_inline)) bool prepare_run(m_t *mp, p_t *pp, 
         st_relaxed(&pp->schedtick, pp->schedtick + 1);
     counter_inc(&pp->n_switches);
     urg__trace_slice_begin(pp->id, gp->id);
-    if (unlikely(mp->preempt_t0))
+    if (unlikely(mp->sig.t0))
         urg__preempt_cost_record(mp);
     st_release(&mp->curg, gp);
     URG_PROBE(run, gp->id, pp->id, mp->id);
@@ -921,7 +922,7 @@ g_t *urg__curg(void)
     if (unlikely(ld_relaxed(&mp->orphan)) && mp->curg)
         urg__orphan_exit(mp);
     g_t *gp = mp->curg;
-    /* A task the runtime detached from its P (signals/detach.c) gets one
+    /* A task the runtime detached from its P (runtime/detach.c) gets one
      * back at its first runtime call. */
     if (unlikely(gp && (gp->flags & G_FLAG_DETACHED)))
         urg__reattach(gp);

@@ -32,6 +32,8 @@
  */
 #include "sanitizer.h"
 #include "sched.h"
+#include "signals/signals.h"
+#include "unwind/unwind.h"
 #include "trace.h"
 
 #include <pthread.h>
@@ -50,10 +52,6 @@
 #else
 #define DEFAULT_WAKEGRAN_NS 0ull
 #endif
-
-URG_HIDDEN void urg__thread_set_base_mask(const sigset_t *mask);
-URG_HIDDEN bool urg__run_held(void);  /* for fork.c */
-URG_HIDDEN void urg__fork_init(void); /* fork.c */
 
 static uint32_t ext_refs; /* atomic: external threads inside the runtime */
 
@@ -231,7 +229,7 @@ static void free_ms(void)
             abandoned_ms = mp;
         } else {
             pthread_join(mp->thread, NULL);
-            urg__altstack_free(mp);
+            urg__altstack_free(&mp->sig, urg__tls_m == mp || mp->tid == 0);
             free(mp);
         }
         mp = next;
@@ -298,6 +296,10 @@ static int run(urg_fn main_fn, void *arg, const urg_config *cfg, int cfg_err)
     urg__unlock(&sched.lock);
     if (ret != 0)
         goto out_poll;
+    if ((ret = urg__unwind_init()) != 0)
+        goto out_ps;
+    urg__modules_refresh();
+    urg__interpose_init();
     if ((ret = urg__signals_install()) != 0)
         goto out_ps;
     urg__chaos_start();

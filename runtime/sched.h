@@ -23,6 +23,7 @@
 #include "arch/arch.h"
 #include "internal.h"
 #include "lockrank.h"
+#include "preempt_iface.h"
 #include "probes.h"
 
 #include <pthread.h>
@@ -71,7 +72,7 @@ enum {
     G_FLAG_EXTERNAL = 1u << 1, /* a thread the runtime does not manage (parks on a futex) */
     G_FLAG_STARTED = 1u << 2,  /* has run: sp/st are valid, fn/arg are gone */
     G_FLAG_DETACHED = 1u << 3, /* G_SYSCALL because the runtime took its P while
-                                   it ran native code (signals/detach.c), not by
+                                   it ran native code (detach.c), not by
                                    urg_syscall_enter */
 };
 
@@ -153,12 +154,12 @@ struct urg__stack {
      * while the task waits in the global queue. */
     struct urg__m *chaos_m;
     uint64_t chaos_since;
-    /* Locks of the threads library the task holds (signals/interpose.c):
+    /* Locks of the threads library the task holds (interpose.c):
      * while non-zero the SIGURG handler does not preempt it. Owner. */
     int32_t ulocks;
 #ifdef URG_TSAN
-    void *tsan_fiber;       /* one per stack, for the life of the run */
-    uint8_t tsan_stale;     /* the fiber holds a dead task's two frames */
+    void *tsan_fiber;   /* one per stack, for the life of the run */
+    uint8_t tsan_stale; /* the fiber holds a dead task's two frames */
 #endif
 } URG_ALIGNED_CL;
 
@@ -204,8 +205,8 @@ struct urg__sysmontick {
     uint32_t syscalltick;
     uint64_t schedwhen; /* estimated start of the current slice */
     uint64_t syscallwhen;
-    uint64_t sampled; /* when sysmon last looked at this P */
-    uint64_t asked;   /* when it last asked the P's task to yield, 0 if it
+    uint64_t sampled;    /* when sysmon last looked at this P */
+    uint64_t asked;      /* when it last asked the P's task to yield, 0 if it
                          has not in the current slice */
     uint64_t chaos_next; /* URG_DEBUG=chaos: its next random preemption */
 };
@@ -218,7 +219,7 @@ struct urg__p {
     uint32_t schedtick;                /* owner writes, sysmon reads: +1 per schedule */
     uint32_t syscalltick;              /* owner writes, sysmon reads: +1 per syscall */
     uint32_t detached;                 /* atomic: P_SYSCALL because its task was
-                                          detached (signals/detach.c), not bracketed */
+                                          detached (detach.c), not bracketed */
     uint32_t deferred;                 /* atomic: the SIGURG handler deferred a request
                                           of sysmon's (retry soon); sysmon clears it */
     struct urg__sysmontick sysmontick; /* sysmon only */
@@ -286,26 +287,17 @@ struct urg__m {
     struct urg__g *after_g;
     void *after_arg;
 
-    /* Async preemption (signals/). */
-    uint64_t preempt_t0;     /* owner: handler entry of the preemption in
-                                  progress, 0 if none (cost histogram) */
-    uint32_t signal_pending; /* atomic: a SIGURG from sysmon is in flight */
-    int *errno_p;            /* this thread's errno, for the handler and the
-                                  trampoline: no call into libc (cold after
-                                  a slice) to find it */
-    uint32_t preempt_gen;    /* atomic: handled preemption signals */
-    void *altstack;          /* sigaltstack memory */
-    size_t altstack_size;
-    void *unw_as;    /* libunwind address space for safe-point walks */
-    void *walk_memo; /* verdicts of its earlier walks (signals/preempt.c) */
+    /* The signal layer's state for this thread (preempt_iface.h): SIGURG
+     * in flight, errno's address, alternate stack, unwinder, walk memo. */
+    struct urg__sigthread sig;
 
-    /* Detaching (signals/detach.c): the P leaves a thread that runs
-     * native code it cannot be preempted in, or that blocked. */
-    uint32_t detach_req;  /* atomic: sysmon saw the thread blocked */
-    uint32_t defer_n;     /* handler: deferred requests in a row this slice */
-    uint32_t defer_tick;  /* handler: the P's schedtick they were counted in */
-    uint64_t cpu_seen;    /* sysmon: the thread's CPU time at its last look */
-    uint32_t cpu_tick;    /* sysmon: the P's schedtick at that look */
+    /* Detaching (detach.c): the P leaves a thread that runs native code
+     * it cannot be preempted in, or that blocked (the request itself is
+     * sig.detach_req). */
+    uint32_t defer_n;    /* handler: deferred requests in a row this slice */
+    uint32_t defer_tick; /* handler: the P's schedtick they were counted in */
+    uint64_t cpu_seen;   /* sysmon: the thread's CPU time at its last look */
+    uint32_t cpu_tick;   /* sysmon: the P's schedtick at that look */
 };
 
 /* ---- the scheduler ------------------------------------------------------ */
@@ -353,9 +345,9 @@ struct urg__sched {
     size_t stack_size;
     int32_t schedtrace_ms;
     int32_t scheddetail;
-    uint32_t chaos;      /* URG_DEBUG=chaos=SEED is on (chaos.c) */
+    uint32_t chaos; /* URG_DEBUG=chaos=SEED is on (chaos.c) */
     uint64_t chaos_seed;
-    uint64_t wakegran_ns; /* wake-up preemption's minimum slice; 0: off */
+    uint64_t wakegran_ns;               /* wake-up preemption's minimum slice; 0: off */
     uint64_t chaos_moved, chaos_stayed; /* atomic */
 
     /* Netpoller. */
@@ -365,12 +357,12 @@ struct urg__sched {
 
     /* sysmon. */
     urg__note sysmonnote;
-    uint32_t sysmonwait; /* atomic: sysmon sleeps on sysmonnote */
+    uint32_t sysmonwait;   /* atomic: sysmon sleeps on sysmonnote */
     uint64_t sysmon_until; /* atomic: when sysmon's current sleep ends (ns) */
 
     /* Global counters (atomic). */
     uint64_t preempt_requests, preempt_signals, preempt_async, preempt_deferred;
-    uint64_t detaches, detach_blocked; /* signals/detach.c: Ps taken from native code */
+    uint64_t detaches, detach_blocked;        /* detach.c: Ps taken from native code */
     uint64_t preempt_walks_memo;              /* safe-point checks answered by the walk memo */
     uint64_t preempt_cost[URG__COST_BUCKETS]; /* atomic: 250 ns buckets */
     uint64_t preempt_cost_sum;                /* atomic: ns, all buckets' costs */
@@ -420,14 +412,19 @@ URG_HIDDEN bool urg__take_nextp_locked(m_t *mp); /* Locks: sched.lock held */
 URG_HIDDEN void urg__handoffp(p_t *pp);
 URG_HIDDEN void urg__acquirep(m_t *mp, p_t *pp);
 URG_HIDDEN p_t *urg__releasep(m_t *mp);
-URG_HIDDEN void urg__switch(g_t *from, g_t *to);                    /* see proc.c */
-URG_HIDDEN void urg__preempt_cost_record(m_t *mp);                  /* stats.c */
+URG_HIDDEN void urg__switch(g_t *from, g_t *to); /* see proc.c */
+/* proc.c: run fn on g0 for a task back from a syscall (syscall.c). */
+URG_HIDDEN void urg__mcall_exitsyscall(g_t *gp, void (*fn)(m_t *, g_t *, void *));
+URG_HIDDEN void urg__preempt_cost_record(m_t *mp);                   /* stats.c */
 URG_HIDDEN void urg__stats_snapshot(urg_stats *out, uint64_t *hist); /* stats.c */
-URG_HIDDEN void urg__syscall_close_open(g_t *gp, const char *what); /* syscall.c */
-URG_HIDDEN void urg__reattach(g_t *gp);                               /* syscall.c */
-/* signals/detach.c */
+URG_HIDDEN void urg__syscall_close_open(g_t *gp, const char *what);  /* syscall.c */
+URG_HIDDEN void urg__reattach(g_t *gp);                              /* syscall.c */
+/* detach.c */
 URG_HIDDEN bool urg__detach_signal(m_t *mp);
 URG_HIDDEN void urg__detach_check_blocked(p_t *pp, uint64_t now);
+/* The handler's part (Signal-safe; the task's thread). `deferred`: a
+ * preemption request was just deferred. */
+URG_HIDDEN bool urg__detach_try(m_t *mp, g_t *gp, p_t *pp, void *uctx, bool deferred);
 /* A task inside a syscall bracket holds no P: scheduling calls close it. */
 #define URG_CLOSE_OPEN_SYSCALL(gp, what)                                                           \
     do {                                                                                           \
@@ -470,6 +467,8 @@ URG_HIDDEN g_t *urg__curg(void);
 
 /* thread.c */
 URG_HIDDEN m_t *urg__newm(p_t *pp, bool spinning, int *err);
+/* The signal mask every M starts from: the urg_run caller's. */
+URG_HIDDEN void urg__thread_set_base_mask(const sigset_t *mask);
 URG_HIDDEN void urg__stopm(m_t *mp);
 URG_HIDDEN void urg__m_signal_init(m_t *mp);
 
@@ -479,6 +478,7 @@ URG_HIDDEN void urg__stack_free(p_t *pp, g_t *gp);
 URG_HIDDEN void urg__stack_flush_cache(p_t *pp);
 URG_HIDDEN void urg__stack_teardown(void);
 URG_HIDDEN int urg__stack_init(size_t stack_size);
+URG_HIDDEN extern int urg__stackguard_force; /* URG_DEBUG=stackguard=MODE */
 /* If addr lies in a guard page of a task stack, returns that stack's task
  * id owner (via *gp_out) and true. Signal-safe. */
 URG_HIDDEN bool urg__stack_guard_hit(uintptr_t addr, g_t **gp_out);
@@ -510,7 +510,6 @@ URG_HIDDEN int urg__start_the_world(int32_t newprocs);
 URG_HIDDEN int urg__procresize(int32_t nprocs, p_t **runnable_out);
 URG_HIDDEN void urg__gcstopm(m_t *mp);
 URG_HIDDEN void urg__preemptall(void);
-URG_HIDDEN void urg__preempt_modules_env(const char *list); /* signals/modules.c */
 URG_HIDDEN bool urg__preemptone(p_t *pp);
 
 /* sysmon.c */
@@ -520,7 +519,6 @@ URG_HIDDEN int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any
 
 /* stats.c / dump.c */
 URG_HIDDEN void urg__schedtrace(bool detailed);
-URG_HIDDEN void urg__dump_all(bool from_signal);
 URG_HIDDEN void urg__print_backtrace_ctx(void *ucontext, uintptr_t stack_lo, uintptr_t stack_hi);
 URG_HIDDEN void urg__dump_tasks_brief(void);
 URG_HIDDEN void urg__print_backtrace_here(uintptr_t stack_lo, uintptr_t stack_hi);
@@ -547,20 +545,16 @@ URG_HIDDEN uint64_t urg__chaos_preempt(uint64_t now);
 URG_HIDDEN void urg__chaos_shuffle(struct urg__p *pp);
 URG_HIDDEN int urg__default_maxprocs(void);
 
-/* signals/ */
-URG_HIDDEN int urg__signals_install(void);
-URG_HIDDEN void urg__signals_restore(void);
-URG_HIDDEN int urg__altstack_init(m_t *mp);
-URG_HIDDEN void urg__altstack_free(m_t *mp);
+/* run.c: is a run in progress (for fork.c)? */
+URG_HIDDEN bool urg__run_held(void);
+/* fork.c: register the pthread_atfork handlers, once. Any thread. */
+URG_HIDDEN void urg__fork_init(void);
+
+/* interpose.c: resolve the C library's lock functions (urg_run). */
+URG_HIDDEN void urg__interpose_init(void);
+
+/* preempt.c */
+URG_HIDDEN extern int urg__asyncpreemptoff;   /* URG_DEBUG=asyncpreemptoff=1 */
 URG_HIDDEN bool urg__preempt_signal(m_t *mp); /* Context: sysmon */
-URG_HIDDEN int urg__modules_refresh(void);
-URG_HIDDEN bool urg__modules_changed(void);
-URG_HIDDEN int urg__safepoint_m_init(m_t *mp);
-URG_HIDDEN void urg__safepoint_m_fini(m_t *mp);
-/* signals/deferprof.c (URG_DEBUG=deferprof=1): forget the last run's
- * sites (Context: urg_run, before any M); print the top sites on stderr
- * (run end, urg_dump; Signal-safe; nothing unless deferprof is on). */
-URG_HIDDEN void urg__deferprof_reset(void);
-URG_HIDDEN void urg__deferprof_report(void);
 
 #endif /* URG_SCHED_H */

@@ -17,16 +17,17 @@
  *   preempt: requests=.. signals=.. async=.. deferred=.. memo=.. cooperative=..
  */
 #include "sched.h"
+#include "signals/signals.h"
 
 #include <string.h>
 
 /* urg__preempt_cost_record: the next task is about to run on mp after an
- * async preemption that began at mp->preempt_t0. Context: g0, or the
+ * async preemption that began at mp->sig.t0. Context: g0, or the
  * preempted task handing its P on (proc.c, run_next). */
 URG_PREEMPT_PATH void urg__preempt_cost_record(m_t *mp)
 {
-    uint64_t d = urg__nanotime() - mp->preempt_t0;
-    mp->preempt_t0 = 0;
+    uint64_t d = urg__nanotime() - mp->sig.t0;
+    mp->sig.t0 = 0;
     uint64_t b = d / URG__COST_STEP_NS;
     if (b >= URG__COST_BUCKETS)
         b = URG__COST_BUCKETS - 1;

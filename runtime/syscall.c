@@ -72,8 +72,6 @@ static void exitsyscall0(m_t *mp, g_t *gp, void *arg)
     /* The M has no P: findrunnable parks it until one is handed over. */
 }
 
-URG_HIDDEN void urg__mcall_exitsyscall(g_t *gp, void (*fn)(m_t *, g_t *, void *));
-
 /* urg__syscall_close_open: gp (the caller) reached the scheduler — it is
  * exiting, yielding, parking or spawning — inside a syscall bracket, where
  * it holds no P. That is a bug in the program; refuse it with a line and
@@ -89,7 +87,7 @@ void urg__syscall_close_open(g_t *gp, const char *what)
 }
 
 /* urg__reattach: gp ran native code without its P (the runtime detached
- * it: signals/detach.c) and now calls the runtime: get a P back, as at
+ * it: runtime/detach.c) and now calls the runtime: get a P back, as at
  * the end of a syscall. Context: the task, holding no P. */
 void urg__reattach(g_t *gp)
 {

@@ -22,7 +22,7 @@
  *   7. under URG_DEBUG=chaos, preempts running tasks at random every 20
  *      to 200 us (chaos.c);
  *   8. asks a thread that looks blocked in the kernel, while work waits
- *      for its P, to let the P go (signals/detach.c), and takes the P of a
+ *      for its P, to let the P go (runtime/detach.c), and takes the P of a
  *      detached task at once.
  *
  * How long a slice really lasts: a P bumps schedtick each time it starts a
@@ -48,6 +48,8 @@
  */
 
 #include "sched.h"
+#include "signals/signals.h"
+#include "unwind/unwind.h"
 #include "trace.h"
 
 #include <signal.h>
@@ -155,7 +157,7 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
             } else {
                 if (s == P_RUNNING) {
                     /* The same task since the last look: blocked in the
-                     * kernel while work waits? (signals/detach.c) */
+                     * kernel while work waits? (runtime/detach.c) */
                     urg__detach_check_blocked(pp, since);
                 }
                 due = end;
@@ -164,7 +166,7 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
         }
         if (s == P_SYSCALL) {
             uint32_t t = ld_relaxed(&pp->syscalltick);
-            /* A detached task (signals/detach.c) has been away from the
+            /* A detached task (runtime/detach.c) has been away from the
              * scheduler for a quantum, or its thread blocked: no grace
              * tick. Nor while a stop-the-world waits for the P. */
             bool now_please = ld_relaxed(&pp->detached) || ld_relaxed(&sched.gcwaiting);

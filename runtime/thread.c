@@ -13,6 +13,7 @@
  * a program that blocks that many threads in syscalls is broken.
  */
 #include "sched.h"
+#include "signals/signals.h"
 #include "trace.h"
 #include "sanitizer.h"
 
@@ -46,14 +47,14 @@ static void g0_bounds(m_t *mp)
  * Context: the new thread, before it runs anything. */
 void urg__m_signal_init(m_t *mp)
 {
-    mp->errno_p = urg__errno_here();
+    mp->sig.errno_p = urg__errno_here();
     urg__tls_m = mp;
     mp->tid = (pid_t)syscall(SYS_gettid);
     g0_bounds(mp);
     urg__san_g0_init(&mp->g0);
-    if (urg__altstack_init(mp) != 0)
+    if (urg__altstack_init(&mp->sig) != 0)
         urg__throw("cannot allocate a signal stack");
-    if (urg__safepoint_m_init(mp) != 0)
+    if (urg__safepoint_m_init(&mp->sig, (uintptr_t)mp->g0x.lo, (uintptr_t)mp->g0x.hi) != 0)
         urg__throw("cannot initialise the unwinder");
     sigset_t mask = run_sigmask;
     sigdelset(&mask, SIGURG);
@@ -75,7 +76,7 @@ static void *mthread_main(void *arg)
     pthread_sigmask(SIG_SETMASK, &all, NULL);
     urg__tls_m = NULL;
     urg__trace_thread_exit();
-    urg__safepoint_m_fini(mp);
+    urg__safepoint_m_fini(&mp->sig);
     if (ld_acquire(&mp->orphan)) {
         /* Nobody joins us. mp (and its signal stack) stays allocated: the
          * finished run's teardown may still be reading it, and there is

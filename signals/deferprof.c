@@ -8,7 +8,7 @@
  * preempted; this says which code, so a user can see that a hog sits in
  * memset (libc) or behind urg_preempt_disable, and fix it or accept it.
  * The handler (preempt.c) knows the reason (enum urg__defer_reason in
- * signals.h, in the order it checks) and, for a refused caller (a
+ * runtime/preempt_iface.h, in the order it checks) and, for a refused caller (a
  * comparator called from qsort), which frame said no; we add the nearest
  * frame in preemptible code above a PC that is not, so that a deferral in
  * libc names the program's function that called it.
@@ -22,7 +22,7 @@
  * the M's address space.
  *
  * Reporting (the end of every run, and urg_dump) picks the top sites by
- * count and symbolizes them with signals/symbolize.c, outside the handler.
+ * count and symbolizes them with unwind/symbolize.c, outside the handler.
  * Everything here is Signal-safe; the table is reset when a run starts.
  *
  * Rejected: per-M tables (merging them needs the list of Ms, which a
@@ -30,7 +30,7 @@
  * a ring of raw samples (loses the old ones to a busy hog and makes the
  * report sort thousands of entries).
  */
-#include "signals.h"
+#include "handler.h"
 
 #define DP_SLOTS 1024 /* power of two */
 #define DP_PROBE 32   /* slots looked at before a sample is dropped */
@@ -77,16 +77,16 @@ const char *urg__defer_reason_str(uint32_t reason)
 /* nearest_user: the first frame, from the interrupted context up, in
  * preemptible code (a PC of the program or an opted-in object), or 0.
  * Reads only the task's stack and loaded objects. Context: the SIGURG
- * handler on mp's thread (it uses mp's unwinder address space). */
-static uintptr_t nearest_user(m_t *mp, g_t *gp, const uint64_t regs[UR_NREGS])
+ * handler on st's thread (it uses that thread's unwinder address space). */
+static uintptr_t nearest_user(struct urg__sigthread *st, const struct urg__preempt_task *t,
+                              const uint64_t regs[URG_NREGS])
 {
     struct urg__modview v;
     urg__modview_begin(&v);
-    if (urg__pc_classify(&v, regs[UR_RIP]) == PC_USER)
+    if (urg__pc_classify(&v, regs[URG_REG_PC]) == PC_USER)
         return 0; /* the PC itself names it */
     urg__walk_t w;
-    if (urg__walk_begin(&w, mp->unw_as, regs, (uintptr_t)gp->st->lo, (uintptr_t)gp->st->hi, &v) !=
-        0)
+    if (urg__walk_begin(&w, st->unw_as, regs, t->stack_lo, t->stack_hi, &v) != 0)
         return 0;
     for (int i = 0; i < DP_FROM && urg__walk_step(&w) > 0; i++) {
         uintptr_t ip = urg__walk_ip(&w);
@@ -114,14 +114,15 @@ static struct dp_ent *slot_for(uint64_t key)
     return NULL;
 }
 
-/* urg__deferprof_record: Context: the SIGURG handler on mp's thread
- * (curg gp). Touches only tab and dropped (atomics), gp's stack block
- * and stack (read), mp's unwinder. Signal-safe. */
-void urg__deferprof_record(m_t *mp, g_t *gp, const void *uc, uint32_t reason, uintptr_t refused)
+/* urg__deferprof_record: Context: the SIGURG handler on st's thread
+ * (running task t). Touches only tab and dropped (atomics), t's stack
+ * (read), st's unwinder. Signal-safe. */
+void urg__deferprof_record(struct urg__sigthread *st, const struct urg__preempt_task *t,
+                           const void *uc, uint32_t reason, uintptr_t refused)
 {
-    uint64_t regs[UR_NREGS];
-    urg__ucontext_regs(uc, regs);
-    uint64_t key = (uint64_t)regs[UR_RIP] << 8 | (reason & 0xff);
+    uint64_t regs[URG_NREGS];
+    urg__sigctx_regs(uc, regs);
+    uint64_t key = (uint64_t)regs[URG_REG_PC] << 8 | (reason & 0xff);
     struct dp_ent *e = slot_for(key);
     if (!e) {
         fetch_add(&dropped, 1ull);
@@ -133,7 +134,7 @@ void urg__deferprof_record(m_t *mp, g_t *gp, const void *uc, uint32_t reason, ui
     if (fetch_add(&e->count, 1ull) == 0) {
         if (refused)
             st_relaxed(&e->caller, refused);
-        uintptr_t from = nearest_user(mp, gp, regs);
+        uintptr_t from = nearest_user(st, t, regs);
         if (from)
             st_relaxed(&e->from, from);
     }

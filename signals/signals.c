@@ -24,7 +24,7 @@
  * handler must not grow a task's stack by a whole handler frame.
  */
 
-#include "signals.h"
+#include "handler.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -61,14 +61,12 @@ static int install(int sig, void (*fn)(int, siginfo_t *, void *))
     return 0;
 }
 
-/* urg__signals_install: Context: urg_run, before any M. */
+/* urg__signals_install: Context: urg_run, before any M, after the
+ * unwinder and the module table are set up (urg__unwind_init,
+ * urg__modules_refresh). */
 int urg__signals_install(void)
 {
     int r;
-    if ((r = urg__unwind_init()) != 0)
-        return r;
-    urg__modules_refresh();
-    urg__interpose_init();
     urg__self_pid = getpid();
     /* Both builds: the cooperative one detaches blocked threads with it. */
     if ((r = install(SIGURG, urg__sigurg_handler)) != 0)
@@ -131,32 +129,9 @@ void urg__sig_forward(int sig, siginfo_t *info, void *uctx)
     }
 }
 
-/* Signal-safe. */
-URG_PREEMPT_PATH void urg__ucontext_regs(const void *uctx, uint64_t regs[UR_NREGS])
-{
-    const greg_t *g = ((const ucontext_t *)uctx)->uc_mcontext.gregs;
-    regs[UR_RAX] = (uint64_t)g[REG_RAX];
-    regs[UR_RDX] = (uint64_t)g[REG_RDX];
-    regs[UR_RCX] = (uint64_t)g[REG_RCX];
-    regs[UR_RBX] = (uint64_t)g[REG_RBX];
-    regs[UR_RSI] = (uint64_t)g[REG_RSI];
-    regs[UR_RDI] = (uint64_t)g[REG_RDI];
-    regs[UR_RBP] = (uint64_t)g[REG_RBP];
-    regs[UR_RSP] = (uint64_t)g[REG_RSP];
-    regs[UR_R8] = (uint64_t)g[REG_R8];
-    regs[UR_R9] = (uint64_t)g[REG_R9];
-    regs[UR_R10] = (uint64_t)g[REG_R10];
-    regs[UR_R11] = (uint64_t)g[REG_R11];
-    regs[UR_R12] = (uint64_t)g[REG_R12];
-    regs[UR_R13] = (uint64_t)g[REG_R13];
-    regs[UR_R14] = (uint64_t)g[REG_R14];
-    regs[UR_R15] = (uint64_t)g[REG_R15];
-    regs[UR_RIP] = (uint64_t)g[REG_RIP];
-}
-
 /* ---- alternate stacks ---- */
 
-int urg__altstack_init(m_t *mp)
+int urg__altstack_init(struct urg__sigthread *st)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t bytes = ALTSTACK_BYTES + page;
@@ -170,66 +145,65 @@ int urg__altstack_init(m_t *mp)
         munmap(mem, bytes);
         return -errno;
     }
-    mp->altstack = mem;
-    mp->altstack_size = bytes;
+    st->altstack = mem;
+    st->altstack_size = bytes;
     return 0;
 }
 
-void urg__altstack_free(m_t *mp)
+void urg__altstack_free(struct urg__sigthread *st, bool on_thread)
 {
-    if (!mp->altstack)
+    if (!st->altstack)
         return;
-    if (urg__tls_m == mp || mp->tid == 0) {
+    if (on_thread) {
         stack_t ss = {.ss_flags = SS_DISABLE};
         sigaltstack(&ss, NULL);
     }
 #ifdef URG_ASAN
     /* The next run may map its own stacks here: leave no stale shadow. */
-    ASAN_UNPOISON_MEMORY_REGION(mp->altstack, mp->altstack_size);
+    ASAN_UNPOISON_MEMORY_REGION(st->altstack, st->altstack_size);
 #endif
-    munmap(mp->altstack, mp->altstack_size);
-    mp->altstack = NULL;
+    munmap(st->altstack, st->altstack_size);
+    st->altstack = NULL;
 }
 
-/* urg__safepoint_m_init: the M's own unwinder for its SIGURG handler.
- * Context: the new thread, before it runs anything. */
-int urg__safepoint_m_init(m_t *mp)
+/* urg__safepoint_m_init: the thread's own unwinder for its SIGURG
+ * handler. Context: the new thread, before it runs anything. */
+int urg__safepoint_m_init(struct urg__sigthread *st, uintptr_t lo, uintptr_t hi)
 {
 #ifdef URG_PREEMPT_ASYNC
-    mp->unw_as = urg__unwind_as_new();
-    mp->walk_memo = aligned_alloc(URG_CACHELINE, urg__walk_memo_size);
-    if (!mp->unw_as || !mp->walk_memo)
+    st->unw_as = urg__unwind_as_new();
+    st->walk_memo = aligned_alloc(URG_CACHELINE, urg__walk_memo_size);
+    if (!st->unw_as || !st->walk_memo)
         return -ENOMEM;
-    memset(mp->walk_memo, 0, urg__walk_memo_size);
+    memset(st->walk_memo, 0, urg__walk_memo_size);
     /* One walk now, of this thread's own stack: libunwind maps its rule
      * cache on a space's first walk, and that mmap would otherwise land
      * in the first preemption's handler (tens of microseconds). */
-    uint64_t regs[UR_NREGS] = {0};
+    uint64_t regs[URG_NREGS] = {0};
     urg__capture_regs(regs);
     struct urg__modview v;
     urg__modview_begin(&v);
     urg__walk_t w;
-    if (urg__walk_begin(&w, mp->unw_as, regs, (uintptr_t)mp->g0x.lo, (uintptr_t)mp->g0x.hi, &v) ==
-        0)
+    if (urg__walk_begin(&w, st->unw_as, regs, lo, hi, &v) == 0)
         for (int i = 0; i < 4 && urg__walk_step(&w) > 0; i++)
             ;
     return 0;
 #else
-    (void)mp;
+    (void)st, (void)lo, (void)hi;
     return 0;
 #endif
 }
 
-/* Context: the M's thread, exiting, with every signal blocked. */
-void urg__safepoint_m_fini(m_t *mp)
+/* Context: the thread, exiting, with every signal blocked. */
+void urg__safepoint_m_fini(struct urg__sigthread *st)
 {
-    urg__unwind_as_free(mp->unw_as);
-    mp->unw_as = NULL;
-    free(mp->walk_memo);
-    mp->walk_memo = NULL;
+    urg__unwind_as_free(st->unw_as);
+    st->unw_as = NULL;
+    free(st->walk_memo);
+    st->walk_memo = NULL;
     /* Its alternate stack goes with the thread. */
     stack_t ss = {.ss_flags = SS_DISABLE};
-    if (urg__tls_m == NULL && mp->altstack)
+    if (st->altstack)
         sigaltstack(&ss, NULL);
 }
 
@@ -238,28 +212,8 @@ void urg__safepoint_m_fini(m_t *mp)
 static void segv_handler(int sig, siginfo_t *info, void *uctx)
 {
     int saved_errno = errno;
-    g_t *gp = NULL;
-    if (info && urg__stack_guard_hit((uintptr_t)info->si_addr, &gp)) {
-        urg__pbuf b = {.len = 0};
-        urg__pb_str(&b, "fatal error: stack overflow in task ");
-        if (gp)
-            urg__pb_u64(&b, gp->id);
-        else
-            urg__pb_str(&b, "?");
-        urg__pb_str(&b, " (fault at ");
-        urg__pb_hex(&b, (uint64_t)(uintptr_t)info->si_addr);
-        urg__pb_str(&b, ", stack size ");
-        urg__pb_u64(&b, sched.stack_size);
-        urg__pb_str(&b, " bytes; raise URG_STACK or urg_config.stack_size)\n\ntask ");
-        if (gp)
-            urg__pb_u64(&b, gp->id);
-        urg__pb_str(&b, " [running]:\n");
-        urg__pb_flush(&b);
-        if (gp)
-            urg__print_backtrace_ctx(uctx, (uintptr_t)gp->st->lo, (uintptr_t)gp->st->hi);
-        urg__write_str("\n");
-        urg__throw("stack overflow");
-    }
+    if (info)
+        urg__fault_stack_overflow((uintptr_t)info->si_addr, uctx); /* returns if not one */
     urg__sig_forward(sig, info, uctx);
     errno = saved_errno;
 }

@@ -19,7 +19,7 @@
  * deadline, until its hog has been deferred for the reason it expects,
  * then stops the hog. The libc hogs make a runtime call (urg_checkpoint)
  * after each call into libc, which takes their proc back after a detach
- * (signals/detach.c), so the deferrals go on.
+ * (runtime/detach.c), so the deferrals go on.
  *
  * Cooperative build (and ThreadSanitizer, which delays signals): no
  * preemption is ever deferred; the test is skipped.

@@ -317,7 +317,7 @@ static void test_native_openssl_rand_bytes(void **state)
 /* ---- no proc is lost to a blocked thread (contract, line 2) ----
  * One proc. A task blocks its thread in a condition variable; the task
  * that would signal it can run only if the runtime takes the proc from
- * the blocked thread (signals/detach.c). Both builds. */
+ * the blocked thread (runtime/detach.c). Both builds. */
 
 static pthread_mutex_t cv_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;

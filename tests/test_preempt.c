@@ -22,6 +22,7 @@
 #include "testutil.h"
 
 #include "signals/signals.h"
+#include "unwind/unwind.h"
 
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -302,7 +303,7 @@ static void test_preempt_memo_respects_call_chain(void **state)
     assert_true(end_stats.preempt_walks_memo > 0);
     /* Phase 2 never was: the signals landed and were refused, and the
      * loop stayed on its thread. After a few refusals the runtime may let
-     * the proc go on without it (signals/detach.c): only then may the
+     * the proc go on without it (runtime/detach.c): only then may the
      * other task run meanwhile, on another thread. */
     assert_true(end_stats.preempt_deferred > 0);
     assert_int_equal(memo_tid[0], memo_tid[1]);

@@ -2,7 +2,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * stress/lockcost/lockcost.c — what counting pthread locks per task costs
- * (signals/interpose.c): an uncontended lock+unlock pair through urgent's
+ * (runtime/interpose.c): an uncontended lock+unlock pair through urgent's
  * wrappers against the same pair called straight into libc, in one task.
  *
  *   cmake --build build/test-async

@@ -1,7 +1,7 @@
 /* SPDX-FileCopyrightText: the urgent authors */
 /* SPDX-License-Identifier: MIT */
 /*
- * signals/detach.c — no proc is lost to a thread that does not run
+ * runtime/detach.c — no proc is lost to a thread that does not run
  * scheduler code.
  *
  * A task can keep its thread, and so its P, away from the scheduler in two
@@ -42,7 +42,9 @@
  * Not under ThreadSanitizer: it runs handlers late, on a copy of the
  * context, at points of its own choosing.
  */
-#include "signals.h"
+#include "sched.h"
+#include "signals/signals.h"
+#include "unwind/unwind.h"
 
 #include <sys/syscall.h>
 #include <time.h>
@@ -57,6 +59,7 @@ bool urg__detach_try(m_t *mp, g_t *gp, p_t *pp, void *uctx, bool deferred)
     (void)mp, (void)gp, (void)pp, (void)uctx, (void)deferred;
     return false;
 }
+void urg__detach_requested(void *uctx) { (void)uctx; }
 bool urg__detach_signal(m_t *mp)
 {
     (void)mp;
@@ -76,10 +79,10 @@ static bool at_syscall(uintptr_t pc)
     urg__modview_begin(&v);
     uintptr_t lo, hi;
     bool w;
-    if (!urg__mem_readable(&v, pc - 2, 4, &lo, &hi, &w))
+    uintptr_t code = pc - URG_SYSCALL_PROBE_BEFORE;
+    if (!urg__mem_readable(&v, code, URG_SYSCALL_PROBE_BYTES, &lo, &hi, &w))
         return false;
-    const volatile uint8_t *c = (const volatile uint8_t *)(pc - 2);
-    bool at = (c[2] == 0x0f && c[3] == 0x05) || (c[0] == 0x0f && c[1] == 0x05);
+    bool at = urg__syscall_insn_at((const volatile uint8_t *)code);
     return at && urg__modview_valid(&v);
 }
 
@@ -104,7 +107,7 @@ static void detach(m_t *mp, g_t *gp, p_t *pp)
  * Context: the SIGURG handler, on the task's thread. Signal-safe. */
 bool urg__detach_try(m_t *mp, g_t *gp, p_t *pp, void *uctx, bool deferred)
 {
-    bool blocked = xchg(&mp->detach_req, 0u) != 0;
+    bool blocked = xchg(&mp->sig.detach_req, 0u) != 0;
     if (!pp || !gp || gp == &mp->g0)
         return false;
     if (deferred) {
@@ -122,18 +125,20 @@ bool urg__detach_try(m_t *mp, g_t *gp, p_t *pp, void *uctx, bool deferred)
     if (mp->locks != 0 || gp->preempt_off != 0 || ld_relaxed(&gp->status) != G_RUNNING ||
         ld_relaxed(&pp->status) != P_RUNNING || gp->in_async_preempt)
         return false;
-    uint64_t regs[UR_NREGS];
-    urg__ucontext_regs(uctx, regs);
+    uint64_t regs[URG_NREGS];
+    urg__sigctx_regs(uctx, regs);
     /* sysmon's "blocked" is a guess from a CPU clock that also stands
      * still for a thread the OS keeps waiting for a CPU: here, running,
      * the thread is blocked only if it was in a system call. */
-    if (blocked && !deferred && !at_syscall(regs[UR_RIP]))
+    if (blocked && !deferred && !at_syscall(regs[URG_REG_PC]))
         return false;
     struct urg__modview v;
     urg__modview_begin(&v);
     urg__walk_t w;
     uint32_t outside_runtime = 1u << PC_USER | 1u << PC_FORBIDDEN | 1u << PC_FOREIGN;
-    if (!urg__walk_to_entry(&w, mp, gp, regs, &v, outside_runtime, NULL) || !urg__modview_valid(&v))
+    if (!urg__walk_to_entry(&w, mp->sig.unw_as, (uintptr_t)gp->st->lo, (uintptr_t)gp->st->hi, regs,
+                            &v, outside_runtime, NULL) ||
+        !urg__modview_valid(&v))
         return false;
     mp->defer_n = 0;
     if (blocked)
@@ -142,19 +147,21 @@ bool urg__detach_try(m_t *mp, g_t *gp, p_t *pp, void *uctx, bool deferred)
     return true;
 }
 
+/* urg__detach_requested: the handler's part of sysmon's request. */
+void urg__detach_requested(void *uctx)
+{
+    m_t *mp = urg__tls_m;
+    urg__detach_try(mp, ld_relaxed(&mp->curg), mp->p, uctx, false);
+}
+
 /* send: one SIGURG in flight per thread (preempt.c says why). */
 bool urg__detach_signal(m_t *mp)
 {
     if (!mp->tid || ld_relaxed(&mp->orphan))
         return false;
-    st_relaxed(&mp->detach_req, 1u);
-    if (!cas(&mp->signal_pending, 0u, 1u))
-        return true; /* one is on its way: the handler reads detach_req */
-    if (syscall(SYS_tgkill, urg__self_pid, mp->tid, SIGURG) != 0) {
-        st_release(&mp->signal_pending, 0u);
-        return false;
-    }
-    return true;
+    st_relaxed(&mp->sig.detach_req, 1u);
+    /* 0: one is on its way, and its handler reads detach_req. */
+    return urg__sig_send(&mp->sig, mp->tid) >= 0;
 }
 
 /* thread_cpu_ns: CPU time of thread tid (its clock, as

@@ -1,7 +1,7 @@
 /* SPDX-FileCopyrightText: the urgent authors */
 /* SPDX-License-Identifier: MIT */
 /*
- * signals/unwind.c — stack walks that are safe in a signal handler.
+ * unwind/unwind.c — stack walks that are safe in a signal handler.
  *
  * libunwind's "local" unwinder finds unwind tables with dl_iterate_phdr
  * (the loader lock) and reads memory without bounds. Neither is allowed in
@@ -29,23 +29,25 @@
  * libunwind (Debian's 1.6) is built without its thread-local cache, so
  * UNW_CACHE_PER_THREAD uses the address space's own cache, unlocked:
  * safe exactly because only its M's handler ever uses it. The tables come
- * from mmap on first use. When modules change, unw_flush_cache bumps the
- * space's generation, and the owner rebuilds lazily on its next walk.
+ * from mmap on first use. When modules change, urg__unwind_flush_all
+ * bumps a generation, and each owner flushes its space's cache at its
+ * next walk (walk_as).
  */
-#include "signals.h"
+#include "unwind.h"
 
 #include <libunwind.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Exported by libunwind (used by its ptrace and coredump back ends) but
  * not declared in its public headers. */
-extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip,
+extern int urg__unw_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip,
                                               unw_dyn_info_t *di, unw_proc_info_t *pi,
                                               int need_unwind_info, void *arg);
 
 struct urg__walk {
     unw_cursor_t cursor;
-    uint64_t regs[UR_NREGS];
+    uint64_t regs[URG_NREGS];
     uintptr_t stack_lo, stack_hi;
     uintptr_t seg_lo, seg_hi; /* the last object segment a read was found in */
     bool seg_writable;
@@ -72,7 +74,7 @@ static int acc_find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_
     di.u.rti.segbase = m->eh_hdr;
     di.u.rti.table_len = (unw_word_t)m->fde_count * 8 / sizeof(unw_word_t);
     di.u.rti.table_data = m->table;
-    return _Ux86_64_dwarf_search_unwind_table(as, ip, &di, pi, need_unwind_info, arg);
+    return urg__unw_dwarf_search_unwind_table(as, ip, &di, pi, need_unwind_info, arg);
 }
 
 static void acc_put_unwind_info(unw_addr_space_t as, unw_proc_info_t *pi, void *arg)
@@ -132,7 +134,7 @@ static int acc_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val, int w
 {
     (void)as;
     struct urg__walk *w = arg;
-    if (write || reg < 0 || reg >= UR_NREGS)
+    if (write || reg < 0 || reg >= URG_NREGS)
         return -UNW_EBADREG;
     *val = w->regs[reg];
     w->in.regs_read |= 1u << reg;
@@ -200,36 +202,65 @@ void urg__unwind_fini(void)
      * and creating it is not signal-safe. */
 }
 
-/* A cached address space for one M's handler. Context: the M's thread
- * at start (allocates). */
+/* A cached address space for one thread's handler, and the flush
+ * generation its cache was last brought up to. */
+struct cached_as {
+    unw_addr_space_t as;
+    uint32_t gen;
+};
+/* Bumped when modules change (urg__unwind_flush_all). */
+static uint32_t flush_gen;
+
+/* Context: the owner thread at start (allocates). */
 void *urg__unwind_as_new(void)
 {
-    unw_addr_space_t as = unw_create_addr_space(&accessors, 0);
-    if (as)
-        unw_set_caching_policy(as, UNW_CACHE_PER_THREAD);
-    return as;
+    struct cached_as *c = malloc(sizeof(*c));
+    if (!c)
+        return NULL;
+    c->as = unw_create_addr_space(&accessors, 0);
+    if (!c->as) {
+        free(c);
+        return NULL;
+    }
+    unw_set_caching_policy(c->as, UNW_CACHE_PER_THREAD);
+    c->gen = ld_acquire(&flush_gen);
+    return c;
 }
 
 void urg__unwind_as_free(void *as)
 {
-    if (as)
-        unw_destroy_addr_space(as);
+    struct cached_as *c = as;
+    if (!c)
+        return;
+    unw_destroy_addr_space(c->as);
+    free(c);
 }
 
-/* Invalidate an M's cache (modules changed). Any thread: libunwind only
- * bumps a generation counter; the owner flushes on its next walk. */
-void urg__unwind_as_flush(void *as)
+/* Any thread; lock-free: a space's owner notices at its next walk. */
+void urg__unwind_flush_all(void) { fetch_add(&flush_gen, 1u); }
+
+/* The space a walk uses: the owner's cache, flushed first if modules
+ * changed since it last walked (unw_flush_cache only bumps libunwind's
+ * own generation counter: signal-safe), or the shared uncached one. */
+static unw_addr_space_t walk_as(void *cached)
 {
-    if (as)
-        unw_flush_cache(as, 0, 0);
+    struct cached_as *c = cached;
+    if (!c)
+        return ld_acquire(&the_as);
+    uint32_t gen = ld_acquire(&flush_gen);
+    if (unlikely(c->gen != gen)) {
+        unw_flush_cache(c->as, 0, 0);
+        c->gen = gen;
+    }
+    return c->as;
 }
 
 /* Signal-safe. */
-int urg__walk_begin(urg__walk_t *wt, void *cached_as, const uint64_t regs[UR_NREGS],
+int urg__walk_begin(urg__walk_t *wt, void *cached_as, const uint64_t regs[URG_NREGS],
                     uintptr_t stack_lo, uintptr_t stack_hi, const struct urg__modview *v)
 {
     struct urg__walk *w = (struct urg__walk *)wt;
-    unw_addr_space_t as = cached_as ? (unw_addr_space_t)cached_as : ld_acquire(&the_as);
+    unw_addr_space_t as = walk_as(cached_as);
     if (!as)
         return -1;
     memcpy(w->regs, regs, sizeof(w->regs));
@@ -278,19 +309,20 @@ static inline bool refuse(struct urg__walk_why *why, int cls, int depth, uintptr
 }
 
 /* urg__walk_to_entry: does every frame, from the context in regs up to
- * the task's entry, lie in code of the classes in `ok` (bits 1 << PC_x)?
- * False also when the walk fails, ends elsewhere, or runs past URG_MAX_WALK
- * frames; then *why (if why is not NULL) says where. Signal-safe. */
-URG_PREEMPT_PATH bool urg__walk_to_entry(urg__walk_t *w, m_t *mp, g_t *gp,
-                                         const uint64_t regs[UR_NREGS],
+ * the entry of the task whose stack is [lo, hi), lie in code of the
+ * classes in `ok` (bits 1 << PC_x)? False also when the walk fails, ends
+ * elsewhere, or runs past URG_MAX_WALK frames; then *why (if why is not
+ * NULL) says where. as: as for urg__walk_begin. Signal-safe. */
+URG_PREEMPT_PATH bool urg__walk_to_entry(urg__walk_t *w, void *as, uintptr_t lo, uintptr_t hi,
+                                         const uint64_t regs[URG_NREGS],
                                          const struct urg__modview *v, uint32_t ok,
                                          struct urg__walk_why *why)
 {
-    int cls = urg__pc_classify(v, regs[UR_RIP]);
+    int cls = urg__pc_classify(v, regs[URG_REG_PC]);
     if (!((ok >> cls) & 1))
-        return refuse(why, cls, 0, regs[UR_RIP]);
-    if (urg__walk_begin(w, mp->unw_as, regs, (uintptr_t)gp->st->lo, (uintptr_t)gp->st->hi, v) != 0)
-        return refuse(why, -1, 0, regs[UR_RIP]);
+        return refuse(why, cls, 0, regs[URG_REG_PC]);
+    if (urg__walk_begin(w, as, regs, lo, hi, v) != 0)
+        return refuse(why, -1, 0, regs[URG_REG_PC]);
     for (int depth = 1; depth <= URG_MAX_WALK; depth++) {
         if (urg__walk_step(w) <= 0)
             return refuse(why, -1, depth, 0); /* a failure, or the end without the entry */

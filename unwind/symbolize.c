@@ -1,7 +1,7 @@
 /* SPDX-FileCopyrightText: the urgent authors */
 /* SPDX-License-Identifier: MIT */
 /*
- * signals/symbolize.c — turning a PC into "function+0x1f (module)" inside
+ * unwind/symbolize.c — turning a PC into "function+0x1f (module)" inside
  * a signal handler.
  *
  * dladdr takes the loader lock and sees only dynamic symbols (a program's
@@ -11,7 +11,7 @@
  * small table remembers the mappings; a slot is claimed with a CAS, so
  * two handlers racing at worst map a file twice.
  */
-#include "signals.h"
+#include "unwind.h"
 
 #include <elf.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /* SPDX-FileCopyrightText: the urgent authors */
 /* SPDX-License-Identifier: MIT */
 /*
- * signals/modules.c — the table of loaded objects that the SIGURG handler
+ * unwind/modules.c — the table of loaded objects that the SIGURG handler
  * and the dumps consult: where each one's code is, where its unwind
  * tables are, which memory of it may be read, and whether code there may
  * be preempted.
@@ -41,7 +41,8 @@
  * the same way.
  */
 
-#include "signals.h"
+#include "unwind.h"
+#include "runtime/lockrank.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -66,6 +67,7 @@ static struct modtab tabs[2];
 static uint32_t active; /* atomic: index of the published table */
 static uint32_t seq;    /* atomic: bumped around every publication */
 static uint64_t seen_adds, seen_subs;
+URG_HIDDEN int urg__libc_static; /* no shared C library: see urg__modules_refresh */
 static urg__lock_t build_lock = URG_LOCK_INIT(URG_RANK_RANGES);
 
 static struct {
@@ -292,10 +294,7 @@ int urg__modules_refresh(void)
     fetch_add(&seq, 1u);
     urg__unlock(&build_lock);
     /* Unwind rules cached for code that may have been unloaded are stale. */
-    urg__lock(&sched.lock);
-    for (m_t *mp = sched.allm; mp; mp = mp->alllink)
-        urg__unwind_as_flush(mp->unw_as);
-    urg__unlock(&sched.lock);
+    urg__unwind_flush_all();
     return 0;
 }
 
@@ -337,27 +336,15 @@ static bool in_unsafe_range(uintptr_t pc)
     return false;
 }
 
-/* urg__defer_reason_of: Signal-safe (the SIGURG handler, after a walk
+/* urg__pc_forbidden_why: Signal-safe (the SIGURG handler, after a walk
  * said no, only for URG_DEBUG=deferprof and the probe). */
-uint32_t urg__defer_reason_of(const struct urg__modview *v, int cls, uintptr_t pc)
+enum urg__pc_forbidden urg__pc_forbidden_why(uintptr_t pc)
 {
-    switch (cls) {
-    case PC_FORBIDDEN:
-        if (pc >= (uintptr_t)__start_urg_interpose && pc < (uintptr_t)__stop_urg_interpose)
-            return DEFER_LOCK_WRAPPER;
-        if (in_unsafe_range(pc))
-            return DEFER_UNSAFE_RANGE;
-        (void)v;
-        return DEFER_FORBIDDEN;
-    case PC_RUNTIME:
-        return DEFER_RUNTIME;
-    case PC_UNKNOWN:
-        return DEFER_UNKNOWN;
-    case PC_FOREIGN:
-        return DEFER_FOREIGN;
-    default:
-        return DEFER_WALK;
-    }
+    if (pc >= (uintptr_t)__start_urg_interpose && pc < (uintptr_t)__stop_urg_interpose)
+        return PCF_LOCK_WRAPPER;
+    if (in_unsafe_range(pc))
+        return PCF_UNSAFE_RANGE;
+    return PCF_LIBRARY;
 }
 
 int urg__pc_classify(const struct urg__modview *v, uintptr_t pc)

@@ -1,7 +1,7 @@
 /* SPDX-FileCopyrightText: the urgent authors */
 /* SPDX-License-Identifier: MIT */
 /*
- * signals/interpose.c — the lock calls of the threads library, counted per
+ * runtime/interpose.c — the lock calls of the threads library, counted per
  * task, so that async preemption never stops a task that holds one.
  *
  * Why: a task preempted while it holds a pthread mutex leaves its thread
@@ -44,7 +44,7 @@
  * of ours. What they touch: the caller's M and its running task's stack
  * block, and dlsym on first use.
  */
-#include "signals.h"
+#include "sched.h"
 
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -196,8 +196,8 @@ URG_INTERPOSER void __cxa_guard_abort(int64_t *g)
 }
 
 /* urg__interpose_init: find the C library's functions now, before any
- * task runs (urg_run, through urg__signals_install, calls it, which also
- * keeps this file in static links). The C++ guard is left to first use: a C program has none. */
+ * task runs (urg_run calls it, which also keeps this file in static
+ * links). The C++ guard is left to first use: a C program has none. */
 void urg__interpose_init(void)
 {
     (void)get_pthread_mutex_lock();
