@@ -17,9 +17,6 @@
  *                   walk, it never faults;
  *   access_reg      returns the starting registers (from a ucontext, a
  *                   suspended task's switch frame, or the caller).
- * Caching is off (UNW_CACHE_NONE), so walks share nothing and need no
- * locks of their own. libunwind allocates its parse records from its own
- * mmap-backed pool (mempool.c), never malloc.
  *
  * Address spaces: one shared, uncached, for dumps (any thread); and one
  * per M for its SIGURG handler, with libunwind's cache of parsed unwind
@@ -32,6 +29,25 @@
  * from mmap on first use. When modules change, urg__unwind_flush_all
  * bumps a generation, and each owner flushes its space's cache at its
  * next walk (walk_as).
+ *
+ * Locks. A walk is not lock-free: on a rule-cache miss (always, in the
+ * uncached space) libunwind takes a CIE record from its mmap-backed pool
+ * and gives it back (src/mi/mempool.c: mempool_alloc, mempool_free), each
+ * under the pool's pthread mutex: two lock/unlock pairs per frame parsed.
+ * They cannot deadlock a handler, because libunwind blocks every signal
+ * while it holds that mutex (lock_acquire: sigprocmask to a full mask
+ * first; CONFIG_BLOCK_SIGNALS, on by default, and Debian's libunwind.so.8
+ * imports sigprocmask for it): no signal handler ever runs on a thread
+ * that holds it, so the holder is always another thread inside a few
+ * dozen instructions of libunwind, which it leaves without waiting on
+ * anything of ours. A handler can wait as long as the OS keeps that
+ * thread off a CPU; that is the only wait. Nothing else in a walk locks:
+ * our accessors read the module table lock-free (modules.c) and never
+ * call the loader; libunwind's rule cache for UNW_CACHE_PER_THREAD is the
+ * space's own, unlocked, in this build (--enable-per-thread-cache is off:
+ * get_rs_cache locks only for UNW_CACHE_GLOBAL, which we never use). The
+ * first walk of each M's space happens at thread start
+ * (urg__safepoint_m_init), so the pool's first mmap is not in a handler.
  */
 #include "unwind.h"
 
