@@ -96,9 +96,8 @@ URG_PREEMPT_PATH URG_NOINLINE void urg__switch(g_t *from, g_t *to)
 
 /* mcall: switch from task gp to its M's g0 and run fn(mp, gp, arg) there.
  * Returns (on whatever M) when gp is resumed. Context: task. */
-static inline __attribute__((always_inline)) void mcall(g_t *gp,
-                                                       void (*fn)(m_t *, g_t *, void *),
-                                                       void *arg)
+static inline __attribute__((always_inline)) void mcall(g_t *gp, void (*fn)(m_t *, g_t *, void *),
+                                                        void *arg)
 {
     m_t *mp = gp->m;
     mp->after_fn = fn;
@@ -242,10 +241,8 @@ static inline bool can_switch_direct(p_t *pp)
 /* run_next: make next mp's running task and switch gp out for it,
  * running after(mp, gp, arg) on next's stack once gp is off its own.
  * Context: task gp on mp. */
-static inline __attribute__((always_inline)) void run_next(m_t *mp, g_t *gp, g_t *next,
-                                                          bool inherit,
-                                                          void (*after)(m_t *, g_t *, void *),
-                                                          void *arg)
+static inline __attribute__((always_inline)) void
+run_next(m_t *mp, g_t *gp, g_t *next, bool inherit, void (*after)(m_t *, g_t *, void *), void *arg)
 {
     prepare_run(mp, mp->p, next, inherit);
     mp->after_fn = after;
@@ -675,211 +672,336 @@ static void inject_list(m_t *mp, g_t *list)
     urg__ready_list(list);
 }
 
-/* findrunnable: block until there is a task to run; return it.
- * Returns NULL when the M must stop (end of run, orphaned).
- * Context: g0 holding a P (it may give the P up and get another). */
-static g_t *findrunnable(m_t *mp, bool *inherit)
+/* ---- findrunnable, phase by phase ---------------------------------------
+ *
+ * findrunnable is a list of phases run in order (find_once), the order of
+ * Go's findRunnable. Each phase says what the search does next: */
+typedef enum {
+    FIND_NEXT,  /* nothing here: on to the next phase */
+    FIND_FOUND, /* f->gp is the task to run */
+    FIND_EXIT,  /* the M must stop for good: findrunnable returns NULL */
+    FIND_RETRY, /* start over from the top */
+    FIND_STOPM, /* park the M (stopm), then start over */
+} find_step;
+
+/* What the phases of one pass share. */
+typedef struct {
+    m_t *mp;
+    bool *inherit;      /* the task found inherits the current slice */
+    g_t *gp;            /* the task found (FIND_FOUND) */
+    uint64_t now;       /* 0 until a phase reads the clock */
+    uint64_t polluntil; /* the earliest timer seen (0: none) */
+    bool was_spinning;  /* the M was spinning when it gave its P up */
+} find_t;
+
+/* Run a phase; anything but FIND_NEXT ends the pass. */
+#define FIND_PHASE(call)                                                                           \
+    do {                                                                                           \
+        find_step s_ = (call);                                                                     \
+        if (s_ != FIND_NEXT)                                                                       \
+            return s_;                                                                             \
+    } while (0)
+
+/* find_found: FIND_FOUND with gp, or FIND_NEXT when gp is NULL. */
+static inline __attribute__((always_inline)) find_step find_found(find_t *f, g_t *gp)
 {
-top:;
-    p_t *pp;
-    *inherit = false;
+    f->gp = gp;
+    return gp ? FIND_FOUND : FIND_NEXT;
+}
+
+/* All the phases below run on g0. Until find_drop_p it holds a P, and
+ * after that only if a phase got one back. Each takes sched.lock itself
+ * where it needs it and holds no lock when it returns. */
+
+/* Phase: may this M look for work at all? */
+static inline __attribute__((always_inline)) find_step find_check_m(find_t *f)
+{
+    m_t *mp = f->mp;
     if (ld_relaxed(&mp->orphan))
-        return NULL;
+        return FIND_EXIT;
     if (ld_acquire(&sched.exiting))
-        return NULL;
-    if (!mp->p) {
-        /* Back from a syscall with no P to run on (exitsyscall0). */
-        urg__stopm(mp);
-        goto top;
-    }
+        return FIND_EXIT;
+    if (!mp->p)
+        return FIND_STOPM; /* Back from a syscall with no P to run on (exitsyscall0). */
     if (ld_acquire(&sched.gcwaiting)) {
         urg__gcstopm(mp);
-        goto top;
+        return FIND_RETRY;
     }
-    pp = mp->p;
-    uint64_t now = 0, polluntil = 0;
+    return FIND_NEXT;
+}
+
+/* Phase: run our P's due timers. */
+static inline __attribute__((always_inline)) find_step find_local_timers(find_t *f)
+{
+    p_t *pp = f->mp->p;
     if (ld_relaxed(&pp->timer0) != 0) {
         bool ran;
-        now = urg__nanotime();
-        polluntil = urg__timers_check(pp, now, &ran);
+        f->now = urg__nanotime();
+        f->polluntil = urg__timers_check(pp, f->now, &ran);
         /* A task a timer just woke runs before anything else, even on the
          * 61st tick: it is what makes a ticker beside hogs run at the next
          * preemption rather than one slice later. It inherits the current
          * slice, so sysmon still bounds how long such tasks can keep the
          * global queue waiting. */
-        if (ran) {
-            g_t *gp = urg__runqget(pp, inherit);
-            if (gp)
-                return gp;
-        }
+        if (ran)
+            return find_found(f, urg__runqget(pp, f->inherit));
     }
+    return FIND_NEXT;
+}
 
-    /* Fairness: now and then look at the global queue first, or two
-     * tasks that keep readying each other could starve it. */
+/* Phase: fairness: now and then look at the global queue first, or two
+ * tasks that keep readying each other could starve it. */
+static inline __attribute__((always_inline)) find_step find_global_fair(find_t *f)
+{
+    p_t *pp = f->mp->p;
     if (pp->schedtick % 61 == 0 && ld_relaxed(&sched.runqsize) > 0) {
         urg__lock(&sched.lock);
         g_t *gp = urg__globrunqget(pp, 1);
         urg__unlock(&sched.lock);
-        if (gp)
-            return gp;
+        return find_found(f, gp);
     }
+    return FIND_NEXT;
+}
 
-    g_t *gp = urg__runqget(pp, inherit);
-    if (gp)
-        return gp;
+/* Phase: runnext, then the local ring. */
+static inline __attribute__((always_inline)) find_step find_local_runq(find_t *f)
+{
+    return find_found(f, urg__runqget(f->mp->p, f->inherit));
+}
 
+/* Phase: the global queue. */
+static inline find_step find_global_runq(find_t *f)
+{
     if (ld_relaxed(&sched.runqsize) != 0) {
         urg__lock(&sched.lock);
-        gp = urg__globrunqget(pp, 0);
+        g_t *gp = urg__globrunqget(f->mp->p, 0);
         urg__unlock(&sched.lock);
-        if (gp)
-            return gp;
+        return find_found(f, gp);
     }
+    return FIND_NEXT;
+}
 
-    /* Ready network events, without blocking (one M at a time). */
+/* Phase: ready network events, without blocking (one M at a time). */
+static inline find_step find_netpoll_ready(find_t *f)
+{
     if (urg__netpoll_waiters() && ld_relaxed(&sched.lastpoll) != 0 &&
         xchg(&sched.pollingnet, 1u) == 0) {
         int32_t n = 0;
         g_t *list = urg__netpoll(0, &n);
         st_release(&sched.pollingnet, 0u);
         if (list) {
-            gp = list;
+            g_t *gp = list;
             list = list->schedlink;
-            inject_list(mp, list);
+            inject_list(f->mp, list);
             URG_CHECK(ld_relaxed(&gp->status) == G_WAITING, "netpoll: task not waiting");
             st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
-            return gp;
+            return find_found(f, gp);
         }
     }
+    return FIND_NEXT;
+}
 
-    /* Steal, unless enough Ms already spin: at most half the busy Ps. */
+/* Phase: steal, unless enough Ms already spin: at most half the busy Ps. */
+static inline find_step find_steal(find_t *f)
+{
+    m_t *mp = f->mp;
     int32_t procs = ld_relaxed(&sched.gomaxprocs);
     if (mp->spinning || 2 * ld_relaxed(&sched.nmspinning) < procs - ld_relaxed(&sched.npidle)) {
         if (!mp->spinning)
             become_spinning(mp);
-        if (!now)
-            now = urg__nanotime();
-        gp = steal_work(mp, now, &polluntil);
-        if (gp)
-            return gp;
+        if (!f->now)
+            f->now = urg__nanotime();
+        return find_found(f, steal_work(mp, f->now, &f->polluntil));
     }
+    return FIND_NEXT;
+}
 
-    /* Nothing. Give up the P, then look once more without it. */
+/* Phase: nothing. Give up the P (the next phase looks once more without
+ * it), unless the global queue, a stop or a spinning request says not
+ * to. */
+static inline find_step find_drop_p(find_t *f)
+{
+    m_t *mp = f->mp;
+    p_t *pp = mp->p;
     urg__lock(&sched.lock);
     if (ld_relaxed(&sched.gcwaiting) || ld_relaxed(&sched.exiting)) {
         urg__unlock(&sched.lock);
-        goto top;
+        return FIND_RETRY;
     }
     if (sched.runqsize != 0) {
-        gp = urg__globrunqget(pp, 0);
+        g_t *gp = urg__globrunqget(pp, 0);
         urg__unlock(&sched.lock);
         if (gp)
-            return gp;
+            return find_found(f, gp);
         /* Chaos: every queued task waits for another M (runq.c). */
         sched_yield();
-        goto top;
+        return FIND_RETRY;
     }
     if (!mp->spinning && ld_relaxed(&sched.needspinning) == 1) {
         /* Someone found work but no P; we have one: go spin. */
         st_relaxed(&sched.needspinning, 0u);
         become_spinning(mp);
         urg__unlock(&sched.lock);
-        goto top;
+        return FIND_RETRY;
     }
     urg__releasep(mp);
     urg__pidleput(pp);
     urg__unlock(&sched.lock);
+    return FIND_NEXT;
+}
 
-    bool was_spinning = mp->spinning;
-    if (mp->spinning) {
-        /* Drop the spinning count first, then recheck: whoever adds work
-         * after our recheck sees nmspinning == 0 and wakes an M. */
-        mp->spinning = false;
-        int32_t n = fetch_sub(&sched.nmspinning, 1) - 1;
-        URG_CHECK(n >= 0, "findrunnable: negative nmspinning");
+/* Phase: without a P, a spinning M looks once more, at the global queue
+ * and at every local queue. */
+static inline find_step find_recheck(find_t *f)
+{
+    m_t *mp = f->mp;
+    f->was_spinning = mp->spinning;
+    if (!mp->spinning)
+        return FIND_NEXT;
+    /* Drop the spinning count first, then recheck: whoever adds work
+     * after our recheck sees nmspinning == 0 and wakes an M. */
+    mp->spinning = false;
+    int32_t n = fetch_sub(&sched.nmspinning, 1) - 1;
+    URG_CHECK(n >= 0, "findrunnable: negative nmspinning");
 
-        if (ld_acquire(&sched.runqsize) != 0) {
-            urg__lock(&sched.lock);
-            p_t *np = urg__pidleget();
-            if (np) {
-                urg__acquirep(mp, np);
-                become_spinning(mp);
-                gp = urg__globrunqget(np, 0);
-                urg__unlock(&sched.lock);
-                if (gp)
-                    return gp;
-                goto top;
-            }
-            st_relaxed(&sched.needspinning, 1u);
-            urg__unlock(&sched.lock);
-        }
-        p_t *np = check_runqs_nop();
+    if (ld_acquire(&sched.runqsize) != 0) {
+        urg__lock(&sched.lock);
+        p_t *np = urg__pidleget();
         if (np) {
             urg__acquirep(mp, np);
             become_spinning(mp);
-            goto top;
+            g_t *gp = urg__globrunqget(np, 0);
+            urg__unlock(&sched.lock);
+            if (gp)
+                return find_found(f, gp);
+            return FIND_RETRY;
+        }
+        st_relaxed(&sched.needspinning, 1u);
+        urg__unlock(&sched.lock);
+    }
+    p_t *np = check_runqs_nop();
+    if (np) {
+        urg__acquirep(mp, np);
+        become_spinning(mp);
+        return FIND_RETRY;
+    }
+    return FIND_NEXT;
+}
+
+/* run_due_timers: run the timers due by `now` on every P, idle ones
+ * included. */
+static void run_due_timers(uint64_t now)
+{
+    int32_t nprocs = ld_relaxed(&sched.gomaxprocs);
+    for (int32_t i = 0; i < nprocs; i++) {
+        p_t *p2 = sched.allp[i];
+        if (ld_relaxed(&p2->timer0) != 0 && ld_relaxed(&p2->timer0) <= now) {
+            bool ran;
+            urg__timers_check(p2, now, &ran);
         }
     }
+}
 
-    /* The earliest timer on any P decides how long the poller sleeps. */
-    uint64_t t = urg__timers_earliest();
-    if (t != 0 && (polluntil == 0 || t < polluntil))
-        polluntil = t;
-
-    /* Block in netpoll until the next timer or I/O event, if nobody does. */
-    if ((urg__netpoll_waiters() || polluntil != 0) && xchg(&sched.lastpoll, (uint64_t)0) != 0) {
-        st_relaxed(&sched.polluntil, polluntil);
-        if (ld_relaxed(&sched.gcwaiting) || ld_relaxed(&sched.exiting)) {
-            st_release(&sched.lastpoll, urg__nanotime());
-            st_relaxed(&sched.polluntil, (uint64_t)0);
-            goto stop;
-        }
-        int64_t delay = -1;
-        if (polluntil != 0) {
-            now = urg__nanotime();
-            delay = polluntil > now ? (int64_t)(polluntil - now) : 0;
-        }
-        int32_t n = 0;
-        g_t *list = urg__netpoll(delay, &n);
-        now = urg__nanotime();
+/* netpoll_block: this M is the poller (it took lastpoll): block in
+ * netpoll until f->polluntil or an I/O event, then take a P to run what
+ * came (or park the M if none is idle). */
+static find_step netpoll_block(find_t *f)
+{
+    m_t *mp = f->mp;
+    st_relaxed(&sched.polluntil, f->polluntil);
+    if (ld_relaxed(&sched.gcwaiting) || ld_relaxed(&sched.exiting)) {
+        st_release(&sched.lastpoll, urg__nanotime());
         st_relaxed(&sched.polluntil, (uint64_t)0);
-        st_release(&sched.lastpoll, now);
-        urg__lock(&sched.lock);
-        p_t *np = urg__pidleget();
-        urg__unlock(&sched.lock);
-        if (!np) {
-            inject_list(mp, list);
-            goto stop;
-        }
-        urg__acquirep(mp, np);
-        /* Timers that came due while we slept may sit on idle Ps. */
-        int32_t nprocs = ld_relaxed(&sched.gomaxprocs);
-        for (int32_t i = 0; i < nprocs; i++) {
-            p_t *p2 = sched.allp[i];
-            if (ld_relaxed(&p2->timer0) != 0 && ld_relaxed(&p2->timer0) <= now) {
-                bool ran;
-                urg__timers_check(p2, now, &ran);
-            }
-        }
-        if (list) {
-            gp = list;
-            inject_list(mp, list->schedlink);
-            st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
-            if (was_spinning)
-                become_spinning(mp);
-            return gp;
-        }
-        if (was_spinning)
+        return FIND_STOPM;
+    }
+    int64_t delay = -1;
+    if (f->polluntil != 0) {
+        f->now = urg__nanotime();
+        delay = f->polluntil > f->now ? (int64_t)(f->polluntil - f->now) : 0;
+    }
+    int32_t n = 0;
+    g_t *list = urg__netpoll(delay, &n);
+    f->now = urg__nanotime();
+    st_relaxed(&sched.polluntil, (uint64_t)0);
+    st_release(&sched.lastpoll, f->now);
+    urg__lock(&sched.lock);
+    p_t *np = urg__pidleget();
+    urg__unlock(&sched.lock);
+    if (!np) {
+        inject_list(mp, list);
+        return FIND_STOPM;
+    }
+    urg__acquirep(mp, np);
+    /* Timers that came due while we slept may sit on idle Ps. */
+    run_due_timers(f->now);
+    if (list) {
+        g_t *gp = list;
+        inject_list(mp, list->schedlink);
+        st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
+        if (f->was_spinning)
             become_spinning(mp);
-        goto top;
-    } else if (polluntil != 0) {
+        return find_found(f, gp);
+    }
+    if (f->was_spinning)
+        become_spinning(mp);
+    return FIND_RETRY;
+}
+
+/* Phase: block in netpoll until the next timer or I/O event, if nobody
+ * does. The earliest timer on any P decides how long the poller sleeps. */
+static inline find_step find_block_netpoll(find_t *f)
+{
+    uint64_t t = urg__timers_earliest();
+    if (t != 0 && (f->polluntil == 0 || t < f->polluntil))
+        f->polluntil = t;
+    if ((urg__netpoll_waiters() || f->polluntil != 0) && xchg(&sched.lastpoll, (uint64_t)0) != 0)
+        return netpoll_block(f);
+    if (f->polluntil != 0) {
+        /* Another M polls: wake it if our timer is due before its own. */
         uint64_t pu = ld_relaxed(&sched.polluntil);
-        if (pu == 0 || pu > polluntil)
+        if (pu == 0 || pu > f->polluntil)
             urg__netpoll_break();
     }
-stop:
-    urg__stopm(mp);
-    goto top;
+    return FIND_NEXT;
+}
+
+/* find_once: one pass of the search, as its list of phases. */
+static inline __attribute__((always_inline)) find_step find_once(find_t *f)
+{
+    FIND_PHASE(find_check_m(f));       /* orphaned, exiting, no P, world stopping */
+    FIND_PHASE(find_local_timers(f));  /* our due timers; a task they woke goes first */
+    FIND_PHASE(find_global_fair(f));   /* every 61st tick, the global queue first */
+    FIND_PHASE(find_local_runq(f));    /* runnext, then the local ring */
+    FIND_PHASE(find_global_runq(f));   /* the global queue */
+    FIND_PHASE(find_netpoll_ready(f)); /* ready I/O, without blocking */
+    FIND_PHASE(find_steal(f));         /* spin: steal from other Ps */
+    FIND_PHASE(find_drop_p(f));        /* nothing: give our P up */
+    FIND_PHASE(find_recheck(f));       /* without it, look once more */
+    FIND_PHASE(find_block_netpoll(f)); /* sleep in netpoll until a timer or I/O */
+    return FIND_STOPM;                 /* or park the M until someone wakes it */
+}
+
+/* findrunnable: block until there is a task to run; return it.
+ * Returns NULL when the M must stop (end of run, orphaned).
+ * Context: g0 holding a P (it may give the P up and get another). */
+static g_t *findrunnable(m_t *mp, bool *inherit)
+{
+    for (;;) {
+        *inherit = false;
+        find_t f = {.mp = mp, .inherit = inherit};
+        switch (find_once(&f)) {
+        case FIND_FOUND:
+            return f.gp;
+        case FIND_EXIT:
+            return NULL;
+        case FIND_STOPM:
+            urg__stopm(mp);
+            break;
+        case FIND_RETRY:
+        case FIND_NEXT: /* find_once never returns it */
+            break;
+        }
+    }
 }
 
 /* urg__mstart: the scheduling loop of an M. Context: g0. */
