@@ -211,18 +211,30 @@ static bool unlock_chan(m_t *mp, g_t *gp, void *arg)
     return true;
 }
 
-/* try_send: the non-blocking part of a send. Returns 1 (done), 0 (would
- * block), -EPIPE. Locks: c.lock held; released unless 0 is returned. */
-static int try_send_locked(urg_chan *c, const void *elem)
+/* chan_unlockf: how an operation drops the lock(s) its caller holds once
+ * it has done its part under them, before it wakes anyone (Go's unlockf):
+ * one channel's lock (unlock_one), or a select's locks on all its
+ * channels (unlock_select). */
+typedef void (*chan_unlockf)(void *arg);
+
+static inline void unlock_one(void *arg) { urg__unlock(&((urg_chan *)arg)->lock); }
+
+/* try_send: the non-blocking part of a send, shared by urg_chan_send,
+ * urg_chan_try_send and select. Returns 1 (done), 0 (would block),
+ * -EPIPE. Locks: c.lock held (and, from select, the other channels');
+ * unlockf(ua) releases them unless 0 is returned. Inlined into each
+ * caller, where unlockf is a known function: a direct call, and the
+ * single-channel paths compile to what they were without the callback. */
+static inline int try_send_locked(urg_chan *c, const void *elem, chan_unlockf unlockf, void *ua)
 {
     if (c->closed) {
-        urg__unlock(&c->lock);
+        unlockf(ua);
         return -EPIPE;
     }
     struct sudog *sg = dequeue(&c->recvq);
     if (sg) {
         copy_elem(sg->elem, elem, c->elemsize);
-        urg__unlock(&c->lock);
+        unlockf(ua);
         complete(sg, true);
         return 1;
     }
@@ -231,14 +243,14 @@ static int try_send_locked(urg_chan *c, const void *elem)
         if (++c->sendx == c->cap)
             c->sendx = 0;
         c->count++;
-        urg__unlock(&c->lock);
+        unlockf(ua);
         return 1;
     }
     return 0;
 }
 
 /* try_recv: the non-blocking part of a receive; same contract. */
-static int try_recv_locked(urg_chan *c, void *elem)
+static inline int try_recv_locked(urg_chan *c, void *elem, chan_unlockf unlockf, void *ua)
 {
     struct sudog *sg = dequeue(&c->sendq);
     if (sg) {
@@ -253,7 +265,7 @@ static int try_recv_locked(urg_chan *c, void *elem)
                 c->recvx = 0;
             c->sendx = c->recvx;
         }
-        urg__unlock(&c->lock);
+        unlockf(ua);
         complete(sg, true);
         return 1;
     }
@@ -262,11 +274,11 @@ static int try_recv_locked(urg_chan *c, void *elem)
         if (++c->recvx == c->cap)
             c->recvx = 0;
         c->count--;
-        urg__unlock(&c->lock);
+        unlockf(ua);
         return 1;
     }
     if (c->closed) {
-        urg__unlock(&c->lock);
+        unlockf(ua);
         if (elem && c->elemsize)
             memset(elem, 0, c->elemsize);
         return -EPIPE;
@@ -297,7 +309,7 @@ int urg_chan_send(urg_chan *c, const void *elem)
         return -EINVAL;
     g_t *gp = enter();
     urg__lock(&c->lock);
-    int r = try_send_locked(c, elem);
+    int r = try_send_locked(c, elem, unlock_one, c);
     if (r != 0)
         return r < 0 ? r : 0;
     return block_on(c, &c->sendq, gp, (void *)elem, WAIT_CHAN_SEND);
@@ -309,7 +321,7 @@ int urg_chan_recv(urg_chan *c, void *elem_out)
         return -EINVAL;
     g_t *gp = enter();
     urg__lock(&c->lock);
-    int r = try_recv_locked(c, elem_out);
+    int r = try_recv_locked(c, elem_out, unlock_one, c);
     if (r != 0)
         return r < 0 ? r : 0;
     return block_on(c, &c->recvq, gp, elem_out, WAIT_CHAN_RECV);
@@ -321,7 +333,7 @@ int urg_chan_try_send(urg_chan *c, const void *elem)
         return -EINVAL;
     note_external();
     urg__lock(&c->lock);
-    int r = try_send_locked(c, elem);
+    int r = try_send_locked(c, elem, unlock_one, c);
     if (r == 0) {
         urg__unlock(&c->lock);
         return -EAGAIN;
@@ -335,7 +347,7 @@ int urg_chan_try_recv(urg_chan *c, void *elem_out)
         return -EINVAL;
     note_external();
     urg__lock(&c->lock);
-    int r = try_recv_locked(c, elem_out);
+    int r = try_recv_locked(c, elem_out, unlock_one, c);
     if (r == 0) {
         urg__unlock(&c->lock);
         return -EAGAIN;
@@ -419,6 +431,13 @@ static void unlock_all(urg_chan **v, int n)
         urg__unlock(&v[i]->lock);
 }
 
+/* unlock_select: the chan_unlockf of a select: all its channels. */
+static inline void unlock_select(void *arg)
+{
+    struct select_park *sp = arg;
+    unlock_all(sp->locked, sp->nlocked);
+}
+
 /* Context: g0 after the selecting task switched out. */
 static bool select_unlock(m_t *mp, g_t *gp, void *arg)
 {
@@ -457,7 +476,9 @@ static int select_sleep(g_t *gp, uint64_t timeout_ns)
     return -ETIMEDOUT;
 }
 
-int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns)
+/* select_check: -EINVAL for a malformed call, else how many cases have a
+ * channel; clears every case's result. */
+static inline int select_check(urg_select_case *cases, size_t n)
 {
     if (n > 0 && !cases)
         return -EINVAL;
@@ -474,26 +495,48 @@ int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns)
         if (k->chan)
             active++;
     }
-    g_t *gp = enter();
-    if (active == 0)
-        return select_sleep(gp, timeout_ns);
+    return active;
+}
 
-    /* Scratch: poll order (random) and lock order (by address). */
+/* The scratch of one select: the poll order (random), the lock order (by
+ * address) and a waiter per case with a channel; on the stack up to
+ * SELECT_STACK_CASES of them, else on the heap. */
+struct select_scratch {
+    int *order; /* indexes in cases[], in poll order */
+    int na;     /* how many: the cases with a channel */
+    struct sudog *sgs;
+    struct select_park park; /* the locks to take (locked, nlocked) */
+    void *heap;
     int order_small[SELECT_STACK_CASES];
     urg_chan *locks_small[SELECT_STACK_CASES];
     struct sudog sgs_small[SELECT_STACK_CASES];
-    int *order = order_small;
-    urg_chan **locks = locks_small;
-    struct sudog *sgs = sgs_small;
-    void *heap = NULL;
+};
+
+/* select_scratch_init: false when the heap has no room. */
+static inline bool select_scratch_init(struct select_scratch *s, int active)
+{
+    s->order = s->order_small;
+    s->park = (struct select_park){.locked = s->locks_small, .nlocked = 0, .when = 0};
+    s->sgs = s->sgs_small;
+    s->heap = NULL;
     if (active > SELECT_STACK_CASES) {
-        heap = malloc((size_t)active * (sizeof(int) + sizeof(urg_chan *) + sizeof(struct sudog)));
-        if (!heap)
-            return -ENOMEM;
-        sgs = heap;
-        locks = (urg_chan **)(sgs + active);
-        order = (int *)(locks + active);
+        s->heap =
+            malloc((size_t)active * (sizeof(int) + sizeof(urg_chan *) + sizeof(struct sudog)));
+        if (!s->heap)
+            return false;
+        s->sgs = s->heap;
+        s->park.locked = (urg_chan **)(s->sgs + active);
+        s->order = (int *)(s->park.locked + active);
     }
+    return true;
+}
+
+/* select_order: shuffle the cases with a channel into the poll order, and
+ * list their channels once each in address order, the lock order. */
+static inline void select_order(struct select_scratch *s, urg_select_case *cases, size_t n, g_t *gp)
+{
+    int *order = s->order;
+    urg_chan **locks = s->park.locked;
     int na = 0;
     for (size_t i = 0; i < n; i++)
         if (cases[i].chan)
@@ -513,145 +556,153 @@ int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns)
     for (int i = 0; i < na; i++)
         if (nl == 0 || locks[nl - 1] != locks[i])
             locks[nl++] = locks[i];
+    s->na = na;
+    s->park.nlocked = nl;
+}
 
-    int ret;
-    lock_all(locks, nl);
-    /* Pass 1: is any case ready now? */
-    for (int i = 0; i < na; i++) {
-        urg_select_case *k = &cases[order[i]];
-        urg_chan *c = k->chan;
-        struct sudog *sg;
-        if (k->op == URG_SELECT_SEND) {
-            if (c->closed) {
-                k->result = -EPIPE;
-                goto chosen;
-            }
-            if ((sg = dequeue(&c->recvq)) != NULL) {
-                copy_elem(sg->elem, k->elem, c->elemsize);
-                unlock_all(locks, nl);
-                complete(sg, true);
-                ret = order[i];
-                goto out;
-            }
-            if (c->count < c->cap) {
-                copy_elem(slot(c, c->sendx), k->elem, c->elemsize);
-                if (++c->sendx == c->cap)
-                    c->sendx = 0;
-                c->count++;
-                goto chosen;
-            }
-        } else {
-            if ((sg = dequeue(&c->sendq)) != NULL) {
-                if (c->cap == 0) {
-                    copy_elem(k->elem, sg->elem, c->elemsize);
-                } else {
-                    copy_elem(k->elem, slot(c, c->recvx), c->elemsize);
-                    copy_elem(slot(c, c->recvx), sg->elem, c->elemsize);
-                    if (++c->recvx == c->cap)
-                        c->recvx = 0;
-                    c->sendx = c->recvx;
-                }
-                unlock_all(locks, nl);
-                complete(sg, true);
-                ret = order[i];
-                goto out;
-            }
-            if (c->count > 0) {
-                copy_elem(k->elem, slot(c, c->recvx), c->elemsize);
-                if (++c->recvx == c->cap)
-                    c->recvx = 0;
-                c->count--;
-                goto chosen;
-            }
-            if (c->closed) {
-                if (k->elem && c->elemsize)
-                    memset(k->elem, 0, c->elemsize);
-                k->result = -EPIPE;
-                goto chosen;
-            }
+/* select_poll: pass 1: is any case ready now? Runs the first ready case
+ * in poll order with the single-channel operations. Returns true with
+ * *ret its index (its result set), every lock released; false with every
+ * lock still held. Locks: all the select's channels. */
+static inline bool select_poll(struct select_scratch *s, urg_select_case *cases, int *ret)
+{
+    for (int i = 0; i < s->na; i++) {
+        urg_select_case *k = &cases[s->order[i]];
+        int r = k->op == URG_SELECT_SEND
+                    ? try_send_locked(k->chan, k->elem, unlock_select, &s->park)
+                    : try_recv_locked(k->chan, k->elem, unlock_select, &s->park);
+        if (r != 0) {
+            if (r < 0)
+                k->result = r;
+            *ret = s->order[i];
+            return true;
         }
-        continue;
-    chosen:
-        unlock_all(locks, nl);
-        ret = order[i];
-        goto out;
     }
-    if (timeout_ns == 0) {
-        unlock_all(locks, nl);
-        ret = -EAGAIN;
-        goto out;
-    }
+    return false;
+}
 
-    /* Pass 2: wait on every case. */
+/* select_enqueue: a waiter on every case. Locks: all the select's
+ * channels. */
+static inline void select_enqueue(struct select_scratch *s, urg_select_case *cases, g_t *gp)
+{
     st_relaxed(&gp->selectdone, 0u);
     st_relaxed(&gp->st->param, (void *)NULL);
-    for (int i = 0; i < na; i++) {
-        urg_select_case *k = &cases[order[i]];
-        struct sudog *sg = &sgs[i];
+    for (int i = 0; i < s->na; i++) {
+        urg_select_case *k = &cases[s->order[i]];
+        struct sudog *sg = &s->sgs[i];
         *sg = (struct sudog){
-            .gp = gp, .elem = k->elem, .c = k->chan, .case_index = order[i], .is_select = true};
+            .gp = gp, .elem = k->elem, .c = k->chan, .case_index = s->order[i], .is_select = true};
         fetch_add(&k->chan->refs, 1u);
         enqueue(k->op == URG_SELECT_SEND ? &k->chan->sendq : &k->chan->recvq, sg);
     }
-    struct select_park sp = {.locked = locks, .nlocked = nl, .when = 0};
+}
+
+/* select_wait_external: a thread outside the runtime waits with a
+ * deadline. No P to hold a timer: wait on the futex with the deadline,
+ * showing the wait as urg__park_g would (dumps, tests). Locks: all the
+ * select's channels; released here. */
+static void select_wait_external(g_t *gp, struct select_park *sp)
+{
+    st_relaxed(&gp->st->ext_futex, 0);
+    st_relaxed(&gp->waitreason, (uint8_t)WAIT_SELECT);
+    st_relaxed(&gp->st->waitsince, urg__nanotime_coarse());
+    st_release(&gp->status, (uint32_t)G_WAITING);
+    unlock_all(sp->locked, sp->nlocked);
+    for (;;) {
+        if (ld_acquire(&gp->st->ext_futex))
+            break;
+        uint64_t now = urg__nanotime();
+        if (now >= sp->when) {
+            if (cas(&gp->selectdone, 0u, 1u)) {
+                st_relaxed(&gp->st->param, (void *)NULL);
+                break;
+            }
+            /* A channel won the race: its wakeup is on its way. */
+            while (ld_acquire(&gp->st->ext_futex) == 0)
+                urg__futex_wait((uint32_t *)&gp->st->ext_futex, 0, -1);
+            break;
+        }
+        urg__futex_wait((uint32_t *)&gp->st->ext_futex, 0, (int64_t)(sp->when - now));
+    }
+    st_relaxed(&gp->status, (uint32_t)G_RUNNING);
+}
+
+/* select_block: wait until a case or the timer wins. Locks: all the
+ * select's channels; released by the park. */
+static inline void select_block(struct select_scratch *s, g_t *gp, uint64_t timeout_ns)
+{
+    struct select_park *sp = &s->park;
     bool external = gp->flags & G_FLAG_EXTERNAL;
     if (timeout_ns != URG_FOREVER) {
         uint64_t now = urg__nanotime();
-        sp.when = now + timeout_ns < now ? UINT64_MAX : now + timeout_ns;
+        sp->when = now + timeout_ns < now ? UINT64_MAX : now + timeout_ns;
     }
-    struct select_waiters sw = {.sgs = sgs, .n = na};
-    if (external && sp.when) {
-        /* No P to hold a timer: wait on the futex with the deadline,
-         * showing the wait as urg__park_g would (dumps, tests). */
-        st_relaxed(&gp->st->ext_futex, 0);
-        st_relaxed(&gp->waitreason, (uint8_t)WAIT_SELECT);
-        st_relaxed(&gp->st->waitsince, urg__nanotime_coarse());
-        st_release(&gp->status, (uint32_t)G_WAITING);
-        unlock_all(locks, nl);
-        for (;;) {
-            if (ld_acquire(&gp->st->ext_futex))
-                break;
-            uint64_t now = urg__nanotime();
-            if (now >= sp.when) {
-                if (cas(&gp->selectdone, 0u, 1u)) {
-                    st_relaxed(&gp->st->param, (void *)NULL);
-                    break;
-                }
-                /* A channel won the race: its wakeup is on its way. */
-                while (ld_acquire(&gp->st->ext_futex) == 0)
-                    urg__futex_wait((uint32_t *)&gp->st->ext_futex, 0, -1);
-                break;
-            }
-            urg__futex_wait((uint32_t *)&gp->st->ext_futex, 0, (int64_t)(sp.when - now));
-        }
-        st_relaxed(&gp->status, (uint32_t)G_RUNNING);
+    struct select_waiters sw = {.sgs = s->sgs, .n = s->na};
+    if (external && sp->when) {
+        select_wait_external(gp, sp);
     } else {
         gp->st->abandon = select_abandon;
         gp->st->abandon_arg = &sw;
-        urg__park_g(gp, select_unlock, &sp, WAIT_SELECT);
+        urg__park_g(gp, select_unlock, sp, WAIT_SELECT);
         gp->st->abandon = NULL;
-        if (sp.when)
+        if (sp->when)
             urg__timer_cancel(gp);
     }
-    struct sudog *won = ld_acquire(&gp->st->param);
+}
 
-    /* Remove the waiters nobody completed. */
-    lock_all(locks, nl);
-    for (int i = 0; i < na; i++) {
-        struct sudog *sg = &sgs[i];
+/* select_dequeue: remove the waiters nobody completed. Locks: takes all
+ * the select's channels. */
+static inline void select_dequeue(struct select_scratch *s)
+{
+    lock_all(s->park.locked, s->park.nlocked);
+    for (int i = 0; i < s->na; i++) {
+        struct sudog *sg = &s->sgs[i];
         if (sg->queued)
             unlink_sg(sg);
     }
-    unlock_all(locks, nl);
-    for (int i = 0; i < na; i++)
-        chan_unref(sgs[i].c);
-    if (!won) {
-        ret = -ETIMEDOUT;
-    } else {
-        ret = won->case_index;
-        cases[ret].result = won->success ? 0 : -EPIPE;
+    unlock_all(s->park.locked, s->park.nlocked);
+    for (int i = 0; i < s->na; i++)
+        chan_unref(s->sgs[i].c);
+}
+
+/* select_wait: pass 2: wait on every case; the index of the case that won
+ * (its result set), or -ETIMEDOUT. Locks: all the select's channels;
+ * released while it waits. */
+static inline int select_wait(struct select_scratch *s, urg_select_case *cases, g_t *gp,
+                              uint64_t timeout_ns)
+{
+    select_enqueue(s, cases, gp);
+    select_block(s, gp, timeout_ns);
+    struct sudog *won = ld_acquire(&gp->st->param);
+    select_dequeue(s);
+    if (!won)
+        return -ETIMEDOUT;
+    cases[won->case_index].result = won->success ? 0 : -EPIPE;
+    return won->case_index;
+}
+
+int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns)
+{
+    int active = select_check(cases, n);
+    if (active < 0)
+        return active;
+    g_t *gp = enter();
+    if (active == 0)
+        return select_sleep(gp, timeout_ns);
+    struct select_scratch s;
+    if (!select_scratch_init(&s, active))
+        return -ENOMEM;
+    select_order(&s, cases, n, gp); /* random poll order, address lock order */
+    int ret;
+    lock_all(s.park.locked, s.park.nlocked);
+    if (!select_poll(&s, cases, &ret)) { /* pass 1: is a case ready now? */
+        if (timeout_ns == 0) {           /* no, and the caller only polls */
+            unlock_all(s.park.locked, s.park.nlocked);
+            ret = -EAGAIN;
+        } else {
+            ret = select_wait(&s, cases, gp, timeout_ns); /* pass 2: wait on every case */
+        }
     }
-out:
-    free(heap);
+    free(s.heap);
     return ret;
 }
