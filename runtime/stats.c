@@ -141,6 +141,126 @@ int urg_stats_get2(urg_stats *out, size_t size)
     return (int)n;
 }
 
+/* ---- schedtrace: tables of fields ---------------------------------------
+ *
+ * Each line is a head ("SCHED 1001ms:", "  P0:", "  M3:") and then rows of
+ * " label=value" read from a table: one getter per field, one loop to
+ * print them (pb_fields). tests/test_dump.c and stress/backlog/plot.sh
+ * parse the text: its bytes must not change. */
+
+/* A field's value: a number, or a word ("true", "nil", "running"). */
+struct tval {
+    enum { TV_U64, TV_I64, TV_STR } kind;
+    union {
+        uint64_t u;
+        int64_t i;
+        const char *s;
+    };
+};
+#define TV_U(x) ((struct tval){.kind = TV_U64, .u = (uint64_t)(x)})
+#define TV_I(x) ((struct tval){.kind = TV_I64, .i = (int64_t)(x)})
+#define TV_S(x) ((struct tval){.kind = TV_STR, .s = (x)})
+#define TV_B(x) TV_S((x) ? "true" : "false")
+
+/* What the getters of a line read: gomaxprocs as read once for the whole
+ * trace; a P line's P and its M; an M line's M, its P and its task (each
+ * read once for the line). */
+struct tctx {
+    int32_t n;
+    p_t *pp;
+    m_t *mp;
+    g_t *gp;
+};
+
+struct tfield {
+    const char *label;
+    struct tval (*get)(const struct tctx *c);
+};
+
+static void pb_val(urg__pbuf *b, struct tval v)
+{
+    switch (v.kind) {
+    case TV_U64:
+        urg__pb_u64(b, v.u);
+        break;
+    case TV_I64:
+        urg__pb_i64(b, v.i);
+        break;
+    case TV_STR:
+        urg__pb_str(b, v.s);
+        break;
+    }
+}
+
+/* pb_fields: " label=value" for each row of f, in order. */
+static void pb_fields(urg__pbuf *b, const struct tfield *f, size_t nf, const struct tctx *c)
+{
+    for (size_t i = 0; i < nf; i++) {
+        urg__pb_str(b, " ");
+        urg__pb_str(b, f[i].label);
+        urg__pb_str(b, "=");
+        pb_val(b, f[i].get(c));
+    }
+}
+
+/* A getter: static struct tval tf_NAME(const struct tctx *c). */
+#define TFIELD(name, expr)                                                                         \
+    static struct tval tf_##name(const struct tctx *c)                                             \
+    {                                                                                              \
+        (void)c;                                                                                   \
+        return expr;                                                                               \
+    }
+
+/* The SCHED line: Go's fields. */
+TFIELD(gomaxprocs, TV_I(c->n))
+TFIELD(idleprocs, TV_I(ld_relaxed(&sched.npidle)))
+TFIELD(threads, TV_I(ld_relaxed(&sched.mcount) + 1)) /* + sysmon */
+TFIELD(spinningthreads, TV_I(ld_relaxed(&sched.nmspinning)))
+TFIELD(needspinning, TV_U(ld_relaxed(&sched.needspinning)))
+TFIELD(idlethreads, TV_I(ld_relaxed(&sched.nmidle)))
+TFIELD(runqueue, TV_U(ld_relaxed(&sched.runqsize)))
+static const struct tfield sched_fields[] = {
+    {"gomaxprocs", tf_gomaxprocs},     {"idleprocs", tf_idleprocs},
+    {"threads", tf_threads},           {"spinningthreads", tf_spinningthreads},
+    {"needspinning", tf_needspinning}, {"idlethreads", tf_idlethreads},
+    {"runqueue", tf_runqueue},
+};
+
+/* ... and with scheddetail, the stop-the-world state. */
+TFIELD(gcwaiting, TV_B(ld_relaxed(&sched.gcwaiting)))
+TFIELD(stopwait, TV_I(sched.stopwait))
+TFIELD(sysmonwait, TV_B(ld_relaxed(&sched.sysmonwait)))
+static const struct tfield detail_fields[] = {
+    {"gcwaiting", tf_gcwaiting},
+    {"stopwait", tf_stopwait},
+    {"sysmonwait", tf_sysmonwait},
+};
+
+/* The preempt line: our counters. */
+static uint64_t coop_count(int32_t n)
+{
+    uint64_t coop = ld_relaxed(&sched.exited_p_coop);
+    for (int32_t i = 0; i < n; i++)
+        coop += ld_relaxed(&sched.allp[i]->n_preempt_coop);
+    return coop;
+}
+TFIELD(requests, TV_U(ld_relaxed(&sched.preempt_requests)))
+TFIELD(signals, TV_U(ld_relaxed(&sched.preempt_signals)))
+TFIELD(async, TV_U(ld_relaxed(&sched.preempt_async)))
+TFIELD(deferred, TV_U(ld_relaxed(&sched.preempt_deferred)))
+TFIELD(memo, TV_U(ld_relaxed(&sched.preempt_walks_memo)))
+TFIELD(wakeup, TV_U(ld_relaxed(&sched.preempt_wakeup)))
+TFIELD(cooperative, TV_U(coop_count(c->n)))
+TFIELD(handoffs, TV_U(ld_relaxed(&sched.syscall_handoffs)))
+TFIELD(detached, TV_U(ld_relaxed(&sched.detaches)))
+TFIELD(blocked, TV_U(ld_relaxed(&sched.detach_blocked)))
+static const struct tfield preempt_fields[] = {
+    {"requests", tf_requests},       {"signals", tf_signals},   {"async", tf_async},
+    {"deferred", tf_deferred},       {"memo", tf_memo},         {"wakeup", tf_wakeup},
+    {"cooperative", tf_cooperative}, {"handoffs", tf_handoffs}, {"detached", tf_detached},
+    {"blocked", tf_blocked},
+};
+
 static const char *pstatus_str(uint32_t s)
 {
     switch (s) {
@@ -159,122 +279,92 @@ static const char *pstatus_str(uint32_t s)
     }
 }
 
+/* A P line (scheddetail). */
+TFIELD(p_status, TV_S(pstatus_str(ld_relaxed(&c->pp->status))))
+TFIELD(p_schedtick, TV_U(ld_relaxed(&c->pp->schedtick)))
+TFIELD(p_syscalltick, TV_U(ld_relaxed(&c->pp->syscalltick)))
+TFIELD(p_m, c->mp ? TV_I(c->mp->id) : TV_S("nil"))
+TFIELD(p_runqsize, TV_U(urg__runqlen(c->pp)))
+TFIELD(p_gfreecnt, TV_I(c->pp->ngfree))
+TFIELD(p_timerslen, TV_U(ld_relaxed(&c->pp->ntimers)))
+static const struct tfield p_fields[] = {
+    {"status", tf_p_status},           {"schedtick", tf_p_schedtick},
+    {"syscalltick", tf_p_syscalltick}, {"m", tf_p_m},
+    {"runqsize", tf_p_runqsize},       {"gfreecnt", tf_p_gfreecnt},
+    {"timerslen", tf_p_timerslen},
+};
+
+/* An M line (scheddetail). */
+TFIELD(m_p, c->pp ? TV_I(c->pp->id) : TV_S("nil"))
+TFIELD(m_curg, c->gp ? TV_U(c->gp->id) : TV_S("nil"))
+TFIELD(m_locks, TV_I(c->mp->locks))
+TFIELD(m_spinning, TV_B(c->mp->spinning))
+TFIELD(m_blocked, TV_B(ld_relaxed(&c->mp->park.key) == 0 && !c->gp && !c->pp))
+static const struct tfield m_fields[] = {
+    {"p", tf_m_p},
+    {"curg", tf_m_curg},
+    {"locks", tf_m_locks},
+    {"spinning", tf_m_spinning},
+    {"blocked", tf_m_blocked},
+};
+
+#define NFIELDS(t) (sizeof(t) / sizeof((t)[0]))
+
+/* pb_runqs: " [1 0] schedticks=[ 41 17 ]": each P's queue length and
+ * schedtick (the SCHED line without scheddetail, as Go's). */
+static void pb_runqs(urg__pbuf *b, int32_t n)
+{
+    urg__pb_str(b, " [");
+    for (int32_t i = 0; i < n; i++) {
+        urg__pb_str(b, i ? " " : "");
+        urg__pb_u64(b, urg__runqlen(sched.allp[i]));
+    }
+    urg__pb_str(b, "] schedticks=[ ");
+    for (int32_t i = 0; i < n; i++) {
+        urg__pb_u64(b, ld_relaxed(&sched.allp[i]->schedtick));
+        urg__pb_str(b, " ");
+    }
+    urg__pb_str(b, "]");
+}
+
 /* urg__schedtrace: Context: sysmon (or any thread; reads without locks,
  * so the numbers are a racy but harmless snapshot). Signal-safe. */
 URG_RACY_READER void urg__schedtrace(bool detailed)
 {
     urg__pbuf b = {.len = 0};
     uint64_t now = urg__nanotime();
-    int32_t n = ld_acquire(&sched.gomaxprocs);
+    struct tctx c = {.n = ld_acquire(&sched.gomaxprocs)};
     urg__pb_str(&b, "SCHED ");
     urg__pb_u64(&b, (now - sched.starttime) / 1000000);
-    urg__pb_str(&b, "ms: gomaxprocs=");
-    urg__pb_i64(&b, n);
-    urg__pb_str(&b, " idleprocs=");
-    urg__pb_i64(&b, ld_relaxed(&sched.npidle));
-    urg__pb_str(&b, " threads=");
-    urg__pb_i64(&b, ld_relaxed(&sched.mcount) + 1); /* + sysmon */
-    urg__pb_str(&b, " spinningthreads=");
-    urg__pb_i64(&b, ld_relaxed(&sched.nmspinning));
-    urg__pb_str(&b, " needspinning=");
-    urg__pb_u64(&b, ld_relaxed(&sched.needspinning));
-    urg__pb_str(&b, " idlethreads=");
-    urg__pb_i64(&b, ld_relaxed(&sched.nmidle));
-    urg__pb_str(&b, " runqueue=");
-    urg__pb_u64(&b, ld_relaxed(&sched.runqsize));
-    if (!detailed) {
-        urg__pb_str(&b, " [");
-        for (int32_t i = 0; i < n; i++) {
-            urg__pb_str(&b, i ? " " : "");
-            urg__pb_u64(&b, urg__runqlen(sched.allp[i]));
-        }
-        urg__pb_str(&b, "] schedticks=[ ");
-        for (int32_t i = 0; i < n; i++) {
-            urg__pb_u64(&b, ld_relaxed(&sched.allp[i]->schedtick));
-            urg__pb_str(&b, " ");
-        }
-        urg__pb_str(&b, "]");
-    } else {
-        urg__pb_str(&b, " gcwaiting=");
-        urg__pb_str(&b, ld_relaxed(&sched.gcwaiting) ? "true" : "false");
-        urg__pb_str(&b, " stopwait=");
-        urg__pb_i64(&b, sched.stopwait);
-        urg__pb_str(&b, " sysmonwait=");
-        urg__pb_str(&b, ld_relaxed(&sched.sysmonwait) ? "true" : "false");
-    }
-    urg__pb_str(&b, "\n  preempt: requests=");
-    urg__pb_u64(&b, ld_relaxed(&sched.preempt_requests));
-    urg__pb_str(&b, " signals=");
-    urg__pb_u64(&b, ld_relaxed(&sched.preempt_signals));
-    urg__pb_str(&b, " async=");
-    urg__pb_u64(&b, ld_relaxed(&sched.preempt_async));
-    urg__pb_str(&b, " deferred=");
-    urg__pb_u64(&b, ld_relaxed(&sched.preempt_deferred));
-    urg__pb_str(&b, " memo=");
-    urg__pb_u64(&b, ld_relaxed(&sched.preempt_walks_memo));
-    urg__pb_str(&b, " wakeup=");
-    urg__pb_u64(&b, ld_relaxed(&sched.preempt_wakeup));
-    uint64_t coop = ld_relaxed(&sched.exited_p_coop);
-    for (int32_t i = 0; i < n; i++)
-        coop += ld_relaxed(&sched.allp[i]->n_preempt_coop);
-    urg__pb_str(&b, " cooperative=");
-    urg__pb_u64(&b, coop);
-    urg__pb_str(&b, " handoffs=");
-    urg__pb_u64(&b, ld_relaxed(&sched.syscall_handoffs));
-    urg__pb_str(&b, " detached=");
-    urg__pb_u64(&b, ld_relaxed(&sched.detaches));
-    urg__pb_str(&b, " blocked=");
-    urg__pb_u64(&b, ld_relaxed(&sched.detach_blocked));
+    urg__pb_str(&b, "ms:");
+    pb_fields(&b, sched_fields, NFIELDS(sched_fields), &c);
+    if (!detailed)
+        pb_runqs(&b, c.n);
+    else
+        pb_fields(&b, detail_fields, NFIELDS(detail_fields), &c);
+    urg__pb_str(&b, "\n  preempt:");
+    pb_fields(&b, preempt_fields, NFIELDS(preempt_fields), &c);
     urg__pb_str(&b, "\n");
     urg__pb_flush(&b);
     if (!detailed)
         return;
-    for (int32_t i = 0; i < n; i++) {
-        p_t *pp = sched.allp[i];
-        m_t *mp = ld_relaxed(&pp->m);
+    for (int32_t i = 0; i < c.n; i++) {
+        struct tctx pc = {.n = c.n, .pp = sched.allp[i]};
+        pc.mp = ld_relaxed(&pc.pp->m);
         urg__pb_str(&b, "  P");
         urg__pb_i64(&b, i);
-        urg__pb_str(&b, ": status=");
-        urg__pb_str(&b, pstatus_str(ld_relaxed(&pp->status)));
-        urg__pb_str(&b, " schedtick=");
-        urg__pb_u64(&b, ld_relaxed(&pp->schedtick));
-        urg__pb_str(&b, " syscalltick=");
-        urg__pb_u64(&b, ld_relaxed(&pp->syscalltick));
-        urg__pb_str(&b, " m=");
-        if (mp)
-            urg__pb_i64(&b, mp->id);
-        else
-            urg__pb_str(&b, "nil");
-        urg__pb_str(&b, " runqsize=");
-        urg__pb_u64(&b, urg__runqlen(pp));
-        urg__pb_str(&b, " gfreecnt=");
-        urg__pb_i64(&b, pp->ngfree);
-        urg__pb_str(&b, " timerslen=");
-        urg__pb_u64(&b, ld_relaxed(&pp->ntimers));
+        urg__pb_str(&b, ":");
+        pb_fields(&b, p_fields, NFIELDS(p_fields), &pc);
         urg__pb_str(&b, "\n");
         urg__pb_flush(&b);
     }
     for (m_t *mp = ld_acquire(&sched.allm); mp; mp = mp->alllink) {
-        p_t *pp = ld_relaxed(&mp->p);
-        g_t *gp = ld_relaxed(&mp->curg);
+        struct tctx mc = {
+            .n = c.n, .mp = mp, .pp = ld_relaxed(&mp->p), .gp = ld_relaxed(&mp->curg)};
         urg__pb_str(&b, "  M");
         urg__pb_i64(&b, mp->id);
-        urg__pb_str(&b, ": p=");
-        if (pp)
-            urg__pb_i64(&b, pp->id);
-        else
-            urg__pb_str(&b, "nil");
-        urg__pb_str(&b, " curg=");
-        if (gp)
-            urg__pb_u64(&b, gp->id);
-        else
-            urg__pb_str(&b, "nil");
-        urg__pb_str(&b, " locks=");
-        urg__pb_i64(&b, mp->locks);
-        urg__pb_str(&b, " spinning=");
-        urg__pb_str(&b, mp->spinning ? "true" : "false");
-        urg__pb_str(&b, " blocked=");
-        urg__pb_str(&b, ld_relaxed(&mp->park.key) == 0 && !gp && !pp ? "true" : "false");
+        urg__pb_str(&b, ":");
+        pb_fields(&b, m_fields, NFIELDS(m_fields), &mc);
         urg__pb_str(&b, "\n");
         urg__pb_flush(&b);
     }
