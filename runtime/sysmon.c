@@ -97,6 +97,91 @@ static uint64_t slice_end(p_t *pp, const struct urg__sysmontick *pd, uint32_t s,
     return at < end ? at : end;
 }
 
+/* slice_check: step 2 for a P running a task or in a syscall: note a new
+ * slice, or ask the task to yield once its slice has ended. Returns when
+ * this P next needs a look; *asked_now is set when the slice had ended (a P
+ * in a syscall then gets no grace look before it is retaken). Context: sysmon. */
+static inline uint64_t slice_check(p_t *pp, struct urg__sysmontick *pd, uint32_t s,
+                                   uint64_t quantum, uint64_t now, uint64_t since, bool *asked_now)
+{
+    uint32_t t = ld_relaxed(&pp->schedtick);
+    uint64_t end; /* when its task is to be asked to yield */
+    if (pd->schedtick != t) {
+        pd->schedtick = t;
+        if (pd->asked) {
+            pd->schedwhen = pd->asked; /* the yield we asked for */
+        } else {
+            /* Somewhere since the last look: take the middle. */
+            uint64_t half = since / 2, cap = quantum / 2;
+            pd->schedwhen = now - (half < cap ? half : cap);
+        }
+        pd->asked = 0;
+        st_relaxed(&pp->deferred, 0u);
+        return slice_end(pp, pd, s, quantum, now);
+    }
+    if ((end = slice_end(pp, pd, s, quantum, now)) <= now) {
+        /* Expired. Ask, and look again in a quantum: by then an
+         * honoured request has started a slice that ends then.
+         * A request the handler deferred (not at a safe point)
+         * is retried sooner; the handler says so (deferred). */
+        uint64_t retry = ld_relaxed(&pp->deferred) ? quantum / 8 : quantum;
+        *asked_now = true;
+        if (pd->asked && now < pd->asked + retry)
+            return pd->asked + retry;
+        if (urg__preemptone(pp)) {
+            if (!pd->asked && end < pd->schedwhen + quantum)
+                fetch_add(&sched.preempt_wakeup, 1);
+            pd->asked = now; /* refreshed by every retry */
+        }
+        return now + retry;
+    }
+    if (s == P_RUNNING) {
+        /* The same task since the last look: blocked in the
+         * kernel while work waits? (runtime/detach.c) */
+        urg__detach_check_blocked(pp, since);
+    }
+    return end;
+}
+
+/* syscall_retake: step 1 for a P in a syscall: hand it off if it has been
+ * there more than one look (or must go at once) and there is other work
+ * or it has been long. asked_now: slice_check asked its task to yield on this
+ * look. Returns whether it took the P. Context: sysmon. */
+static inline bool syscall_retake(p_t *pp, struct urg__sysmontick *pd, uint64_t now, bool asked_now,
+                                  uint64_t *next_expiry)
+{
+    uint32_t t = ld_relaxed(&pp->syscalltick);
+    /* A detached task (runtime/detach.c) has been away from the
+     * scheduler for a quantum, or its thread blocked: no grace
+     * tick. Nor while a stop-the-world waits for the P. */
+    bool now_please = ld_relaxed(&pp->detached) || ld_relaxed(&sched.gcwaiting);
+    if (!asked_now && pd->syscalltick != t) {
+        pd->syscalltick = t;
+        pd->syscallwhen = now;
+        if (!now_please) {
+            /* Retaken at the next look if it is still there:
+             * make that look soon (Go's one sysmon tick). */
+            earlier(next_expiry, now + SYSMON_MIN_NS);
+            return false;
+        }
+    }
+    /* Leave it if there is no other work and it has not been long:
+     * handing off costs a thread wakeup. */
+    if (!ld_relaxed(&sched.gcwaiting) && urg__runqempty(pp) &&
+        ld_relaxed(&sched.nmspinning) + ld_relaxed(&sched.npidle) > 0 &&
+        pd->syscallwhen + SYSCALL_RETAKE_NS > now)
+        return false;
+    if (!cas(&pp->status, (uint32_t)P_SYSCALL, (uint32_t)P_IDLE))
+        return false;
+    st_relaxed(&pp->detached, 0u);
+    st_relaxed(&pp->syscalltick, pp->syscalltick + 1);
+    fetch_add(&sched.syscall_handoffs, 1);
+    URG_PROBE(syscall_handoff, pp->id);
+    urg__trace_instant(TR_EV_HANDOFF, pp->id, 0, 0);
+    urg__handoffp(pp);
+    return true;
+}
+
 /* urg__sysmon_retake: steps 1 and 2 for every P, as of `now`. Returns how
  * many Ps it took from syscalls; *next_expiry gets the earliest quantum
  * expiry still pending. Context: sysmon (and tests/test_sysmon.c, with
@@ -111,7 +196,7 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
         p_t *pp = sched.allp[i];
         struct urg__sysmontick *pd = &pp->sysmontick;
         uint32_t s = ld_acquire(&pp->status);
-        bool sysretake = false;
+        bool asked_now = false;
         uint64_t since = now - pd->sampled; /* the new slice began in there */
         pd->sampled = now;
         if (s == P_IDLE || s == P_HANDOFF) {
@@ -122,80 +207,10 @@ int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running)
         }
         if (s == P_RUNNING || s == P_SYSCALL) {
             *any_running = true;
-            uint32_t t = ld_relaxed(&pp->schedtick);
-            uint64_t due; /* when this P next needs a look */
-            uint64_t end; /* when its task is to be asked to yield */
-            if (pd->schedtick != t) {
-                pd->schedtick = t;
-                if (pd->asked) {
-                    pd->schedwhen = pd->asked; /* the yield we asked for */
-                } else {
-                    /* Somewhere since the last look: take the middle. */
-                    uint64_t half = since / 2, cap = quantum / 2;
-                    pd->schedwhen = now - (half < cap ? half : cap);
-                }
-                pd->asked = 0;
-                st_relaxed(&pp->deferred, 0u);
-                due = slice_end(pp, pd, s, quantum, now);
-            } else if ((end = slice_end(pp, pd, s, quantum, now)) <= now) {
-                /* Expired. Ask, and look again in a quantum: by then an
-                 * honoured request has started a slice that ends then.
-                 * A request the handler deferred (not at a safe point)
-                 * is retried sooner; the handler says so (deferred). */
-                uint64_t retry = ld_relaxed(&pp->deferred) ? quantum / 8 : quantum;
-                if (pd->asked && now < pd->asked + retry) {
-                    due = pd->asked + retry;
-                } else {
-                    if (urg__preemptone(pp)) {
-                        if (!pd->asked && end < pd->schedwhen + quantum)
-                            fetch_add(&sched.preempt_wakeup, 1);
-                        pd->asked = now; /* refreshed by every retry */
-                    }
-                    due = now + retry;
-                }
-                sysretake = true;
-            } else {
-                if (s == P_RUNNING) {
-                    /* The same task since the last look: blocked in the
-                     * kernel while work waits? (runtime/detach.c) */
-                    urg__detach_check_blocked(pp, since);
-                }
-                due = end;
-            }
-            earlier(next_expiry, due);
+            earlier(next_expiry, slice_check(pp, pd, s, quantum, now, since, &asked_now));
         }
-        if (s == P_SYSCALL) {
-            uint32_t t = ld_relaxed(&pp->syscalltick);
-            /* A detached task (runtime/detach.c) has been away from the
-             * scheduler for a quantum, or its thread blocked: no grace
-             * tick. Nor while a stop-the-world waits for the P. */
-            bool now_please = ld_relaxed(&pp->detached) || ld_relaxed(&sched.gcwaiting);
-            if (!sysretake && pd->syscalltick != t) {
-                pd->syscalltick = t;
-                pd->syscallwhen = now;
-                if (!now_please) {
-                    /* Retaken at the next look if it is still there:
-                     * make that look soon (Go's one sysmon tick). */
-                    earlier(next_expiry, now + SYSMON_MIN_NS);
-                    continue;
-                }
-            }
-            /* Leave it if there is no other work and it has not been long:
-             * handing off costs a thread wakeup. */
-            if (!ld_relaxed(&sched.gcwaiting) && urg__runqempty(pp) &&
-                ld_relaxed(&sched.nmspinning) + ld_relaxed(&sched.npidle) > 0 &&
-                pd->syscallwhen + SYSCALL_RETAKE_NS > now)
-                continue;
-            if (cas(&pp->status, (uint32_t)P_SYSCALL, (uint32_t)P_IDLE)) {
-                st_relaxed(&pp->detached, 0u);
-                st_relaxed(&pp->syscalltick, pp->syscalltick + 1);
-                fetch_add(&sched.syscall_handoffs, 1);
-                URG_PROBE(syscall_handoff, pp->id);
-                urg__trace_instant(TR_EV_HANDOFF, pp->id, 0, 0);
-                urg__handoffp(pp);
-                n++;
-            }
-        }
+        if (s == P_SYSCALL && syscall_retake(pp, pd, now, asked_now, next_expiry))
+            n++;
     }
     return n;
 }
@@ -205,6 +220,112 @@ static bool all_idle(void)
     /* seq_cst: read after sysmonwait is published (see acquirep). */
     return ld_seq_cst(&sched.npidle) == ld_relaxed(&sched.gomaxprocs) &&
            ld_seq_cst(&sched.nmsyscall) == 0 && !ld_relaxed(&sched.gcwaiting);
+}
+
+/* What sysmon carries from one tick to the next. */
+struct sysmon_state {
+    uint32_t idle;  /* looks in a row that retook nothing */
+    uint64_t delay; /* the back-off */
+    uint64_t lasttrace, lastmod, lasttrim;
+    uint64_t next_expiry; /* the earliest moment a P needs a look (0: none) */
+    bool any_running;     /* some P ran a task or was in a syscall */
+};
+
+/* sysmon_sleep_ns: how long to sleep before the next look. */
+static uint64_t sysmon_sleep_ns(struct sysmon_state *st, uint64_t now)
+{
+    if (st->idle == 0)
+        st->delay = SYSMON_MIN_NS;
+    else if (st->idle > 50)
+        st->delay *= 2;
+    if (st->delay > SYSMON_MAX_NS)
+        st->delay = SYSMON_MAX_NS;
+    /* Sleep until the earliest moment something can be due (a slice
+     * end, a retry, a syscall's retake), and no longer than the
+     * back-off delay, which bounds how late sysmon notices a P that
+     * entered a syscall (as Go's does). */
+    uint64_t sleep = st->delay;
+    uint64_t next = st->next_expiry;
+    if (next)
+        sleep = next > now ? (next - now < sleep ? next - now : sleep) : 0;
+    if (sched.schedtrace_ms > 0) {
+        uint64_t due = st->lasttrace + (uint64_t)sched.schedtrace_ms * 1000000u;
+        uint64_t left = due > now ? due - now : 0;
+        if (left < sleep)
+            sleep = left;
+    }
+    if (sleep < SYSMON_MIN_NS && !next)
+        sleep = SYSMON_MIN_NS;
+    if (unlikely(sched.chaos) && st->any_running) {
+        uint64_t c = urg__chaos_preempt(now);
+        sleep = c > now ? (c - now < sleep ? c - now : sleep) : 0;
+    }
+    return sleep;
+}
+
+/* sysmon_sleep: sleep `sleep` ns, or, with every P idle, until woken. */
+static void sysmon_sleep(struct sysmon_state *st, uint64_t now, uint64_t sleep)
+{
+    urg__note_clear(&sched.sysmonnote);
+    if (ld_acquire(&sched.main_done))
+        return;
+    if (sched.schedtrace_ms <= 0 && all_idle()) {
+        /* Deep sleep: nothing can need a preemption or a retake. */
+        /* seq_cst: publish before re-reading the statuses; acquirep
+         * publishes a status, fences, then reads sysmonwait. */
+        st_seq_cst(&sched.sysmonwait, 1u);
+        st_relaxed(&sched.sysmon_until, now + SYSMON_DEEP_NS);
+        if (all_idle() && !ld_acquire(&sched.main_done))
+            urg__note_tsleep(&sched.sysmonnote, (int64_t)SYSMON_DEEP_NS);
+        st_release(&sched.sysmonwait, 0u);
+        st->idle = 0;
+    } else if (sleep > 0) {
+        st_relaxed(&sched.sysmon_until, now + sleep);
+        urg__note_tsleep(&sched.sysmonnote, (int64_t)sleep);
+    }
+}
+
+/* sysmon_netpoll: step 3, poll the network if nobody has for a while. */
+static void sysmon_netpoll(uint64_t now)
+{
+    uint64_t lp = ld_acquire(&sched.lastpoll);
+    if (lp != 0 && lp + NETPOLL_STALE_NS < now && urg__netpoll_waiters() &&
+        xchg(&sched.pollingnet, 1u) == 0) {
+        int32_t cnt = 0;
+        g_t *list = urg__netpoll(0, &cnt);
+        st_release(&sched.pollingnet, 0u);
+        if (list)
+            urg__ready_list(list);
+    }
+}
+
+/* sysmon_look: one look, as of `now`: steps 1 to 6 of the head comment
+ * (7, chaos, is timed by sysmon_sleep_ns; 8, detach, is in
+ * slice_check). */
+static void sysmon_look(struct sysmon_state *st, uint64_t now)
+{
+    st->next_expiry = 0;
+    st->any_running = false;
+    if (urg__sysmon_retake(now, &st->next_expiry, &st->any_running) > 0)
+        st->idle = 0;
+    else
+        st->idle++;
+    sysmon_netpoll(now);
+    if (sched.schedtrace_ms > 0 &&
+        now - st->lasttrace >= (uint64_t)sched.schedtrace_ms * 1000000u) {
+        st->lasttrace = now;
+        urg__schedtrace(sched.scheddetail > 0);
+    }
+    urg__trace_sysmon();
+    if (now - st->lasttrim >= TRIM_PERIOD_NS) {
+        st->lasttrim = now;
+        urg__stack_trim_pool();
+    }
+    if (now - st->lastmod >= MODCHECK_PERIOD_NS) {
+        st->lastmod = now;
+        if (urg__modules_changed())
+            urg__modules_refresh();
+    }
 }
 
 /* urg__sysmon: runs until the main task returns. Context: urg_run's
@@ -222,90 +343,14 @@ void urg__sysmon(m_t *mp)
     int old_slack = prctl(PR_GET_TIMERSLACK);
     /* Wake on time: the default 50 us of slack would stretch short quanta. */
     prctl(PR_SET_TIMERSLACK, 1UL);
-    uint32_t idle = 0;
-    uint64_t delay = SYSMON_MIN_NS;
-    uint64_t lasttrace = urg__nanotime();
-    uint64_t lastmod = lasttrace, lasttrim = lasttrace;
-    uint64_t next_expiry = 0;
-    bool any_running = true;
+    struct sysmon_state st = {.delay = SYSMON_MIN_NS, .any_running = true};
+    st.lasttrace = st.lastmod = st.lasttrim = urg__nanotime();
     while (!ld_acquire(&sched.main_done)) {
-        if (idle == 0)
-            delay = SYSMON_MIN_NS;
-        else if (idle > 50)
-            delay *= 2;
-        if (delay > SYSMON_MAX_NS)
-            delay = SYSMON_MAX_NS;
-        /* Sleep until the earliest moment something can be due (a slice
-         * end, a retry, a syscall's retake), and no longer than the
-         * back-off delay, which bounds how late sysmon notices a P that
-         * entered a syscall (as Go's does). */
-        uint64_t sleep = delay;
         uint64_t now = urg__nanotime();
-        if (next_expiry)
-            sleep = next_expiry > now ? (next_expiry - now < sleep ? next_expiry - now : sleep) : 0;
-        if (sched.schedtrace_ms > 0) {
-            uint64_t due = lasttrace + (uint64_t)sched.schedtrace_ms * 1000000u;
-            uint64_t left = due > now ? due - now : 0;
-            if (left < sleep)
-                sleep = left;
-        }
-        if (sleep < SYSMON_MIN_NS && !next_expiry)
-            sleep = SYSMON_MIN_NS;
-        if (unlikely(sched.chaos) && any_running) {
-            uint64_t c = urg__chaos_preempt(now);
-            sleep = c > now ? (c - now < sleep ? c - now : sleep) : 0;
-        }
-        urg__note_clear(&sched.sysmonnote);
-        if (!ld_acquire(&sched.main_done)) {
-            if (sched.schedtrace_ms <= 0 && all_idle()) {
-                /* Deep sleep: nothing can need a preemption or a retake. */
-                /* seq_cst: publish before re-reading the statuses; acquirep
-                 * publishes a status, fences, then reads sysmonwait. */
-                st_seq_cst(&sched.sysmonwait, 1u);
-                st_relaxed(&sched.sysmon_until, now + SYSMON_DEEP_NS);
-                if (all_idle() && !ld_acquire(&sched.main_done))
-                    urg__note_tsleep(&sched.sysmonnote, (int64_t)SYSMON_DEEP_NS);
-                st_release(&sched.sysmonwait, 0u);
-                idle = 0;
-            } else if (sleep > 0) {
-                st_relaxed(&sched.sysmon_until, now + sleep);
-                urg__note_tsleep(&sched.sysmonnote, (int64_t)sleep);
-            }
-        }
+        sysmon_sleep(&st, now, sysmon_sleep_ns(&st, now));
         if (ld_acquire(&sched.main_done))
             break;
-        now = urg__nanotime();
-        next_expiry = 0;
-        any_running = false;
-        if (urg__sysmon_retake(now, &next_expiry, &any_running) > 0)
-            idle = 0;
-        else
-            idle++;
-
-        uint64_t lp = ld_acquire(&sched.lastpoll);
-        if (lp != 0 && lp + NETPOLL_STALE_NS < now && urg__netpoll_waiters() &&
-            xchg(&sched.pollingnet, 1u) == 0) {
-            int32_t cnt = 0;
-            g_t *list = urg__netpoll(0, &cnt);
-            st_release(&sched.pollingnet, 0u);
-            if (list)
-                urg__ready_list(list);
-        }
-        if (sched.schedtrace_ms > 0 &&
-            now - lasttrace >= (uint64_t)sched.schedtrace_ms * 1000000u) {
-            lasttrace = now;
-            urg__schedtrace(sched.scheddetail > 0);
-        }
-        urg__trace_sysmon();
-        if (now - lasttrim >= TRIM_PERIOD_NS) {
-            lasttrim = now;
-            urg__stack_trim_pool();
-        }
-        if (now - lastmod >= MODCHECK_PERIOD_NS) {
-            lastmod = now;
-            if (urg__modules_changed())
-                urg__modules_refresh();
-        }
+        sysmon_look(&st, urg__nanotime());
     }
     prctl(PR_SET_TIMERSLACK, (unsigned long)(old_slack > 0 ? old_slack : 50000));
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
