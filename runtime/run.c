@@ -263,6 +263,48 @@ _Static_assert(offsetof(urg_config, stack_size) + sizeof(size_t) == URG_CONFIG_S
 /* Larger than any urg_config will be: urg_run2 reads no further. */
 #define URG_CONFIG_SIZE_MAX 4096
 
+/* run_sysmon: this thread is sysmon until the main task returns. */
+static void run_sysmon(void)
+{
+    m_t sysm;
+    memset(&sysm, 0, sizeof(sysm));
+    sysm.is_sysmon = true;
+    sysm.id = -1;
+    urg__sysmon(&sysm);
+}
+
+/* teardown_run: the main task has returned (or never started): stop the
+ * Ms, release what the run's tasks held, and free their memory unless
+ * some Ms could not be stopped. Returns how many were abandoned (still
+ * running a task). Context: urg_run's thread. */
+static int teardown_run(void)
+{
+    int orphans = shutdown_ms();
+    urg__trace_run_end();
+    if (orphans > 0) {
+        urg__pbuf b = {.len = 0};
+        urg__pb_str(&b, "urgent: ");
+        urg__pb_u64(&b, (uint64_t)orphans);
+        urg__pb_str(&b, " thread(s) still running a task when main returned (a loop without "
+                        "runtime calls, or a syscall); they are abandoned with their stacks\n");
+        urg__pb_flush(&b);
+    }
+    st_release(&sched.running, 0u);
+    urg__chaos_end();
+    urg__deferprof_report();
+    free_ms();
+    /* Unlink blocked tasks from channels, mutexes and wait groups. */
+    urg__gslab_foreach(call_abandon, NULL);
+    if (orphans == 0) {
+        for (int i = 0; i < URG_MAXPROCS_MAX; i++)
+            if (sched.allp[i])
+                urg__stack_flush_cache(sched.allp[i]);
+        urg__stack_teardown();
+        urg__gfree_all();
+    }
+    return orphans;
+}
+
 /* run: urg_run, after urg_run2 has checked the caller's struct (cfg_err is
  * its verdict, reported after -EBUSY as every cfg error is). */
 static int run(urg_fn main_fn, void *arg, const urg_config *cfg, int cfg_err)
@@ -327,37 +369,10 @@ static int run(urg_fn main_fn, void *arg, const urg_config *cfg, int cfg_err)
         goto out_teardown;
     }
 
-    /* This thread is sysmon until the main task returns. */
-    m_t sysm;
-    memset(&sysm, 0, sizeof(sysm));
-    sysm.is_sysmon = true;
-    sysm.id = -1;
-    urg__sysmon(&sysm);
+    run_sysmon(); /* until the main task returns */
 
 out_teardown:
-    orphans = shutdown_ms();
-    urg__trace_run_end();
-    if (orphans > 0) {
-        urg__pbuf b = {.len = 0};
-        urg__pb_str(&b, "urgent: ");
-        urg__pb_u64(&b, (uint64_t)orphans);
-        urg__pb_str(&b, " thread(s) still running a task when main returned (a loop without "
-                        "runtime calls, or a syscall); they are abandoned with their stacks\n");
-        urg__pb_flush(&b);
-    }
-    st_release(&sched.running, 0u);
-    urg__chaos_end();
-    urg__deferprof_report();
-    free_ms();
-    /* Unlink blocked tasks from channels, mutexes and wait groups. */
-    urg__gslab_foreach(call_abandon, NULL);
-    if (orphans == 0) {
-        for (int i = 0; i < URG_MAXPROCS_MAX; i++)
-            if (sched.allp[i])
-                urg__stack_flush_cache(sched.allp[i]);
-        urg__stack_teardown();
-        urg__gfree_all();
-    }
+    orphans = teardown_run();
 out_signals:
     urg__signals_restore();
 out_ps:
