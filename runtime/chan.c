@@ -431,13 +431,6 @@ static void unlock_all(urg_chan **v, int n)
         urg__unlock(&v[i]->lock);
 }
 
-/* unlock_select: the chan_unlockf of a select: all its channels. */
-static inline void unlock_select(void *arg)
-{
-    struct select_park *sp = arg;
-    unlock_all(sp->locked, sp->nlocked);
-}
-
 /* Context: g0 after the selecting task switched out. */
 static bool select_unlock(m_t *mp, g_t *gp, void *arg)
 {
@@ -499,25 +492,40 @@ static inline int select_check(urg_select_case *cases, size_t n)
 }
 
 /* The scratch of one select: the poll order (random), the lock order (by
- * address) and a waiter per case with a channel; on the stack up to
- * SELECT_STACK_CASES of them, else on the heap. */
+ * address) and a waiter per case with a channel. The arrays sit on the
+ * stack (struct select_small) up to SELECT_STACK_CASES such cases, else on
+ * the heap; the struct itself never leaves urg_select and its inlined
+ * helpers, so the compiler keeps its fields in registers. */
 struct select_scratch {
     int *order; /* indexes in cases[], in poll order */
-    int na;     /* how many: the cases with a channel */
+    urg_chan **locks;
     struct sudog *sgs;
-    struct select_park park; /* the locks to take (locked, nlocked) */
+    int na; /* the cases with a channel */
+    int nl; /* distinct channels in locks[] */
     void *heap;
-    int order_small[SELECT_STACK_CASES];
-    urg_chan *locks_small[SELECT_STACK_CASES];
-    struct sudog sgs_small[SELECT_STACK_CASES];
 };
 
-/* select_scratch_init: false when the heap has no room. */
-static inline bool select_scratch_init(struct select_scratch *s, int active)
+struct select_small {
+    int order[SELECT_STACK_CASES];
+    urg_chan *locks[SELECT_STACK_CASES];
+    struct sudog sgs[SELECT_STACK_CASES];
+};
+
+/* unlock_select: the chan_unlockf of a select (arg: its scratch): all
+ * its channels. */
+static inline void unlock_select(void *arg)
 {
-    s->order = s->order_small;
-    s->park = (struct select_park){.locked = s->locks_small, .nlocked = 0, .when = 0};
-    s->sgs = s->sgs_small;
+    struct select_scratch *s = arg;
+    unlock_all(s->locks, s->nl);
+}
+
+/* select_scratch_init: false when the heap has no room. */
+static inline bool select_scratch_init(struct select_scratch *s, struct select_small *small,
+                                       int active)
+{
+    s->order = small->order;
+    s->locks = small->locks;
+    s->sgs = small->sgs;
     s->heap = NULL;
     if (active > SELECT_STACK_CASES) {
         s->heap =
@@ -525,8 +533,8 @@ static inline bool select_scratch_init(struct select_scratch *s, int active)
         if (!s->heap)
             return false;
         s->sgs = s->heap;
-        s->park.locked = (urg_chan **)(s->sgs + active);
-        s->order = (int *)(s->park.locked + active);
+        s->locks = (urg_chan **)(s->sgs + active);
+        s->order = (int *)(s->locks + active);
     }
     return true;
 }
@@ -536,7 +544,7 @@ static inline bool select_scratch_init(struct select_scratch *s, int active)
 static inline void select_order(struct select_scratch *s, urg_select_case *cases, size_t n, g_t *gp)
 {
     int *order = s->order;
-    urg_chan **locks = s->park.locked;
+    urg_chan **locks = s->locks;
     int na = 0;
     for (size_t i = 0; i < n; i++)
         if (cases[i].chan)
@@ -557,7 +565,7 @@ static inline void select_order(struct select_scratch *s, urg_select_case *cases
         if (nl == 0 || locks[nl - 1] != locks[i])
             locks[nl++] = locks[i];
     s->na = na;
-    s->park.nlocked = nl;
+    s->nl = nl;
 }
 
 /* select_poll: pass 1: is any case ready now? Runs the first ready case
@@ -568,9 +576,8 @@ static inline bool select_poll(struct select_scratch *s, urg_select_case *cases,
 {
     for (int i = 0; i < s->na; i++) {
         urg_select_case *k = &cases[s->order[i]];
-        int r = k->op == URG_SELECT_SEND
-                    ? try_send_locked(k->chan, k->elem, unlock_select, &s->park)
-                    : try_recv_locked(k->chan, k->elem, unlock_select, &s->park);
+        int r = k->op == URG_SELECT_SEND ? try_send_locked(k->chan, k->elem, unlock_select, s)
+                                         : try_recv_locked(k->chan, k->elem, unlock_select, s);
         if (r != 0) {
             if (r < 0)
                 k->result = r;
@@ -631,21 +638,21 @@ static void select_wait_external(g_t *gp, struct select_park *sp)
  * select's channels; released by the park. */
 static inline void select_block(struct select_scratch *s, g_t *gp, uint64_t timeout_ns)
 {
-    struct select_park *sp = &s->park;
+    struct select_park sp = {.locked = s->locks, .nlocked = s->nl, .when = 0};
     bool external = gp->flags & G_FLAG_EXTERNAL;
     if (timeout_ns != URG_FOREVER) {
         uint64_t now = urg__nanotime();
-        sp->when = now + timeout_ns < now ? UINT64_MAX : now + timeout_ns;
+        sp.when = now + timeout_ns < now ? UINT64_MAX : now + timeout_ns;
     }
     struct select_waiters sw = {.sgs = s->sgs, .n = s->na};
-    if (external && sp->when) {
-        select_wait_external(gp, sp);
+    if (external && sp.when) {
+        select_wait_external(gp, &sp);
     } else {
         gp->st->abandon = select_abandon;
         gp->st->abandon_arg = &sw;
-        urg__park_g(gp, select_unlock, sp, WAIT_SELECT);
+        urg__park_g(gp, select_unlock, &sp, WAIT_SELECT);
         gp->st->abandon = NULL;
-        if (sp->when)
+        if (sp.when)
             urg__timer_cancel(gp);
     }
 }
@@ -654,13 +661,13 @@ static inline void select_block(struct select_scratch *s, g_t *gp, uint64_t time
  * the select's channels. */
 static inline void select_dequeue(struct select_scratch *s)
 {
-    lock_all(s->park.locked, s->park.nlocked);
+    lock_all(s->locks, s->nl);
     for (int i = 0; i < s->na; i++) {
         struct sudog *sg = &s->sgs[i];
         if (sg->queued)
             unlink_sg(sg);
     }
-    unlock_all(s->park.locked, s->park.nlocked);
+    unlock_all(s->locks, s->nl);
     for (int i = 0; i < s->na; i++)
         chan_unref(s->sgs[i].c);
 }
@@ -689,15 +696,16 @@ int urg_select(urg_select_case *cases, size_t n, uint64_t timeout_ns)
     g_t *gp = enter();
     if (active == 0)
         return select_sleep(gp, timeout_ns);
+    struct select_small small;
     struct select_scratch s;
-    if (!select_scratch_init(&s, active))
+    if (!select_scratch_init(&s, &small, active))
         return -ENOMEM;
     select_order(&s, cases, n, gp); /* random poll order, address lock order */
     int ret;
-    lock_all(s.park.locked, s.park.nlocked);
+    lock_all(s.locks, s.nl);
     if (!select_poll(&s, cases, &ret)) { /* pass 1: is a case ready now? */
         if (timeout_ns == 0) {           /* no, and the caller only polls */
-            unlock_all(s.park.locked, s.park.nlocked);
+            unlock_all(s.locks, s.nl);
             ret = -EAGAIN;
         } else {
             ret = select_wait(&s, cases, gp, timeout_ns); /* pass 2: wait on every case */
