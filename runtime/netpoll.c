@@ -476,7 +476,7 @@ static int io_entry(int fd, const void *buf, size_t n, g_t **gpp)
     g_t *gp = urg__curg();
     if (gp) {
         URG_CLOSE_OPEN_SYSCALL(gp, "urg_read or urg_write");
-        if (unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
+        if (urg__preempt_pending(gp))
             urg__gopreempt(gp);
     }
     *gpp = gp;
