@@ -396,8 +396,6 @@ void urg_preempt_enable(void)
         urg__gopreempt(gp);
 }
 
-uint64_t urg_now(void) { return urg__nanotime(); }
-
 static const char *const waitreasons[WAIT__COUNT] = {
     [WAIT_NONE] = "",
     [WAIT_YIELD] = "yield",
