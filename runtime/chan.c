@@ -163,7 +163,7 @@ static inline g_t *enter(void)
     if (!gp)
         return urg__getg_ext();                        /* marks external_seen */
     URG_CLOSE_OPEN_SYSCALL(gp, "a channel operation"); /* before any lock */
-    if (unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
+    if (urg__preempt_pending(gp))
         urg__gopreempt(gp);
     return gp;
 }

@@ -1,8 +1,8 @@
 /* SPDX-FileCopyrightText: the urgent authors */
 /* SPDX-License-Identifier: MIT */
 /*
- * maxprocs.c — how many procs by default: the CPUs this process may
- * really use.
+ * maxprocs.c — the set of procs: how many by default (the CPUs this
+ * process may really use), and resizing it (urg_set_maxprocs).
  *
  * The rule (Go 1.25's, without its floor of 2, which exists for Go's
  * garbage collector): the number of CPUs in the affinity mask, cut down by
@@ -18,7 +18,15 @@
  *
  * Paths: /proc/self/cgroup gives the cgroup path; /proc/self/mountinfo
  * gives where the hierarchy is mounted and which part of it (the mount's
- * root, not "/" inside containers). Nothing here is in a hot path.
+ * root, not "/" inside containers).
+ *
+ * Resizing: urg_set_maxprocs stops the world (stw.c) and restarts it with
+ * the new count. procresize runs with the world stopped: new Ps are
+ * allocated (and kept until the run ends), Ps beyond the new count hand
+ * their queued tasks to the global queue, their timers to P0 and their
+ * caches to the pools. It also builds the first set of Ps (run.c).
+ *
+ * Nothing here is in a hot path.
  */
 
 #include "sched.h"
@@ -214,4 +222,135 @@ int urg__default_maxprocs(void)
     if (n > URG_MAXPROCS_MAX)
         n = URG_MAXPROCS_MAX;
     return n < 1 ? 1 : n;
+}
+
+/* ---- resizing the set of Ps ---------------------------------------------- */
+
+static p_t *p_new(int32_t id)
+{
+    p_t *pp;
+    if (posix_memalign((void **)&pp, URG_CACHELINE, sizeof(*pp)) != 0)
+        return NULL;
+    memset(pp, 0, sizeof(*pp));
+    pp->id = id;
+    pp->status = P_IDLE;
+    urg__lock_init(&pp->timerlock, URG_RANK_TIMERS);
+    return pp;
+}
+
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+    while (b) {
+        uint32_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Steal order: start anywhere, step by a stride coprime to nprocs, and
+ * every P is visited exactly once. */
+static void stealorder_reset(uint32_t n)
+{
+    sched.nstealorder = 0;
+    for (uint32_t i = 1; i <= n; i++)
+        if (gcd(i, n) == 1)
+            sched.stealorder_coprimes[sched.nstealorder++] = i;
+}
+
+/* urg__procresize: make `nprocs` Ps. Returns 0 or -ENOMEM (nothing
+ * changed). Ps with queued work are chained through link into
+ * *runnable_out (the caller starts Ms for them).
+ * Context: world stopped, or before the first M. Locks: sched.lock. */
+int urg__procresize(int32_t nprocs, p_t **runnable_out)
+{
+    int32_t old = sched.gomaxprocs;
+    for (int32_t i = old; i < nprocs; i++) {
+        if (!sched.allp[i]) {
+            sched.allp[i] = p_new(i);
+            if (!sched.allp[i])
+                return -ENOMEM;
+        }
+    }
+    m_t *mp = urg__tls_m;
+    /* Shrinking: drain the Ps that go away. */
+    for (int32_t i = nprocs; i < old; i++) {
+        p_t *pp = sched.allp[i];
+        g_t *batch[URG_RUNQ_SIZE + 1];
+        int n = urg__runqdrain(pp, batch, URG_RUNQ_SIZE + 1);
+        for (int k = 0; k < n; k++)
+            urg__globrunqput(batch[k]);
+        urg__stack_flush_cache(pp);
+        /* Keep the counters of what it did. */
+        fetch_add(&sched.exited_p_created, pp->n_created);
+        fetch_add(&sched.exited_p_exited, pp->n_exited);
+        fetch_add(&sched.exited_p_switches, pp->n_switches);
+        fetch_add(&sched.exited_p_steals, pp->n_steals);
+        fetch_add(&sched.exited_p_coop, pp->n_preempt_coop);
+        pp->n_created = pp->n_exited = pp->n_switches = pp->n_steals = pp->n_preempt_coop = 0;
+        urg__gfree_flush(pp);
+        if (mp && mp->p == pp) {
+            st_release(&pp->m, (m_t *)NULL);
+            mp->p = NULL;
+        }
+        st_release(&pp->status, (uint32_t)P_DEAD);
+    }
+    st_release(&sched.gomaxprocs, nprocs);
+    stealorder_reset((uint32_t)nprocs);
+
+    /* The caller keeps its P if it still exists; else it takes P0. */
+    if (mp && !mp->is_sysmon) {
+        if (mp->p) {
+            st_release(&mp->p->status, (uint32_t)P_RUNNING);
+        } else if (mp->curg) {
+            p_t *p0 = sched.allp[0];
+            st_release(&p0->m, (m_t *)NULL);
+            urg__acquirep(mp, p0);
+        }
+    }
+    /* Everything else: idle, or runnable if it has work. */
+    sched.pidle = NULL;
+    st_relaxed(&sched.npidle, 0);
+    p_t *runnable = NULL;
+    for (int32_t i = nprocs; i-- > 0;) {
+        p_t *pp = sched.allp[i];
+        if (mp && mp->p == pp)
+            continue;
+        st_release(&pp->m, (m_t *)NULL);
+        if (urg__runqempty(pp)) {
+            urg__pidleput(pp);
+        } else {
+            st_release(&pp->status, (uint32_t)P_IDLE);
+            pp->link = runnable;
+            runnable = pp;
+        }
+    }
+    *runnable_out = runnable;
+    return 0;
+}
+
+int urg_maxprocs(void)
+{
+    if (!ld_acquire(&sched.running))
+        return 0;
+    return ld_relaxed(&sched.gomaxprocs);
+}
+
+int urg_set_maxprocs(int n)
+{
+    if (n < 1 || n > URG_MAXPROCS_MAX)
+        return -EINVAL;
+    g_t *gp = urg__curg();
+    if (gp)
+        URG_CLOSE_OPEN_SYSCALL(gp, "urg_set_maxprocs");
+    else if (!urg__ext_enter())
+        return -EPERM;
+    if (gp && ld_relaxed(&sched.exiting))
+        return -EPERM;
+    int ret = 0;
+    if (n != ld_relaxed(&sched.gomaxprocs))
+        ret = urg__stop_the_world(0) ? urg__start_the_world(n) : -EPERM;
+    if (!gp)
+        urg__ext_exit();
+    return ret;
 }

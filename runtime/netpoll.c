@@ -1,22 +1,24 @@
 /* SPDX-FileCopyrightText: the urgent authors */
 /* SPDX-License-Identifier: MIT */
 /*
- * netpoll.c — the epoll netpoller and the I/O calls built on it
- * (urg_read, urg_write, urg_accept, urg_connect, urg_close).
+ * netpoll.c — the netpoller and the I/O calls built on it (urg_read,
+ * urg_write, urg_accept, urg_connect, urg_close). The kernel side (epoll,
+ * in netpoll_epoll.c) sits behind netpoll_backend.h, as Go's netpoll.go
+ * sits on netpoll_epoll.go.
  *
- * Model (Go's netpoll_epoll.go, adapted to descriptors we do not own):
- *   - one epoll instance and one eventfd for wakeups (netpoll_break);
+ * Model (Go's netpoll, adapted to descriptors we do not own):
+ *   - one poller and a way to wake it (netpoll_break);
  *   - a poll descriptor (pd) per fd number, created on first wait and kept
  *     for the run, holding a list of parked readers and one of writers;
- *   - a task that would block registers interest with EPOLLONESHOT in
- *     LEVEL-triggered mode and parks. Level-triggered arming reports a
- *     descriptor that became ready between our EAGAIN and the arming, so no
- *     wakeup is lost; one-shot means an event is delivered once, and the
- *     poller re-arms for the other direction if someone still waits.
- *     Edge-triggered registration (Go's choice) needs the runtime to own
- *     every descriptor from creation, which a C library cannot;
+ *   - a task that would block arms interest ONE-SHOT and LEVEL-triggered
+ *     and parks. Level-triggered arming reports a descriptor that became
+ *     ready between our EAGAIN and the arming, so no wakeup is lost;
+ *     one-shot means an event is delivered once, and the poller re-arms
+ *     for the other direction if someone still waits. Edge-triggered
+ *     registration (Go's choice) needs the runtime to own every
+ *     descriptor from creation, which a C library cannot;
  *   - the scheduler polls without blocking when it looks for work, and one
- *     idle M blocks in epoll_wait until the next timer.
+ *     idle M blocks in the poller until the next timer.
  *
  * Several waiters per direction. Go allows one goroutine per direction per
  * pollDesc (its fdMutex queues the rest); we cannot make callers take a
@@ -33,7 +35,7 @@
  * Closing. close(2) removes a descriptor from epoll without an event, so a
  * task parked on it is never woken (until the run ends, when it is
  * abandoned). urg_close wakes every waiter with -EBADF first, then
- * removes the fd from epoll and closes it. While it does, the pd is marked
+ * disarms the fd in the poller and closes it. While it does, the pd is marked
  * closing and a newcomer fails at once with -EBADF rather than parking on
  * a descriptor about to disappear. A waiter woken by urg_close touches the
  * fd no more: its number may already belong to a new descriptor.
@@ -46,6 +48,7 @@
  * sharing it — except for the duration of a connect on the socket being
  * connected.
  */
+#include "netpoll_backend.h"
 #include "sched.h"
 
 #include <fcntl.h>
@@ -53,8 +56,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,9 +65,8 @@
 #undef errno
 #define errno (*urg__errno_here())
 
-#define PD_CHUNK    1024
-#define PD_CHUNKS   1024 /* fds up to 1M */
-#define EVENT_BATCH 128
+#define PD_CHUNK  1024
+#define PD_CHUNKS 1024 /* fds up to 1M */
 
 /* A parked task's wait record, on its stack; linked while it waits. */
 struct io_waiter {
@@ -78,38 +78,25 @@ struct io_waiter {
 struct pd {
     urg__lock_t lock;
     struct io_waiter *rq, *wq; /* parked readers / writers, newest first; pd.lock */
-    uint8_t armed;             /* registered with epoll at least once, pd.lock */
+    uint8_t armed;             /* registered with the poller at least once, pd.lock */
     uint8_t closing;           /* urg_close calls under way, pd.lock */
     int fd;
 };
 
 static struct {
-    int epfd;
-    int evfd;
+    bool open;                    /* the poller is up; set before any M */
     uint32_t wakesig;             /* atomic: a wakeup is pending */
     int32_t waiters;              /* atomic: tasks parked on I/O */
     struct pd *chunks[PD_CHUNKS]; /* atomic publication */
     urg__lock_t chunklock;
-} np = {.epfd = -1, .evfd = -1, .chunklock = URG_LOCK_INIT(URG_RANK_NETPOLL)};
+} np = {.open = false, .chunklock = URG_LOCK_INIT(URG_RANK_NETPOLL)};
 
 int urg__netpoll_init(void)
 {
-    np.epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (np.epfd < 0)
-        return -errno;
-    np.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (np.evfd < 0) {
-        int e = -errno;
-        close(np.epfd);
-        np.epfd = -1;
+    int e = urg__poller_init();
+    if (e != 0)
         return e;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    if (epoll_ctl(np.epfd, EPOLL_CTL_ADD, np.evfd, &ev) != 0) {
-        int e = -errno;
-        urg__netpoll_close();
-        return e;
-    }
+    np.open = true;
     st_relaxed(&np.wakesig, 0u);
     st_relaxed(&np.waiters, 0);
     return 0;
@@ -117,11 +104,8 @@ int urg__netpoll_init(void)
 
 void urg__netpoll_close(void)
 {
-    if (np.epfd >= 0)
-        close(np.epfd);
-    if (np.evfd >= 0)
-        close(np.evfd);
-    np.epfd = np.evfd = -1;
+    urg__poller_close();
+    np.open = false;
     for (int i = 0; i < PD_CHUNKS; i++) {
         free(np.chunks[i]);
         np.chunks[i] = NULL;
@@ -134,13 +118,9 @@ bool urg__netpoll_waiters(void) { return ld_relaxed(&np.waiters) > 0; }
  * shutdown). Coalesced: one write per wakeup. Signal-safe. */
 void urg__netpoll_break(void)
 {
-    if (np.evfd < 0 || !cas(&np.wakesig, 0u, 1u))
+    if (!np.open || !cas(&np.wakesig, 0u, 1u))
         return;
-    uint64_t one = 1;
-    int e = errno;
-    while (write(np.evfd, &one, sizeof(one)) < 0 && errno == EINTR) {
-    }
-    errno = e;
+    urg__poller_wake();
 }
 
 /* pd_peek: fd's pd if its chunk exists (no allocation), else NULL. */
@@ -177,28 +157,19 @@ static struct pd *pd_get(int fd)
     return &chunk[fd % PD_CHUNK];
 }
 
-/* arm: (re)register pd's interest. Locks: pd.lock. Returns 0, or -EPERM
- * for descriptors epoll cannot watch (regular files: always ready). */
+/* arm: (re)arm pd's interest: the directions someone waits in. Locks:
+ * pd.lock. Returns 0, or -EPERM for descriptors the poller cannot watch
+ * (regular files: always ready). */
 static int arm(struct pd *pd)
 {
-    uint32_t events = EPOLLONESHOT;
+    uint32_t interest = 0;
     if (pd->rq)
-        events |= EPOLLIN | EPOLLRDHUP;
+        interest |= URG__POLLER_READ;
     if (pd->wq)
-        events |= EPOLLOUT;
-    struct epoll_event ev = {.events = events, .data.ptr = pd};
-    int op = pd->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(np.epfd, op, pd->fd, &ev) != 0) {
-        /* The fd may have been closed and its number reused since. */
-        if (errno == ENOENT)
-            op = EPOLL_CTL_ADD;
-        else if (errno == EEXIST)
-            op = EPOLL_CTL_MOD;
-        else
-            return -errno;
-        if (epoll_ctl(np.epfd, op, pd->fd, &ev) != 0)
-            return -errno;
-    }
+        interest |= URG__POLLER_WRITE;
+    int r = urg__poller_arm(pd->fd, pd, interest, pd->armed);
+    if (r != 0)
+        return r;
     pd->armed = 1;
     return 0;
 }
@@ -263,53 +234,34 @@ static int wait_io(g_t *gp, int fd, bool write)
  * Context: g0 (any M). */
 g_t *urg__netpoll(int64_t delay_ns, int32_t *count)
 {
-    if (np.epfd < 0)
+    if (!np.open)
         return NULL;
-    int waitms;
-    if (delay_ns < 0)
-        waitms = -1;
-    else if (delay_ns == 0)
-        waitms = 0;
-    else if (delay_ns < 1000000)
-        waitms = 1;
-    else if (delay_ns < (int64_t)1e15)
-        waitms = (int)(delay_ns / 1000000) > 0 ? (int)(delay_ns / 1000000) : 1;
-    else
-        waitms = 1000000000;
-    struct epoll_event evs[EVENT_BATCH];
-    int n;
-    for (;;) {
-        n = epoll_wait(np.epfd, evs, EVENT_BATCH, waitms);
-        if (n >= 0)
-            break;
-        if (errno != EINTR)
-            urg__throw("epoll_wait failed");
-        if (waitms > 0)
-            return NULL; /* recompute the timeout */
-    }
+    struct urg__poller_event evs[URG__POLLER_BATCH];
+    int n = urg__poller_wait(delay_ns, evs, URG__POLLER_BATCH);
+    if (n < 0)
+        return NULL; /* interrupted: the caller recomputes the timeout */
     g_t *list = NULL;
     *count = 0;
     for (int i = 0; i < n; i++) {
-        struct pd *pd = evs[i].data.ptr;
+        struct pd *pd = evs[i].key;
         if (!pd) {
             /* A break. Only a poll that could have blocked consumes it: a
              * non-blocking one leaves it for the poller it was meant for
              * (level-triggered, it stays ready). Go does the same. */
             if (delay_ns != 0) {
-                uint64_t v;
-                while (read(np.evfd, &v, sizeof(v)) < 0 && errno == EINTR) {
-                }
+                urg__poller_wake_drain();
                 st_release(&np.wakesig, 0u);
             }
             continue;
         }
-        uint32_t ev = evs[i].events;
+        uint32_t ready = evs[i].ready;
         int32_t n_ready = 0;
         urg__lock(&pd->lock);
-        /* Every waiter of a ready direction: see the top of the file. */
-        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        /* Every waiter of a ready direction: see the top of the file. A
+         * hang-up or an error readies both (netpoll_backend.h). */
+        if (ready & URG__POLLER_READ)
             n_ready += take(&pd->rq, 0, &list);
-        if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        if (ready & URG__POLLER_WRITE)
             n_ready += take(&pd->wq, 0, &list);
         if (pd->rq || pd->wq)
             arm(pd);
@@ -322,8 +274,8 @@ g_t *urg__netpoll(int64_t delay_ns, int32_t *count)
     return list;
 }
 
-/* urg_close: wake every task parked on fd with -EBADF, remove fd from
- * epoll, close it. From a thread outside the runtime, or with no run, it
+/* urg_close: wake every task parked on fd with -EBADF, disarm fd in the
+ * poller, close it. From a thread outside the runtime, or with no run, it
  * wakes what there is to wake and closes. Locks: takes pd.lock (never
  * across close(2), which may linger on a socket). Context: any but
  * signal. Returns 0 or -errno (close(2)'s; EINTR counts as closed, as on
@@ -338,7 +290,7 @@ int urg_close(int fd)
     bool guarded = false, inrun = urg__curg() != NULL;
     if (!inrun)
         inrun = guarded = urg__ext_enter();
-    struct pd *pd = inrun && np.epfd >= 0 ? pd_peek(fd) : NULL;
+    struct pd *pd = inrun && np.open ? pd_peek(fd) : NULL;
     g_t *list = NULL;
     if (pd) {
         urg__lock(&pd->lock);
@@ -347,10 +299,9 @@ int urg_close(int fd)
         n += take(&pd->wq, -EBADF, &list);
         if (pd->armed) {
             /* Before close: a dup of fd would keep the registration (and
-             * its pd pointer) alive otherwise. ENOENT: never added, or
-             * closed and its number reused; either way nothing of ours. */
-            struct epoll_event ev = {0};
-            epoll_ctl(np.epfd, EPOLL_CTL_DEL, fd, &ev);
+             * its pd pointer) alive otherwise. A failure (never added, or
+             * closed and its number reused) leaves nothing of ours. */
+            urg__poller_disarm(fd);
             pd->armed = 0;
         }
         urg__unlock(&pd->lock);
@@ -476,7 +427,7 @@ static int io_entry(int fd, const void *buf, size_t n, g_t **gpp)
     g_t *gp = urg__curg();
     if (gp) {
         URG_CLOSE_OPEN_SYSCALL(gp, "urg_read or urg_write");
-        if (unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
+        if (urg__preempt_pending(gp))
             urg__gopreempt(gp);
     }
     *gpp = gp;

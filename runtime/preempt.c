@@ -140,8 +140,7 @@ void __cyg_profile_func_enter(void *fn, void *site)
     if (!mp)
         return;
     g_t *gp = mp->curg;
-    if (gp && unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0 &&
-        ld_relaxed(&gp->status) == G_RUNNING)
+    if (gp && urg__preempt_pending(gp) && ld_relaxed(&gp->status) == G_RUNNING)
         urg__gopreempt(gp);
 }
 

@@ -4,13 +4,12 @@
  * print.c — printing that is safe anywhere: in signal handlers, with
  * runtime locks held, on a nearly full stack, while the heap is corrupt.
  * Everything goes through write(2) from a small stack buffer. Also the
- * fatal-error path (urg__throw) and the clock.
+ * fatal-error path (urg__throw). The clock is in time.c.
  */
 #include "sched.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Out of line on purpose (see internal.h): each call fetches the address
@@ -132,20 +131,4 @@ void urg__warn(const char *what, const char *detail)
     }
     urg__pb_str(&b, "\n");
     urg__pb_flush(&b);
-}
-
-/* Signal-safe (clock_gettime is on the signal-safety(7) list). */
-URG_PREEMPT_PATH uint64_t urg__nanotime(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Signal-safe. Cheap enough for every park (no syscall, no TSC read). */
-uint64_t urg__nanotime_coarse(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }

@@ -119,6 +119,17 @@ struct urg__g {
 };
 #define G_LASTP_PASSED 0x8000u
 
+/* urg__preempt_pending: someone asked gp to give up its P (sysmon past
+ * the quantum, a stop-the-world) and gp has not disabled preemption, so a
+ * safe point may honour the request now with urg__gopreempt (Go's
+ * canPreemptM, for a voluntary check). Context: gp's own thread: a task
+ * at a runtime call, or the -finstrument-functions hook (preempt.c); it
+ * reads only gp's flags. Signal-safe. */
+static inline bool urg__preempt_pending(const g_t *gp)
+{
+    return unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0;
+}
+
 /*
  * The block at the top of every task stack (64-byte aligned, below the
  * stack's highest address): the pool's bookkeeping for the stack, and the

@@ -1,8 +1,9 @@
 /* SPDX-FileCopyrightText: the urgent authors */
 /* SPDX-License-Identifier: MIT */
 /*
- * stw.c — stopping the world, resizing the set of Ps, and the preemption
- * requests that stopping needs.
+ * stw.c — stopping and starting the world, and the preemption requests
+ * that stopping needs. Resizing the set of Ps while the world is stopped
+ * (procresize, urg_set_maxprocs) is in maxprocs.c.
  *
  * Stop-the-world (Go's stopTheWorldWithSema): under sched.lock, set
  * gcwaiting and count the Ps to stop; the caller's own P, Ps sitting in
@@ -18,10 +19,6 @@
  * stops, so neither does urg_set_maxprocs: that is Go's behaviour with
  * asyncpreemptoff=1, and the comparison in stress/compare shows it.
  *
- * procresize runs with the world stopped: new Ps are allocated (and kept
- * until the run ends), Ps beyond the new count hand their queued tasks to
- * the global queue, their timers to P0 and their caches to the pools.
- *
  * Serialisation: one stop-the-world at a time, through sched.stw, an
  * urg_mutex — so a second caller parks its task (releasing its P) instead
  * of holding a P that the first caller waits for.
@@ -29,113 +26,7 @@
 #include "sched.h"
 #include "trace.h"
 
-#include <stdlib.h>
-#include <string.h>
-
-static p_t *p_new(int32_t id)
-{
-    p_t *pp;
-    if (posix_memalign((void **)&pp, URG_CACHELINE, sizeof(*pp)) != 0)
-        return NULL;
-    memset(pp, 0, sizeof(*pp));
-    pp->id = id;
-    pp->status = P_IDLE;
-    urg__lock_init(&pp->timerlock, URG_RANK_TIMERS);
-    return pp;
-}
-
-static uint32_t gcd(uint32_t a, uint32_t b)
-{
-    while (b) {
-        uint32_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
-/* Steal order: start anywhere, step by a stride coprime to nprocs, and
- * every P is visited exactly once. */
-static void stealorder_reset(uint32_t n)
-{
-    sched.nstealorder = 0;
-    for (uint32_t i = 1; i <= n; i++)
-        if (gcd(i, n) == 1)
-            sched.stealorder_coprimes[sched.nstealorder++] = i;
-}
-
 #define STOP_SPIN_NS 50000ull /* how long a stop spins before it sleeps */
-
-/* urg__procresize: make `nprocs` Ps. Returns 0 or -ENOMEM (nothing
- * changed). Ps with queued work are chained through link into
- * *runnable_out (the caller starts Ms for them).
- * Context: world stopped, or before the first M. Locks: sched.lock. */
-int urg__procresize(int32_t nprocs, p_t **runnable_out)
-{
-    int32_t old = sched.gomaxprocs;
-    for (int32_t i = old; i < nprocs; i++) {
-        if (!sched.allp[i]) {
-            sched.allp[i] = p_new(i);
-            if (!sched.allp[i])
-                return -ENOMEM;
-        }
-    }
-    m_t *mp = urg__tls_m;
-    /* Shrinking: drain the Ps that go away. */
-    for (int32_t i = nprocs; i < old; i++) {
-        p_t *pp = sched.allp[i];
-        g_t *batch[URG_RUNQ_SIZE + 1];
-        int n = urg__runqdrain(pp, batch, URG_RUNQ_SIZE + 1);
-        for (int k = 0; k < n; k++)
-            urg__globrunqput(batch[k]);
-        urg__stack_flush_cache(pp);
-        /* Keep the counters of what it did. */
-        fetch_add(&sched.exited_p_created, pp->n_created);
-        fetch_add(&sched.exited_p_exited, pp->n_exited);
-        fetch_add(&sched.exited_p_switches, pp->n_switches);
-        fetch_add(&sched.exited_p_steals, pp->n_steals);
-        fetch_add(&sched.exited_p_coop, pp->n_preempt_coop);
-        pp->n_created = pp->n_exited = pp->n_switches = pp->n_steals = pp->n_preempt_coop = 0;
-        urg__gfree_flush(pp);
-        if (mp && mp->p == pp) {
-            st_release(&pp->m, (m_t *)NULL);
-            mp->p = NULL;
-        }
-        st_release(&pp->status, (uint32_t)P_DEAD);
-    }
-    st_release(&sched.gomaxprocs, nprocs);
-    stealorder_reset((uint32_t)nprocs);
-
-    /* The caller keeps its P if it still exists; else it takes P0. */
-    if (mp && !mp->is_sysmon) {
-        if (mp->p) {
-            st_release(&mp->p->status, (uint32_t)P_RUNNING);
-        } else if (mp->curg) {
-            p_t *p0 = sched.allp[0];
-            st_release(&p0->m, (m_t *)NULL);
-            urg__acquirep(mp, p0);
-        }
-    }
-    /* Everything else: idle, or runnable if it has work. */
-    sched.pidle = NULL;
-    st_relaxed(&sched.npidle, 0);
-    p_t *runnable = NULL;
-    for (int32_t i = nprocs; i-- > 0;) {
-        p_t *pp = sched.allp[i];
-        if (mp && mp->p == pp)
-            continue;
-        st_release(&pp->m, (m_t *)NULL);
-        if (urg__runqempty(pp)) {
-            urg__pidleput(pp);
-        } else {
-            st_release(&pp->status, (uint32_t)P_IDLE);
-            pp->link = runnable;
-            runnable = pp;
-        }
-    }
-    *runnable_out = runnable;
-    return 0;
-}
 
 /* urg__preemptone: ask the task running on pp to give it up: set its
  * preempt flag (seen at runtime calls and checkpoints) and, in the async
@@ -351,31 +242,5 @@ int urg__start_the_world(int32_t newprocs)
     }
     urg__wakep();
     urg_mutex_unlock(&sched.stw);
-    return ret;
-}
-
-int urg_maxprocs(void)
-{
-    if (!ld_acquire(&sched.running))
-        return 0;
-    return ld_relaxed(&sched.gomaxprocs);
-}
-
-int urg_set_maxprocs(int n)
-{
-    if (n < 1 || n > URG_MAXPROCS_MAX)
-        return -EINVAL;
-    g_t *gp = urg__curg();
-    if (gp)
-        URG_CLOSE_OPEN_SYSCALL(gp, "urg_set_maxprocs");
-    else if (!urg__ext_enter())
-        return -EPERM;
-    if (gp && ld_relaxed(&sched.exiting))
-        return -EPERM;
-    int ret = 0;
-    if (n != ld_relaxed(&sched.gomaxprocs))
-        ret = urg__stop_the_world(0) ? urg__start_the_world(n) : -EPERM;
-    if (!gp)
-        urg__ext_exit();
     return ret;
 }

@@ -105,7 +105,7 @@ static g_t *caller(void)
     if (!gp)
         return urg__getg_ext();
     URG_CLOSE_OPEN_SYSCALL(gp, "urg_mutex_lock or urg_wg_wait"); /* before any lock */
-    if (unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
+    if (urg__preempt_pending(gp))
         urg__gopreempt(gp);
     return gp;
 }

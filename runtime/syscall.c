@@ -116,7 +116,7 @@ void urg_syscall_exit(void)
         st_relaxed(&oldp->syscalltick, oldp->syscalltick + 1);
         st_relaxed(&gp->status, (uint32_t)G_RUNNING);
         urg__trace_slice_begin(oldp->id, gp->id);
-        if (unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
+        if (urg__preempt_pending(gp))
             urg__gopreempt(gp);
         return;
     }

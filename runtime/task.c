@@ -324,7 +324,7 @@ int urg_go(urg_fn fn, void *arg)
             return err;
         urg__runqput(mp->p, gp, true);
         urg__wakep();
-        if (unlikely(ld_relaxed(&cur->preempt)) && cur->preempt_off == 0)
+        if (urg__preempt_pending(cur))
             urg__gopreempt(cur);
         return 0;
     }
@@ -356,7 +356,7 @@ void urg_yield(void)
 void urg_checkpoint(void)
 {
     g_t *gp = urg__curg();
-    if (gp && unlikely(ld_relaxed(&gp->preempt)) && gp->preempt_off == 0)
+    if (gp && urg__preempt_pending(gp))
         urg__gopreempt(gp);
 }
 
@@ -392,11 +392,9 @@ void urg_preempt_enable(void)
     }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     st_relaxed(&gp->preempt_off, gp->preempt_off - 1);
-    if (gp->preempt_off == 0 && unlikely(ld_relaxed(&gp->preempt)))
+    if (urg__preempt_pending(gp))
         urg__gopreempt(gp);
 }
-
-uint64_t urg_now(void) { return urg__nanotime(); }
 
 static const char *const waitreasons[WAIT__COUNT] = {
     [WAIT_NONE] = "",
