@@ -54,30 +54,116 @@ void urg__futex_wake(uint32_t *addr, int n)
 }
 
 #ifdef URG_LOCKRANK
-/* Per-thread stack of held ranks, checked on every acquisition. */
-static __thread uint8_t held_ranks[16];
+/*
+ * Lock-rank checking (-DURG_LOCKRANK=ON). Each thread keeps the ranked
+ * locks it holds as a stack of entries in increasing rank. A run of locks
+ * of one MANY rank (select's channels) is one entry: how many, and the
+ * highest address taken, so a select over any number of channels is
+ * recorded exactly. Taking a lock checks it against the top entry only:
+ * the stack stays sorted, releases in any order included. Rules:
+ *   - its rank must be above the top entry's, or
+ *   - equal, for a MANY rank, at a higher address than the run's highest.
+ * Releasing the run's highest lock leaves the mark where it was (the
+ * addresses below are not kept): until the run is empty, a lock of that
+ * rank must lie above it — stricter than the rule, and select never
+ * relocks part of its run. Releasing a lock this thread does not hold is
+ * an error too. Every violation prints the lock and the held list, then
+ * throws. Context: task, g0, sysmon or an external thread, never a signal
+ * handler (which takes no lock); touches only this thread's list.
+ */
+#define MAX_HELD 16
+
+struct held {
+    uintptr_t last; /* the lock, or the highest of a MANY run */
+    uint32_t n;     /* locks in the run (1 for a ONE rank) */
+    uint8_t rank;
+};
+static __thread struct held held[MAX_HELD];
 static __thread int nheld;
+
+#define ONE  false
+#define MANY true
+static const struct {
+    const char *name;
+    bool many;
+} rank_info[URG_RANK__COUNT] = {
+#define URG__RANK_INFO(id, name, many, what) [URG_RANK_##id] = {name, many},
+    URG_LOCKRANKS(URG__RANK_INFO)
+#undef URG__RANK_INFO
+};
+#undef ONE
+#undef MANY
 
 /* The rank bits of l's word (constant for the lock's life). */
 static inline uint32_t rank_bits(const urg__lock_t *l) { return ld_relaxed(&l->key) & ~0xffu; }
+
+static void pb_lock(urg__pbuf *b, uint8_t rank, uintptr_t addr)
+{
+    urg__pb_str(b, rank < URG_RANK__COUNT ? rank_info[rank].name : "?");
+    urg__pb_str(b, " (rank ");
+    urg__pb_u64(b, rank);
+    urg__pb_str(b, ") at ");
+    urg__pb_hex(b, addr);
+}
+
+/* rank_fail: print what went wrong and every lock this thread holds,
+ * then throw. Context: as for the checks. */
+static URG_NORETURN URG_COLD void rank_fail(const char *what, uint8_t rank, uintptr_t addr)
+{
+    urg__pbuf b = {.len = 0};
+    urg__pb_str(&b, "lock rank violation: ");
+    urg__pb_str(&b, what);
+    urg__pb_str(&b, " ");
+    pb_lock(&b, rank, addr);
+    urg__pb_str(&b, "; this thread holds");
+    urg__pb_str(&b, nheld ? ":\n" : " no ranked lock\n");
+    urg__pb_flush(&b);
+    for (int i = 0; i < nheld; i++) {
+        urg__pb_str(&b, "  ");
+        pb_lock(&b, held[i].rank, held[i].last);
+        if (held[i].n > 1) {
+            urg__pb_str(&b, ", the highest of ");
+            urg__pb_u64(&b, held[i].n);
+        }
+        urg__pb_str(&b, "\n");
+        urg__pb_flush(&b);
+    }
+    urg__throw("lock ordering problem");
+}
+
+/* rank_check: may a lock of rank `rank` at addr be taken now? Returns the
+ * top entry when it extends that entry's MANY run, else NULL. */
+static struct held *rank_check(uint8_t rank, uintptr_t addr)
+{
+    if (nheld == 0)
+        return NULL;
+    struct held *top = &held[nheld - 1];
+    if (top->rank < rank)
+        return NULL;
+    if (top->rank == rank && rank_info[rank].many && addr > top->last)
+        return top;
+    rank_fail(top->rank == rank && rank_info[rank].many ? "taking, below an address already held,"
+                                                        : "out of order: taking",
+              rank, addr);
+}
+
+void urg__lockrank_may_acquire(enum urg__lockrank rank) { (void)rank_check((uint8_t)rank, 0); }
 
 static void rank_acquire(urg__lock_t *l)
 {
     uint8_t rank = (uint8_t)(rank_bits(l) >> 8);
     if (rank == URG_RANK_NONE)
         return;
-    if (nheld > 0 && held_ranks[nheld - 1] >= rank && rank != URG_RANK_CHAN) {
-        urg__pbuf b = {.len = 0};
-        urg__pb_str(&b, "lock rank violation: taking rank ");
-        urg__pb_u64(&b, rank);
-        urg__pb_str(&b, " while holding rank ");
-        urg__pb_u64(&b, held_ranks[nheld - 1]);
-        urg__pb_str(&b, "\n");
-        urg__pb_flush(&b);
-        urg__throw("lock ordering problem");
+    uintptr_t addr = (uintptr_t)l;
+    struct held *run = rank_check(rank, addr);
+    if (run) {
+        run->last = addr;
+        run->n++;
+        return;
     }
-    if (nheld < (int)sizeof(held_ranks))
-        held_ranks[nheld++] = rank;
+    if (nheld == MAX_HELD)
+        rank_fail("too many locks held: taking", rank, addr);
+    held[nheld++] = (struct held){.last = addr, .n = 1, .rank = rank};
 }
 
 static void rank_release(urg__lock_t *l)
@@ -85,14 +171,22 @@ static void rank_release(urg__lock_t *l)
     uint8_t rank = (uint8_t)(rank_bits(l) >> 8);
     if (rank == URG_RANK_NONE)
         return;
+    uintptr_t addr = (uintptr_t)l;
     for (int i = nheld - 1; i >= 0; i--) {
-        if (held_ranks[i] == rank) {
-            for (int j = i; j < nheld - 1; j++)
-                held_ranks[j] = held_ranks[j + 1];
-            nheld--;
+        if (held[i].rank != rank)
+            continue;
+        /* One entry per rank: this is the lock's, if it is held. A MANY
+         * run cannot tell which of its locks goes: it counts them. */
+        if (rank_info[rank].many ? addr > held[i].last : addr != held[i].last)
+            break;
+        if (--held[i].n > 0)
             return;
-        }
+        for (int j = i; j < nheld - 1; j++)
+            held[j] = held[j + 1];
+        nheld--;
+        return;
     }
+    rank_fail("releasing a lock it does not hold:", rank, addr);
 }
 #else
 #define rank_bits(l)    0u
