@@ -135,6 +135,8 @@ static URG_NORETURN URG_COLD void rank_fail(const char *what, uint8_t rank, uint
  * top entry when it extends that entry's MANY run, else NULL. */
 static struct held *rank_check(uint8_t rank, uintptr_t addr)
 {
+    if (rank >= URG_RANK__COUNT)
+        rank_fail("a lock word with no such rank:", rank, addr);
     if (nheld == 0)
         return NULL;
     struct held *top = &held[nheld - 1];
@@ -147,11 +149,15 @@ static struct held *rank_check(uint8_t rank, uintptr_t addr)
               rank, addr);
 }
 
-void urg__lockrank_may_acquire(enum urg__lockrank rank) { (void)rank_check((uint8_t)rank, 0); }
-
-static void rank_acquire(urg__lock_t *l)
+void urg__lockrank_may_acquire(enum urg__lockrank rank, const void *lock)
 {
-    uint8_t rank = (uint8_t)(rank_bits(l) >> 8);
+    (void)rank_check((uint8_t)rank, (uintptr_t)lock);
+}
+
+/* rank_acquire: record l, whose rank bits are r, as taken. */
+static void rank_acquire(const urg__lock_t *l, uint32_t r)
+{
+    uint8_t rank = (uint8_t)(r >> 8);
     if (rank == URG_RANK_NONE)
         return;
     uintptr_t addr = (uintptr_t)l;
@@ -166,12 +172,17 @@ static void rank_acquire(urg__lock_t *l)
     held[nheld++] = (struct held){.last = addr, .n = 1, .rank = rank};
 }
 
-static void rank_release(urg__lock_t *l)
+/* rank_release: l, whose rank bits were r, has been released. Only its
+ * address is used: the word may already be freed memory (a channel freed
+ * by the task the unlock let go on), so the rank is the one read before. */
+static void rank_release(const urg__lock_t *l, uint32_t r)
 {
-    uint8_t rank = (uint8_t)(rank_bits(l) >> 8);
+    uint8_t rank = (uint8_t)(r >> 8);
     if (rank == URG_RANK_NONE)
         return;
     uintptr_t addr = (uintptr_t)l;
+    if (rank >= URG_RANK__COUNT)
+        rank_fail("a lock word with no such rank:", rank, addr);
     for (int i = nheld - 1; i >= 0; i--) {
         if (held[i].rank != rank)
             continue;
@@ -189,9 +200,9 @@ static void rank_release(urg__lock_t *l)
     rank_fail("releasing a lock it does not hold:", rank, addr);
 }
 #else
-#define rank_bits(l)    0u
-#define rank_acquire(l) ((void)0)
-#define rank_release(l) ((void)0)
+#define rank_bits(l)       0u
+#define rank_acquire(l, r) ((void)0)
+#define rank_release(l, r) ((void)0)
 #endif
 
 void urg__lock_init(urg__lock_t *l, enum urg__lockrank rank)
@@ -216,7 +227,7 @@ bool urg__trylock(urg__lock_t *l)
     uint32_t r = rank_bits(l);
     if (cas(&l->key, r, r | 1u)) {
         m_locks_add(1);
-        rank_acquire(l);
+        rank_acquire(l, r);
 #ifdef URG_TSAN
         __tsan_acquire(l);
 #endif
@@ -229,8 +240,8 @@ bool urg__trylock(urg__lock_t *l)
 URG_PREEMPT_PATH void urg__lock(urg__lock_t *l)
 {
     m_locks_add(1);
-    rank_acquire(l);
     uint32_t r = rank_bits(l);
+    rank_acquire(l, r);
     if (likely(cas(&l->key, r, r | 1u)))
         goto acquired;
     /* Spin a while: the holder is most likely running on another CPU. */
@@ -260,7 +271,7 @@ URG_PREEMPT_PATH void urg__unlock(urg__lock_t *l)
     URG_CHECK(old != 0, "unlock of unlocked runtime lock");
     if (old == 2)
         urg__futex_wake(&l->key, 1);
-    rank_release(l);
+    rank_release(l, r);
     m_locks_add(-1);
 }
 

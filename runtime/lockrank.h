@@ -84,13 +84,18 @@ URG_HIDDEN void urg__lock(urg__lock_t *l);
 URG_HIDDEN void urg__unlock(urg__lock_t *l);
 URG_HIDDEN bool urg__trylock(urg__lock_t *l);
 
-/* urg__lockrank_may_acquire: with URG_LOCKRANK, die unless a lock of this
- * rank could be taken now (for locks that are not urg__lock_t, such as
- * sched.stw); nothing is recorded. Without it, nothing. */
+/* urg__lockrank_may_acquire: with URG_LOCKRANK, die unless `lock`, of this
+ * rank, could be taken now (for locks that are not urg__lock_t, such as
+ * sched.stw); nothing is recorded. Without it, nothing. Context: as for
+ * urg__lock. */
 #ifdef URG_LOCKRANK
-URG_HIDDEN void urg__lockrank_may_acquire(enum urg__lockrank rank);
+URG_HIDDEN void urg__lockrank_may_acquire(enum urg__lockrank rank, const void *lock);
 #else
-static inline void urg__lockrank_may_acquire(enum urg__lockrank rank) { (void)rank; }
+static inline void urg__lockrank_may_acquire(enum urg__lockrank rank, const void *lock)
+{
+    (void)rank;
+    (void)lock;
+}
 #endif
 
 /* A one-shot event a thread sleeps on (Go's note). */
