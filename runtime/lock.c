@@ -54,50 +54,155 @@ void urg__futex_wake(uint32_t *addr, int n)
 }
 
 #ifdef URG_LOCKRANK
-/* Per-thread stack of held ranks, checked on every acquisition. */
-static __thread uint8_t held_ranks[16];
+/*
+ * Lock-rank checking (-DURG_LOCKRANK=ON). Each thread keeps the ranked
+ * locks it holds as a stack of entries in increasing rank. A run of locks
+ * of one MANY rank (select's channels) is one entry: how many, and the
+ * highest address taken, so a select over any number of channels is
+ * recorded exactly. Taking a lock checks it against the top entry only:
+ * the stack stays sorted, releases in any order included. Rules:
+ *   - its rank must be above the top entry's, or
+ *   - equal, for a MANY rank, at a higher address than the run's highest.
+ * Releasing the run's highest lock leaves the mark where it was (the
+ * addresses below are not kept): until the run is empty, a lock of that
+ * rank must lie above it — stricter than the rule, and select never
+ * relocks part of its run. Releasing a lock this thread does not hold is
+ * an error too. Every violation prints the lock and the held list, then
+ * throws. Context: task, g0, sysmon or an external thread, never a signal
+ * handler (which takes no lock); touches only this thread's list.
+ */
+#define MAX_HELD 16
+
+struct held {
+    uintptr_t last; /* the lock, or the highest of a MANY run */
+    uint32_t n;     /* locks in the run (1 for a ONE rank) */
+    uint8_t rank;
+};
+static __thread struct held held[MAX_HELD];
 static __thread int nheld;
+
+#define ONE  false
+#define MANY true
+static const struct {
+    const char *name;
+    bool many;
+} rank_info[URG_RANK__COUNT] = {
+#define URG__RANK_INFO(id, name, many, what) [URG_RANK_##id] = {name, many},
+    URG_LOCKRANKS(URG__RANK_INFO)
+#undef URG__RANK_INFO
+};
+#undef ONE
+#undef MANY
 
 /* The rank bits of l's word (constant for the lock's life). */
 static inline uint32_t rank_bits(const urg__lock_t *l) { return ld_relaxed(&l->key) & ~0xffu; }
 
-static void rank_acquire(urg__lock_t *l)
+static void pb_lock(urg__pbuf *b, uint8_t rank, uintptr_t addr)
 {
-    uint8_t rank = (uint8_t)(rank_bits(l) >> 8);
-    if (rank == URG_RANK_NONE)
-        return;
-    if (nheld > 0 && held_ranks[nheld - 1] >= rank && rank != URG_RANK_CHAN) {
-        urg__pbuf b = {.len = 0};
-        urg__pb_str(&b, "lock rank violation: taking rank ");
-        urg__pb_u64(&b, rank);
-        urg__pb_str(&b, " while holding rank ");
-        urg__pb_u64(&b, held_ranks[nheld - 1]);
-        urg__pb_str(&b, "\n");
-        urg__pb_flush(&b);
-        urg__throw("lock ordering problem");
-    }
-    if (nheld < (int)sizeof(held_ranks))
-        held_ranks[nheld++] = rank;
+    urg__pb_str(b, rank < URG_RANK__COUNT ? rank_info[rank].name : "?");
+    urg__pb_str(b, " (rank ");
+    urg__pb_u64(b, rank);
+    urg__pb_str(b, ") at ");
+    urg__pb_hex(b, addr);
 }
 
-static void rank_release(urg__lock_t *l)
+/* rank_fail: print what went wrong and every lock this thread holds,
+ * then throw. Context: as for the checks. */
+static URG_NORETURN URG_COLD void rank_fail(const char *what, uint8_t rank, uintptr_t addr)
 {
-    uint8_t rank = (uint8_t)(rank_bits(l) >> 8);
+    urg__pbuf b = {.len = 0};
+    urg__pb_str(&b, "lock rank violation: ");
+    urg__pb_str(&b, what);
+    urg__pb_str(&b, " ");
+    pb_lock(&b, rank, addr);
+    urg__pb_str(&b, "; this thread holds");
+    urg__pb_str(&b, nheld ? ":\n" : " no ranked lock\n");
+    urg__pb_flush(&b);
+    for (int i = 0; i < nheld; i++) {
+        urg__pb_str(&b, "  ");
+        pb_lock(&b, held[i].rank, held[i].last);
+        if (held[i].n > 1) {
+            urg__pb_str(&b, ", the highest of ");
+            urg__pb_u64(&b, held[i].n);
+        }
+        urg__pb_str(&b, "\n");
+        urg__pb_flush(&b);
+    }
+    urg__throw("lock ordering problem");
+}
+
+/* rank_check: may a lock of rank `rank` at addr be taken now? Returns the
+ * top entry when it extends that entry's MANY run, else NULL. */
+static struct held *rank_check(uint8_t rank, uintptr_t addr)
+{
+    if (rank >= URG_RANK__COUNT)
+        rank_fail("a lock word with no such rank:", rank, addr);
+    if (nheld == 0)
+        return NULL;
+    struct held *top = &held[nheld - 1];
+    if (top->rank < rank)
+        return NULL;
+    if (top->rank == rank && rank_info[rank].many && addr > top->last)
+        return top;
+    rank_fail(top->rank == rank && rank_info[rank].many ? "taking, below an address already held,"
+                                                        : "out of order: taking",
+              rank, addr);
+}
+
+void urg__lockrank_may_acquire(enum urg__lockrank rank, const void *lock)
+{
+    (void)rank_check((uint8_t)rank, (uintptr_t)lock);
+}
+
+/* rank_acquire: record l, whose rank bits are r, as taken. */
+static void rank_acquire(const urg__lock_t *l, uint32_t r)
+{
+    uint8_t rank = (uint8_t)(r >> 8);
     if (rank == URG_RANK_NONE)
         return;
-    for (int i = nheld - 1; i >= 0; i--) {
-        if (held_ranks[i] == rank) {
-            for (int j = i; j < nheld - 1; j++)
-                held_ranks[j] = held_ranks[j + 1];
-            nheld--;
-            return;
-        }
+    uintptr_t addr = (uintptr_t)l;
+    struct held *run = rank_check(rank, addr);
+    if (run) {
+        run->last = addr;
+        run->n++;
+        return;
     }
+    if (nheld == MAX_HELD)
+        rank_fail("too many locks held: taking", rank, addr);
+    held[nheld++] = (struct held){.last = addr, .n = 1, .rank = rank};
+}
+
+/* rank_release: l, whose rank bits were r, has been released. Only its
+ * address is used: the word may already be freed memory (a channel freed
+ * by the task the unlock let go on), so the rank is the one read before. */
+static void rank_release(const urg__lock_t *l, uint32_t r)
+{
+    uint8_t rank = (uint8_t)(r >> 8);
+    if (rank == URG_RANK_NONE)
+        return;
+    uintptr_t addr = (uintptr_t)l;
+    if (rank >= URG_RANK__COUNT)
+        rank_fail("a lock word with no such rank:", rank, addr);
+    for (int i = nheld - 1; i >= 0; i--) {
+        if (held[i].rank != rank)
+            continue;
+        /* One entry per rank: this is the lock's, if it is held. A MANY
+         * run cannot tell which of its locks goes: it counts them. */
+        if (rank_info[rank].many ? addr > held[i].last : addr != held[i].last)
+            break;
+        if (--held[i].n > 0)
+            return;
+        for (int j = i; j < nheld - 1; j++)
+            held[j] = held[j + 1];
+        nheld--;
+        return;
+    }
+    rank_fail("releasing a lock it does not hold:", rank, addr);
 }
 #else
-#define rank_bits(l)    0u
-#define rank_acquire(l) ((void)0)
-#define rank_release(l) ((void)0)
+#define rank_bits(l)       0u
+#define rank_acquire(l, r) ((void)0)
+#define rank_release(l, r) ((void)0)
 #endif
 
 void urg__lock_init(urg__lock_t *l, enum urg__lockrank rank)
@@ -122,7 +227,7 @@ bool urg__trylock(urg__lock_t *l)
     uint32_t r = rank_bits(l);
     if (cas(&l->key, r, r | 1u)) {
         m_locks_add(1);
-        rank_acquire(l);
+        rank_acquire(l, r);
 #ifdef URG_TSAN
         __tsan_acquire(l);
 #endif
@@ -135,8 +240,8 @@ bool urg__trylock(urg__lock_t *l)
 URG_PREEMPT_PATH void urg__lock(urg__lock_t *l)
 {
     m_locks_add(1);
-    rank_acquire(l);
     uint32_t r = rank_bits(l);
+    rank_acquire(l, r);
     if (likely(cas(&l->key, r, r | 1u)))
         goto acquired;
     /* Spin a while: the holder is most likely running on another CPU. */
@@ -166,7 +271,7 @@ URG_PREEMPT_PATH void urg__unlock(urg__lock_t *l)
     URG_CHECK(old != 0, "unlock of unlocked runtime lock");
     if (old == 2)
         urg__futex_wake(&l->key, 1);
-    rank_release(l);
+    rank_release(l, r);
     m_locks_add(-1);
 }
 

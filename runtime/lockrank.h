@@ -9,42 +9,53 @@
  * so they must never be held across a task switch. While an M holds one,
  * m->locks > 0 and the SIGURG handler will not preempt it.
  *
- * A lock may only be taken while holding locks of LOWER rank. Build with
- * -DURG_LOCKRANK=ON to have every acquisition checked at run time (a
- * violation is a fatal error naming both locks).
+ * The order below is the only copy of the lock order: docs/design.md's
+ * table is generated from it (scripts/lockrank-doc.sh; CI runs it with
+ * --check, so a stale table fails). A lock may only be taken while every
+ * lock the thread holds comes EARLIER in the list. Locks marked MANY may
+ * be held several at once, taken in increasing address order (select
+ * locks its channels sorted by address); ONE means never two at once.
+ * Build with -DURG_LOCKRANK=ON to have every acquisition and release
+ * checked at run time (lock.c): a violation prints the lock taken and the
+ * locks held, then dies with "fatal error: lock ordering problem".
  *
- *   rank  lock                      protects
- *   ----  ------------------------  ------------------------------------------
- *    1    sched.stw (task mutex)    one stop-the-world at a time (parks tasks)
- *    2    chan.lock (select: in     channel buffer and wait queues; select
- *         address order)            takes several, always by address
- *    3    sync.qlock                urg_mutex / urg_wg waiter queues (not
- *                                   checked: user memory, zeroed by programs)
- *    4    netpoll pd.lock           a descriptor's reader/writer waiters
- *    5    p.timerlock               a P's timer heap
- *    6    sched.lock                global run queue, idle M/P lists, allm,
- *                                   stop-the-world counters
- *    7    stackpool.lock            the global stack pool and arenas
- *    8    gslab.lock                the task-descriptor slabs
- *    9    unsafe_ranges.lock        user-registered unsafe ranges (writers)
+ * sched.stw is an urg_mutex, not a runtime lock: it parks the task and is
+ * held across switches, so a thread's held list cannot carry it. Its rank
+ * is checked where it is taken (urg__lockrank_may_acquire): being first,
+ * nothing ranked may be held then.
+ *
+ * X(ID, lock, ONE or MANY, what it protects) — one line each, in order;
+ * the rank is the position (1 = taken first). Keep each entry on one line:
+ * the doc generator reads them.
  */
 #ifndef URG_LOCKRANK_H
 #define URG_LOCKRANK_H
 
 #include "internal.h"
 
+/* clang-format off */
+#define URG_LOCKRANKS(X) \
+    X(STW,       "sched.stw",                       ONE,  "one stop-the-world at a time (an `urg_mutex`: parks the task)") \
+    X(CHAN,      "chan.lock",                       MANY, "a channel's buffer and wait queues") \
+    X(SYNCQ,     "sync.qlock",                      ONE,  "an `urg_mutex`'s or `urg_wg`'s waiter queue (not checked: zero-filled user memory)") \
+    X(NETPOLL,   "pd.lock, np.chunklock",           ONE,  "a descriptor's reader and writer waiters; the descriptor table") \
+    X(TIMERS,    "p.timerlock",                     ONE,  "a proc's timer heap") \
+    X(SCHED,     "sched.lock",                      ONE,  "global run queue, idle threads and procs, thread list, stop counters") \
+    X(STACKPOOL, "stackpool.lock",                  ONE,  "the global stack pool and arenas") \
+    X(GSLAB,     "gslab.lock",                      ONE,  "the task-descriptor slabs") \
+    X(RANGES,    "unsafe_ranges.lock, build_lock",  ONE,  "user-registered unsafe ranges; the module table's rebuilds")
+
 enum urg__lockrank {
-    URG_RANK_NONE = 0,
-    URG_RANK_STW = 1,
-    URG_RANK_CHAN = 2,
-    URG_RANK_SYNCQ = 3,
-    URG_RANK_NETPOLL = 4,
-    URG_RANK_TIMERS = 5,
-    URG_RANK_SCHED = 6,
-    URG_RANK_STACKPOOL = 7,
-    URG_RANK_GSLAB = 8,
-    URG_RANK_RANGES = 9,
+    URG_RANK_NONE = 0, /* unranked: not checked */
+#define URG__RANK_ENUM(id, name, many, what) URG_RANK_##id,
+    URG_LOCKRANKS(URG__RANK_ENUM)
+#undef URG__RANK_ENUM
+    URG_RANK__COUNT
 };
+/* clang-format on */
+/* The rank rides in 8 bits of the lock word; lock.c's held list has one
+ * entry per rank at most (a run of MANY locks is one entry). */
+_Static_assert(URG_RANK__COUNT <= 16, "lock ranks: lock.c holds at most 16 entries");
 
 /* A futex lock: 0 unlocked, 1 locked, 2 locked with sleepers. With
  * URG_LOCKRANK the rank rides in bits 8-15 of the same word (so the lock
@@ -72,6 +83,20 @@ URG_HIDDEN void urg__lock_init(urg__lock_t *l, enum urg__lockrank rank);
 URG_HIDDEN void urg__lock(urg__lock_t *l);
 URG_HIDDEN void urg__unlock(urg__lock_t *l);
 URG_HIDDEN bool urg__trylock(urg__lock_t *l);
+
+/* urg__lockrank_may_acquire: with URG_LOCKRANK, die unless `lock`, of this
+ * rank, could be taken now (for locks that are not urg__lock_t, such as
+ * sched.stw); nothing is recorded. Without it, nothing. Context: as for
+ * urg__lock. */
+#ifdef URG_LOCKRANK
+URG_HIDDEN void urg__lockrank_may_acquire(enum urg__lockrank rank, const void *lock);
+#else
+static inline void urg__lockrank_may_acquire(enum urg__lockrank rank, const void *lock)
+{
+    (void)rank;
+    (void)lock;
+}
+#endif
 
 /* A one-shot event a thread sleeps on (Go's note). */
 typedef struct urg__note {

@@ -13,9 +13,11 @@
  *   P  the right to run tasks; exactly `maxprocs` of them. Holds a local
  *      run queue (lock-free ring of 256 + runnext), caches and timers.
  *
- * Who may touch what is written at each field. "owner" means the M that
- * holds the P (for P fields) or runs the G; "sched.lock" means under the
- * global scheduler lock; "atomic" means any thread, with atomics.
+ * Who may touch what is written at each field (as Go's runtime2.go does).
+ * "owner" means the M that holds the P (for P fields), runs the G, or is
+ * the M; "sched.lock" means under the global scheduler lock (the lock
+ * order is in lockrank.h); "atomic" means any thread, with atomics;
+ * "written once" means set before the object is shared, then only read.
  */
 #ifndef URG_SCHED_H
 #define URG_SCHED_H
@@ -89,17 +91,19 @@ enum {
 struct urg__g {
     union {
         struct {
-            urg_fn fn; /* entry, until the first run */
-            void *arg;
+            urg_fn fn; /* entry, until the first run; written at spawn */
+            void *arg; /* likewise */
         };
         struct {
-            void *sp;              /* saved SP while not running */
-            struct urg__stack *st; /* the stack and its task state */
+            void *sp;              /* saved SP while not running; owner (the switch) */
+            struct urg__stack *st; /* the stack and its task state; owner */
         };
     };
-    struct urg__m *m;         /* M running it; set before every switch into it */
-    struct urg__g *schedlink; /* run queue / free list link */
-    uint64_t id;              /* task id, > 0 */
+    struct urg__m *m;         /* M running it; set by that M before every switch
+                                  into it; others read racily */
+    struct urg__g *schedlink; /* run queue / free list link: whoever holds the
+                                  list (sched.lock for the global queue) */
+    uint64_t id;              /* task id, > 0; written once at spawn */
     uint32_t status;          /* enum urg__gstatus, atomic */
     uint16_t flags;           /* G_FLAG_*, owner */
     uint8_t preempt;          /* atomic: preemption requested (sysmon, STW) */
@@ -137,8 +141,9 @@ static inline bool urg__preempt_pending(const g_t *gp)
  * stand-in g of an external thread have one too, outside any stack.
  */
 struct urg__stack {
-    struct urg__g *owner; /* task using it (guard-hit reports) */
-    char *lo, *hi;        /* usable range [lo, hi) */
+    struct urg__g *owner; /* task using it (guard-hit reports); set by the M
+                              that hands the stack to a task */
+    char *lo, *hi;        /* usable range [lo, hi); written once (stack.c) */
     void *param;          /* waker -> wakee: which waiter completed; atomic */
     /* While parked on a user-owned object (channel, mutex, wait group):
      * how to unlink the task's wait records from it if the run ends
@@ -151,12 +156,14 @@ struct urg__stack {
      * (urg__nanotime_coarse), 0 if it never has. Owner writes, any reads. */
     urg_fn start_fn;
     uint64_t waitsince;
+    /* The task's timer (timer.c): owner, or the M whose fire of the timer
+     * won gp->timer_seq; timer_p is also moved with the world stopped. */
     uint64_t timer_when;    /* deadline of the armed timer, 0 if none */
     uint32_t timer_armed;   /* gp->timer_seq when it was armed */
     struct urg__p *timer_p; /* the P whose heap holds it (zombie count) */
-    int32_t ext_futex;      /* external threads: 0 parked, 1 woken */
-    uint32_t valgrind_id;
-    uint8_t mode; /* guard mechanism (stack.c) */
+    int32_t ext_futex;      /* external threads: 0 parked, 1 woken; atomic (futex) */
+    uint32_t valgrind_id;   /* written once when the stack is made */
+    uint8_t mode;           /* guard mechanism (stack.c); written once when the stack is made */
 #ifdef URG_ASAN
     void *asan_fake_stack;
 #endif
@@ -223,7 +230,7 @@ struct urg__sysmontick {
 };
 
 struct urg__p {
-    int32_t id;
+    int32_t id;                        /* written once (p_new) */
     uint32_t status;                   /* enum urg__pstatus, atomic */
     struct urg__p *link;               /* idle list, sched.lock */
     struct urg__m *m;                  /* back-link, atomic (sysmon reads) */
@@ -268,25 +275,26 @@ struct urg__p {
 /* ---- M ------------------------------------------------------------------ */
 
 struct urg__m {
-    struct urg__g g0;      /* scheduler context on the thread's own stack */
-    struct urg__stack g0x; /* g0's block: the thread stack's bounds */
-    struct urg__g *curg;   /* task running now, or NULL; owner writes,
+    struct urg__g g0;         /* scheduler context on the thread's own stack; owner */
+    struct urg__stack g0x;    /* g0's block: the thread stack's bounds; written
+                                  once at thread start */
+    struct urg__g *curg;      /* task running now, or NULL; owner writes,
                                   the SIGURG handler and sysmon read */
-    struct urg__p *p;      /* attached P, owner */
-    struct urg__p *nextp;  /* P handed over by startm (P_HANDOFF); sched.lock */
-    struct urg__p *oldp;   /* P held before a syscall, owner */
-    int64_t id;
-    pid_t tid; /* for tgkill */
-    pthread_t thread;
-    bool spinning;    /* owner; nmspinning counts them */
-    bool started;     /* its thread has run (took nextp or none); sched.lock */
-    bool idle_listed; /* on sched.midle; sched.lock */
-    bool is_sysmon;
+    struct urg__p *p;         /* attached P, owner */
+    struct urg__p *nextp;     /* P handed over by startm (P_HANDOFF); sched.lock */
+    struct urg__p *oldp;      /* P held before a syscall, owner */
+    int64_t id;               /* written once, under sched.lock (allocm) */
+    pid_t tid;                /* for tgkill; written once at thread start */
+    pthread_t thread;         /* written once, by the creator */
+    bool spinning;            /* owner; nmspinning counts them */
+    bool started;             /* its thread has run (took nextp or none); sched.lock */
+    bool idle_listed;         /* on sched.midle; sched.lock */
+    bool is_sysmon;           /* written once */
     uint32_t orphan;          /* atomic: abandoned by a finished urg_run */
     uint32_t exited;          /* atomic: the thread returned from mstart */
     int32_t locks;            /* runtime locks held; owner (handler reads) */
     uint32_t syscalltick;     /* owner */
-    urg__note park;           /* parked here when idle */
+    urg__note park;           /* parked here when idle; atomic (note) */
     struct urg__m *schedlink; /* idle list, sched.lock */
     struct urg__m *alllink;   /* allm, sched.lock */
     uint64_t rand;            /* fastrand state, owner */
@@ -314,7 +322,7 @@ struct urg__m {
 /* ---- the scheduler ------------------------------------------------------ */
 
 struct urg__sched {
-    urg__lock_t lock;
+    urg__lock_t lock; /* rank SCHED (lockrank.h) */
 
     /* Global run queue, sched.lock; runqsize also read atomically. */
     struct urg__g *runqhead, *runqtail;
@@ -333,6 +341,10 @@ struct urg__sched {
     int32_t nmsyscall;     /* tasks inside urg_syscall_enter, atomic */
 
     int32_t gomaxprocs; /* atomic */
+    /* Written by procresize with the world stopped, under sched.lock; Ps
+     * are kept for the run, so any thread may read allp[i] for i below
+     * gomaxprocs without a lock. The steal order is read without a lock by
+     * Ms holding a P, which none does while the world is stopped. */
     struct urg__p *allp[URG_MAXPROCS_MAX];
     uint32_t stealorder_coprimes[URG_MAXPROCS_MAX];
     uint32_t nstealorder;
@@ -340,8 +352,8 @@ struct urg__sched {
     /* Stop-the-world. */
     uint32_t gcwaiting; /* atomic */
     int32_t stopwait;   /* sched.lock */
-    urg__note stopnote;
-    urg_mutex stw; /* serialises STW; parks tasks */
+    urg__note stopnote; /* atomic (note): the last P to stop wakes the stopper */
+    urg_mutex stw;      /* serialises STW; parks tasks; rank STW (lockrank.h) */
 
     /* Lifecycle. */
     uint32_t running;       /* atomic: urg_run in progress */
@@ -349,9 +361,10 @@ struct urg__sched {
     uint32_t main_done;     /* atomic */
     uint32_t external_seen; /* atomic: a non-task thread touched the runtime */
     uint64_t goidgen;       /* atomic: task id allocator */
-    uint64_t starttime;
+    uint64_t starttime;     /* written once by urg_run, before any M starts */
 
-    /* Configuration of this run. */
+    /* Configuration of this run: written by urg_run before any M starts
+     * (chaos_moved/stayed: atomic counters). */
     uint64_t quantum_ns;
     size_t stack_size;
     int32_t schedtrace_ms;
@@ -367,7 +380,7 @@ struct urg__sched {
     uint32_t pollingnet; /* atomic: an M is doing a non-blocking poll */
 
     /* sysmon. */
-    urg__note sysmonnote;
+    urg__note sysmonnote;  /* atomic (note) */
     uint32_t sysmonwait;   /* atomic: sysmon sleeps on sysmonnote */
     uint64_t sysmon_until; /* atomic: when sysmon's current sleep ends (ns) */
 
@@ -377,10 +390,10 @@ struct urg__sched {
     uint64_t preempt_walks_memo;              /* safe-point checks answered by the walk memo */
     uint64_t preempt_cost[URG__COST_BUCKETS]; /* atomic: 250 ns buckets */
     uint64_t preempt_cost_sum;                /* atomic: ns, all buckets' costs */
-    uint64_t syscall_handoffs;
-    uint64_t preempt_wakeup; /* atomic: sysmon's wake-up preemptions */
+    uint64_t syscall_handoffs;                /* atomic */
+    uint64_t preempt_wakeup;                  /* atomic: sysmon's wake-up preemptions */
     uint64_t exited_p_created, exited_p_exited, exited_p_switches, exited_p_steals,
-        exited_p_coop; /* counters of Ps removed by a resize */
+        exited_p_coop; /* atomic: counters of Ps removed by a resize */
 };
 
 URG_HIDDEN extern struct urg__sched urg__sched;

@@ -138,6 +138,7 @@ bool urg__stop_the_world(int reason)
 {
     (void)reason; /* only the probe reads it */
     URG_PROBE(stw_start, reason);
+    urg__lockrank_may_acquire(URG_RANK_STW, &sched.stw); /* first: nothing ranked held */
     urg_mutex_lock(&sched.stw);
     urg__trace_instant(TR_EV_STW_START, -1, 0, 0);
     m_t *mp = urg__tls_m;
