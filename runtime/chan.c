@@ -435,9 +435,14 @@ static void unlock_all(urg_chan **v, int n)
 static bool select_unlock(m_t *mp, g_t *gp, void *arg)
 {
     struct select_park *sp = arg;
+    /* Read sp first: once the timer is in, it can fire and the task run
+     * on, out of the block that holds sp (it then waits for these locks
+     * in select_dequeue, so the channels and s->locks stay valid). */
+    urg_chan **locked = sp->locked;
+    int nlocked = sp->nlocked;
     if (sp->when && mp)
         urg__timer_add(mp->p, gp, sp->when, TIMER_SELECT);
-    unlock_all(sp->locked, sp->nlocked);
+    unlock_all(locked, nlocked);
     return true;
 }
 

@@ -193,7 +193,8 @@ static void pb_val(urg__pbuf *b, struct tval v)
 }
 
 /* pb_fields: " label=value" for each row of f, in order. */
-static void pb_fields(urg__pbuf *b, const struct tfield *f, size_t nf, const struct tctx *c)
+URG_RACY_READER static void pb_fields(urg__pbuf *b, const struct tfield *f, size_t nf,
+                                      const struct tctx *c)
 {
     for (size_t i = 0; i < nf; i++) {
         urg__pb_str(b, " ");
@@ -205,7 +206,7 @@ static void pb_fields(urg__pbuf *b, const struct tfield *f, size_t nf, const str
 
 /* A getter: static struct tval tf_NAME(const struct tctx *c). */
 #define TFIELD(name, expr)                                                                         \
-    static struct tval tf_##name(const struct tctx *c)                                             \
+    URG_RACY_READER static struct tval tf_##name(const struct tctx *c)                             \
     {                                                                                              \
         (void)c;                                                                                   \
         return expr;                                                                               \
@@ -237,7 +238,7 @@ static const struct tfield detail_fields[] = {
 };
 
 /* The preempt line: our counters. */
-static uint64_t coop_count(int32_t n)
+URG_RACY_READER static uint64_t coop_count(int32_t n)
 {
     uint64_t coop = ld_relaxed(&sched.exited_p_coop);
     for (int32_t i = 0; i < n; i++)
@@ -312,7 +313,7 @@ static const struct tfield m_fields[] = {
 
 /* pb_runqs: " [1 0] schedticks=[ 41 17 ]": each P's queue length and
  * schedtick (the SCHED line without scheddetail, as Go's). */
-static void pb_runqs(urg__pbuf *b, int32_t n)
+URG_RACY_READER static void pb_runqs(urg__pbuf *b, int32_t n)
 {
     urg__pb_str(b, " [");
     for (int32_t i = 0; i < n; i++) {
