@@ -46,9 +46,7 @@
 #include "signals/signals.h"
 #include "unwind/unwind.h"
 
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #define DETACH_AFTER 3
 
