@@ -10,8 +10,8 @@
  *   sigctx.h    reading and rewriting a signal's ucontext (pc, sp, regs)
  * and the inline helpers declared below.
  */
-#ifndef URG_ARCH_H
-#define URG_ARCH_H
+#ifndef URG__ARCH_H
+#define URG__ARCH_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -43,8 +43,8 @@ static inline void *urg__arch_init_frame(void *hi, void *g, void *fn, void *arg)
      * the frame. The 16 bytes above hold nothing: they keep unwinders that
      * read one word past the last frame inside the stack. */
     struct urg__ctx_frame *f = (struct urg__ctx_frame *)(top - 16 - sizeof(*f));
-    f->mxcsr = URG_MXCSR_DEFAULT;
-    f->fpucw = URG_FPUCW_DEFAULT;
+    f->mxcsr = URG__MXCSR_DEFAULT;
+    f->fpucw = URG__FPUCW_DEFAULT;
     f->pad = 0;
     f->r15 = 0;
     f->r14 = (uint64_t)(uintptr_t)arg;
@@ -56,4 +56,4 @@ static inline void *urg__arch_init_frame(void *hi, void *g, void *fn, void *arg)
     return f;
 }
 
-#endif /* URG_ARCH_H */
+#endif /* URG__ARCH_H */

@@ -8,7 +8,7 @@
  * through sigctxt: everything that names a machine register lives in
  * arch/<cpu>/sigctx.h. Each architecture provides:
  *
- *   URG_NREGS, URG_REG_PC, URG_REG_SP
+ *   URG_NREGS, URG__REG_PC, URG__REG_SP
  *                the register file as the unwinder numbers it (DWARF
  *                order), its size, and where the PC and SP sit in it
  *   urg__sigctx_regs(uc, regs)       all of them, from a ucontext_t
@@ -32,8 +32,8 @@
  * Everything here is signal-safe: loads and stores of the context, and
  * the probed values (written once, by a constructor, before main).
  */
-#ifndef URG_ARCH_SIGCTX_H
-#define URG_ARCH_SIGCTX_H
+#ifndef URG__ARCH_SIGCTX_H
+#define URG__ARCH_SIGCTX_H
 
 #if defined(__x86_64__)
 #include "x86_64/sigctx.h"
@@ -51,4 +51,4 @@ void urg__async_preempt2(void);
 /* Registers of the calling frame's caller (arch asm). */
 void urg__capture_regs(uint64_t regs[URG_NREGS]);
 
-#endif /* URG_ARCH_SIGCTX_H */
+#endif /* URG__ARCH_SIGCTX_H */

@@ -161,8 +161,8 @@ static inline g_t *enter(void)
 {
     g_t *gp = urg__curg();
     if (!gp)
-        return urg__getg_ext();                        /* marks external_seen */
-    URG_CLOSE_OPEN_SYSCALL(gp, "a channel operation"); /* before any lock */
+        return urg__getg_ext();                         /* marks external_seen */
+    URG__CLOSE_OPEN_SYSCALL(gp, "a channel operation"); /* before any lock */
     if (urg__preempt_pending(gp))
         urg__gopreempt(gp);
     return gp;
@@ -434,14 +434,14 @@ static void unlock_all(urg_chan **v, int n)
 /* Context: g0 after the selecting task switched out. */
 static bool select_unlock(m_t *mp, g_t *gp, void *arg)
 {
-    struct select_park *sp = arg;
-    /* Read sp first: once the timer is in, it can fire and the task run
-     * on, out of the block that holds sp (it then waits for these locks
+    struct select_park *park = arg;
+    /* Read park first: once the timer is in, it can fire and the task run
+     * on, out of the block that holds park (it then waits for these locks
      * in select_dequeue, so the channels and s->locks stay valid). */
-    urg_chan **locked = sp->locked;
-    int nlocked = sp->nlocked;
-    if (sp->when && mp)
-        urg__timer_add(mp->p, gp, sp->when, TIMER_SELECT);
+    urg_chan **locked = park->locked;
+    int nlocked = park->nlocked;
+    if (park->when && mp)
+        urg__timer_add(mp->p, gp, park->when, TIMER_SELECT);
     unlock_all(locked, nlocked);
     return true;
 }
@@ -613,18 +613,18 @@ static inline void select_enqueue(struct select_scratch *s, urg_select_case *cas
  * deadline. No P to hold a timer: wait on the futex with the deadline,
  * showing the wait as urg__park_g would (dumps, tests). Locks: all the
  * select's channels; released here. */
-static void select_wait_external(g_t *gp, struct select_park *sp)
+static void select_wait_external(g_t *gp, struct select_park *park)
 {
     st_relaxed(&gp->st->ext_futex, 0);
     st_relaxed(&gp->waitreason, (uint8_t)WAIT_SELECT);
     st_relaxed(&gp->st->waitsince, urg__nanotime_coarse());
     st_release(&gp->status, (uint32_t)G_WAITING);
-    unlock_all(sp->locked, sp->nlocked);
+    unlock_all(park->locked, park->nlocked);
     for (;;) {
         if (ld_acquire(&gp->st->ext_futex))
             break;
         uint64_t now = urg__nanotime();
-        if (now >= sp->when) {
+        if (now >= park->when) {
             if (cas(&gp->selectdone, 0u, 1u)) {
                 st_relaxed(&gp->st->param, (void *)NULL);
                 break;
@@ -634,7 +634,7 @@ static void select_wait_external(g_t *gp, struct select_park *sp)
                 urg__futex_wait((uint32_t *)&gp->st->ext_futex, 0, -1);
             break;
         }
-        urg__futex_wait((uint32_t *)&gp->st->ext_futex, 0, (int64_t)(sp->when - now));
+        urg__futex_wait((uint32_t *)&gp->st->ext_futex, 0, (int64_t)(park->when - now));
     }
     st_relaxed(&gp->status, (uint32_t)G_RUNNING);
 }
@@ -643,21 +643,21 @@ static void select_wait_external(g_t *gp, struct select_park *sp)
  * select's channels; released by the park. */
 static inline void select_block(struct select_scratch *s, g_t *gp, uint64_t timeout_ns)
 {
-    struct select_park sp = {.locked = s->locks, .nlocked = s->nl, .when = 0};
+    struct select_park park = {.locked = s->locks, .nlocked = s->nl, .when = 0};
     bool external = gp->flags & G_FLAG_EXTERNAL;
     if (timeout_ns != URG_FOREVER) {
         uint64_t now = urg__nanotime();
-        sp.when = now + timeout_ns < now ? UINT64_MAX : now + timeout_ns;
+        park.when = now + timeout_ns < now ? UINT64_MAX : now + timeout_ns;
     }
     struct select_waiters sw = {.sgs = s->sgs, .n = s->na};
-    if (external && sp.when) {
-        select_wait_external(gp, &sp);
+    if (external && park.when) {
+        select_wait_external(gp, &park);
     } else {
         gp->st->abandon = select_abandon;
         gp->st->abandon_arg = &sw;
-        urg__park_g(gp, select_unlock, &sp, WAIT_SELECT);
+        urg__park_g(gp, select_unlock, &park, WAIT_SELECT);
         gp->st->abandon = NULL;
-        if (sp.when)
+        if (park.when)
             urg__timer_cancel(gp);
     }
 }

@@ -139,7 +139,7 @@ void urg__chaos_shuffle(p_t *pp)
             uint32_t t = pp->runqtail;
             if (t - h < 2)
                 break;
-            g_t *gp = __atomic_load_n(&pp->runq[h % URG_RUNQ_SIZE], __ATOMIC_RELAXED);
+            g_t *gp = __atomic_load_n(&pp->runq[h % URG__RUNQ_SIZE], __ATOMIC_RELAXED);
             if (!__atomic_compare_exchange_n(&pp->runqhead, &h, h + 1, false, __ATOMIC_RELEASE,
                                              __ATOMIC_RELAXED))
                 break; /* a thief took it: it is theirs */

@@ -50,7 +50,7 @@
 
 #define DETACH_AFTER 3
 
-#ifdef URG_TSAN
+#ifdef URG__TSAN
 
 bool urg__detach_try(m_t *mp, g_t *gp, p_t *pp, void *uctx, bool deferred)
 {
@@ -77,8 +77,8 @@ static bool at_syscall(uintptr_t pc)
     urg__modview_begin(&v);
     uintptr_t lo, hi;
     bool w;
-    uintptr_t code = pc - URG_SYSCALL_PROBE_BEFORE;
-    if (!urg__mem_readable(&v, code, URG_SYSCALL_PROBE_BYTES, &lo, &hi, &w))
+    uintptr_t code = pc - URG__SYSCALL_PROBE_BEFORE;
+    if (!urg__mem_readable(&v, code, URG__SYSCALL_PROBE_BYTES, &lo, &hi, &w))
         return false;
     bool at = urg__syscall_insn_at((const volatile uint8_t *)code);
     return at && urg__modview_valid(&v);
@@ -116,7 +116,7 @@ bool urg__detach_try(m_t *mp, g_t *gp, p_t *pp, void *uctx, bool deferred)
         }
         mp->defer_n++;
     }
-    if (!blocked && mp->defer_n < DETACH_AFTER && !ld_relaxed(&sched.gcwaiting))
+    if (!blocked && mp->defer_n < DETACH_AFTER && !ld_relaxed(&sched.stw_waiting))
         return false;
     /* urg_preempt_disable: the task asked to stay put, and getting a P
      * back at its next runtime call could move it to another thread. */
@@ -128,7 +128,7 @@ bool urg__detach_try(m_t *mp, g_t *gp, p_t *pp, void *uctx, bool deferred)
     /* sysmon's "blocked" is a guess from a CPU clock that also stands
      * still for a thread the OS keeps waiting for a CPU: here, running,
      * the thread is blocked only if it was in a system call. */
-    if (blocked && !deferred && !at_syscall(regs[URG_REG_PC]))
+    if (blocked && !deferred && !at_syscall(regs[URG__REG_PC]))
         return false;
     struct urg__modview v;
     urg__modview_begin(&v);
@@ -196,4 +196,4 @@ void urg__detach_check_blocked(p_t *pp, uint64_t since)
         urg__detach_signal(mp);
 }
 
-#endif /* URG_TSAN */
+#endif /* URG__TSAN */

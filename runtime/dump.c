@@ -31,7 +31,7 @@
 /* Pulls runtime/gdb_scripts.S (the gdb commands, for auto-loading) into
  * programs linked with liburgent.a: every program with the runtime has
  * this file. */
-URG_HIDDEN extern const char urg__gdb_scripts;
+URG__HIDDEN extern const char urg__gdb_scripts;
 __attribute__((used)) static const char *const gdb_scripts_ref = &urg__gdb_scripts;
 
 static void print_walk(const uint64_t regs[URG_NREGS], uintptr_t lo, uintptr_t hi)
@@ -120,7 +120,7 @@ static void pb_wait(urg__pbuf *b, uint64_t since)
  * were taken, so that a task which ran meanwhile is reported as such
  * instead of walked from a stale frame (the walk itself only ever reads
  * inside [lo, hi), so even a stale one cannot fault). */
-URG_RACY_READER static void dump_one(g_t *gp, void *arg)
+URG__RACY_READER static void dump_one(g_t *gp, void *arg)
 {
     (void)arg;
     uint32_t status = ld_acquire(&gp->status);
@@ -170,7 +170,7 @@ URG_RACY_READER static void dump_one(g_t *gp, void *arg)
         } else {
             urg__write_str("    (running on another thread; stack unavailable)\n");
         }
-    } else if ((uintptr_t)sp >= lo && (uintptr_t)sp + URG_CTX_FRAME_SIZE <= hi) {
+    } else if ((uintptr_t)sp >= lo && (uintptr_t)sp + URG__CTX_FRAME_SIZE <= hi) {
         uint64_t regs[URG_NREGS];
         urg__ctx_frame_regs(sp, regs);
         if (ld_acquire(&gp->status) == status && ld_relaxed(&gp->sp) == sp)
@@ -195,7 +195,7 @@ void urg__dump_all(bool from_signal)
 
 void urg_dump(void) { urg__dump_all(false); }
 
-URG_RACY_READER static void brief_one(g_t *gp, void *arg)
+URG__RACY_READER static void brief_one(g_t *gp, void *arg)
 {
     (void)arg;
     uint32_t status = ld_acquire(&gp->status);

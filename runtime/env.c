@@ -73,7 +73,7 @@ static bool parse_u64(const char *s, uint64_t *out, const char **end)
 }
 
 /* urg__parse_duration: "10ms" -> 10000000. Returns false if malformed. */
-URG_HIDDEN bool urg__parse_duration(const char *s, uint64_t *ns)
+URG__HIDDEN bool urg__parse_duration(const char *s, uint64_t *ns)
 {
     uint64_t v;
     const char *u;
@@ -97,7 +97,7 @@ URG_HIDDEN bool urg__parse_duration(const char *s, uint64_t *ns)
 }
 
 /* urg__parse_size: "256k" -> 262144. Returns false if malformed. */
-URG_HIDDEN bool urg__parse_size(const char *s, uint64_t *bytes)
+URG__HIDDEN bool urg__parse_size(const char *s, uint64_t *bytes)
 {
     uint64_t v;
     const char *u;

@@ -13,8 +13,8 @@
  *   Signal-safe: may run in a signal handler; calls only other Signal-safe
  *                functions, atomics and what signal-safety(7) lists.
  */
-#ifndef URG_INTERNAL_H
-#define URG_INTERNAL_H
+#ifndef URG__INTERNAL_H
+#define URG__INTERNAL_H
 
 #define URG_BUILDING_LIBRARY 1
 #include "urgent.h"
@@ -33,35 +33,35 @@
 #endif
 
 #if defined(__SANITIZE_ADDRESS__)
-#define URG_ASAN 1
+#define URG__ASAN 1
 #endif
 #if defined(__SANITIZE_THREAD__)
-#define URG_TSAN 1
+#define URG__TSAN 1
 #endif
 #if defined(__has_feature)
-#if __has_feature(address_sanitizer) && !defined(URG_ASAN)
-#define URG_ASAN 1
+#if __has_feature(address_sanitizer) && !defined(URG__ASAN)
+#define URG__ASAN 1
 #endif
-#if __has_feature(thread_sanitizer) && !defined(URG_TSAN)
-#define URG_TSAN 1
+#if __has_feature(thread_sanitizer) && !defined(URG__TSAN)
+#define URG__TSAN 1
 #endif
 #endif
 
-#define URG_HIDDEN       __attribute__((visibility("hidden")))
-#define URG_NOINLINE     __attribute__((noinline))
-#define URG_NORETURN     __attribute__((noreturn))
-#define URG_COLD         __attribute__((cold))
+#define URG__HIDDEN   __attribute__((visibility("hidden")))
+#define URG__NOINLINE __attribute__((noinline))
+#define URG__NORETURN __attribute__((noreturn))
+#define URG__COLD     __attribute__((cold))
 /* Code on the async-preemption path (the SIGURG handler, the trampoline's
  * C half, the switch to the next task) lives in its own section, so that
  * what runs after a slice, with cold TLBs, spans two pages instead of
  * eight: in a virtual machine each TLB miss is a two-level page walk.
  * unwind/modules.c counts the section as urgent's text (urg_text_hot). */
-#define URG_PREEMPT_PATH __attribute__((section("urg_text_hot")))
-#define likely(x)        __builtin_expect(!!(x), 1)
-#define unlikely(x)      __builtin_expect(!!(x), 0)
-#define URG_CACHELINE    64
-#define URG_ALIGNED_CL   __attribute__((aligned(URG_CACHELINE)))
-#define URG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define URG__PREEMPT_PATH __attribute__((section("urg_text_hot")))
+#define likely(x)         __builtin_expect(!!(x), 1)
+#define unlikely(x)       __builtin_expect(!!(x), 0)
+#define URG__CACHELINE    64
+#define URG__ALIGNED_CL   __attribute__((aligned(URG__CACHELINE)))
+#define URG__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Atomics: thin names over the GCC builtins, so that the memory order of
  * every access is spelled out where it happens. */
@@ -90,7 +90,7 @@
 /* Code that reads state other threads change, on purpose and without
  * synchronisation, and validates what it read (task dumps): the races are
  * by design, so ThreadSanitizer is told not to watch its accesses. */
-#define URG_RACY_READER __attribute__((no_sanitize("thread")))
+#define URG__RACY_READER __attribute__((no_sanitize("thread")))
 
 /* errno of the thread the caller runs on now. glibc declares
  * __errno_location() const, so a compiler may take errno's address once
@@ -99,7 +99,7 @@
  * Task code that touches errno across a possible switch reads it through
  * this out-of-line call, which looks the address up afresh every time
  * (netpoll.c redefines errno to it). Signal-safe. */
-URG_HIDDEN int *urg__errno_here(void);
+URG__HIDDEN int *urg__errno_here(void);
 
 static inline void cpu_relax(void) { __builtin_ia32_pause(); }
 
@@ -111,33 +111,33 @@ typedef struct urg__pbuf {
     char buf[512];
     size_t len;
 } urg__pbuf;
-URG_HIDDEN void urg__pb_str(urg__pbuf *b, const char *s);
-URG_HIDDEN void urg__pb_u64(urg__pbuf *b, uint64_t v);
-URG_HIDDEN void urg__pb_i64(urg__pbuf *b, int64_t v);
-URG_HIDDEN void urg__pb_hex(urg__pbuf *b, uint64_t v);
-URG_HIDDEN void urg__pb_flush(urg__pbuf *b);
-URG_HIDDEN void urg__write_str(const char *s);
+URG__HIDDEN void urg__pb_str(urg__pbuf *b, const char *s);
+URG__HIDDEN void urg__pb_u64(urg__pbuf *b, uint64_t v);
+URG__HIDDEN void urg__pb_i64(urg__pbuf *b, int64_t v);
+URG__HIDDEN void urg__pb_hex(urg__pbuf *b, uint64_t v);
+URG__HIDDEN void urg__pb_flush(urg__pbuf *b);
+URG__HIDDEN void urg__write_str(const char *s);
 
 /* urg__throw prints "fatal error: <msg>", the task dump, and aborts.
  * Context: any. Signal-safe. */
-URG_HIDDEN URG_NORETURN URG_COLD void urg__throw(const char *msg);
+URG__HIDDEN URG__NORETURN URG__COLD void urg__throw(const char *msg);
 
 /* urg__warn prints one line "urgent: <what>: <detail>". Used for refused
  * misuse of void API functions (each call says so). Signal-safe. */
-URG_HIDDEN URG_COLD void urg__warn(const char *what, const char *detail);
+URG__HIDDEN URG__COLD void urg__warn(const char *what, const char *detail);
 
 /* Invariant checks that stay on in release builds. */
-#define URG_CHECK(cond, msg)                                                                       \
+#define URG__CHECK(cond, msg)                                                                      \
     do {                                                                                           \
         if (unlikely(!(cond)))                                                                     \
             urg__throw(msg);                                                                       \
     } while (0)
 
 /* Monotonic clock in ns (vDSO). Signal-safe. */
-URG_HIDDEN uint64_t urg__nanotime(void);
+URG__HIDDEN uint64_t urg__nanotime(void);
 /* CLOCK_MONOTONIC_COARSE: a few ns, one tick (1-4 ms) of resolution;
  * for wait durations in dumps. Signal-safe. */
-URG_HIDDEN uint64_t urg__nanotime_coarse(void);
+URG__HIDDEN uint64_t urg__nanotime_coarse(void);
 
 /* Copy a string, truncating, always terminated. Signal-safe. */
 static inline void urg__strlcpy(char *dst, const char *src, size_t n)
@@ -157,4 +157,4 @@ static inline uint64_t urg__rand_next(uint64_t *state)
     return (uint64_t)(t >> 64) ^ (uint64_t)t;
 }
 
-#endif /* URG_INTERNAL_H */
+#endif /* URG__INTERNAL_H */

@@ -56,7 +56,7 @@
 /* The wrappers' own section: a thread blocked in a lock call, under a
  * wrapper, is in no runtime code that uses its P, so it may be detached
  * (detach.c); modules.c classifies the section as code never preempted. */
-#define URG_INTERPOSER __attribute__((section("urg_interpose")))
+#define URG__INTERPOSER __attribute__((section("urg_interpose")))
 
 /* adjust: add d to the running task's count. Never below zero: a lock
  * taken before the task started (or on a plain thread) may be released
@@ -106,7 +106,7 @@ static void *resolve(const char *name)
 /* A lock call: count one more when it returns `ok`. */
 #define LOCK(ret, name, ok, params, args)                                                          \
     REAL(ret, name, params)                                                                        \
-    URG_API URG_INTERPOSER ret name params                                                         \
+    URG_API URG__INTERPOSER ret name params                                                        \
     {                                                                                              \
         ret r = get_##name() args;                                                                 \
         if (r == (ok))                                                                             \
@@ -117,7 +117,7 @@ static void *resolve(const char *name)
 /* An unlock call: count one less. */
 #define UNLOCK(ret, name, params, args)                                                            \
     REAL(ret, name, params)                                                                        \
-    URG_API URG_INTERPOSER ret name params                                                         \
+    URG_API URG__INTERPOSER ret name params                                                        \
     {                                                                                              \
         ret r = get_##name() args;                                                                 \
         adjust(-1);                                                                                \
@@ -155,14 +155,14 @@ UNLOCK(int, mtx_unlock, (mtx_t * m), (m))
 
 LOCK(int, ftrylockfile, 0, (FILE * f), (f))
 REAL(void, funlockfile, (FILE * f))
-URG_INTERPOSER URG_API void funlockfile(FILE *f)
+URG__INTERPOSER URG_API void funlockfile(FILE *f)
 {
     get_funlockfile()(f);
     adjust(-1);
 }
 
 REAL(void, flockfile, (FILE * f))
-URG_INTERPOSER URG_API void flockfile(FILE *f)
+URG__INTERPOSER URG_API void flockfile(FILE *f)
 {
     get_flockfile()(f);
     adjust(1);
@@ -177,19 +177,19 @@ REAL(void, __cxa_guard_abort, (int64_t * g))
 URG_API int __cxa_guard_acquire(int64_t *g);
 URG_API void __cxa_guard_release(int64_t *g);
 URG_API void __cxa_guard_abort(int64_t *g);
-URG_INTERPOSER int __cxa_guard_acquire(int64_t *g)
+URG__INTERPOSER int __cxa_guard_acquire(int64_t *g)
 {
     int r = get___cxa_guard_acquire()(g);
     if (r)
         adjust(1);
     return r;
 }
-URG_INTERPOSER void __cxa_guard_release(int64_t *g)
+URG__INTERPOSER void __cxa_guard_release(int64_t *g)
 {
     get___cxa_guard_release()(g);
     adjust(-1);
 }
-URG_INTERPOSER void __cxa_guard_abort(int64_t *g)
+URG__INTERPOSER void __cxa_guard_abort(int64_t *g)
 {
     get___cxa_guard_abort()(g);
     adjust(-1);

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef URG_TSAN
+#ifdef URG__TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
 
@@ -88,7 +88,7 @@ static const struct {
     bool many;
 } rank_info[URG_RANK__COUNT] = {
 #define URG__RANK_INFO(id, name, many, what) [URG_RANK_##id] = {name, many},
-    URG_LOCKRANKS(URG__RANK_INFO)
+    URG__LOCKRANKS(URG__RANK_INFO)
 #undef URG__RANK_INFO
 };
 #undef ONE
@@ -108,7 +108,7 @@ static void pb_lock(urg__pbuf *b, uint8_t rank, uintptr_t addr)
 
 /* rank_fail: print what went wrong and every lock this thread holds,
  * then throw. Context: as for the checks. */
-static URG_NORETURN URG_COLD void rank_fail(const char *what, uint8_t rank, uintptr_t addr)
+static URG__NORETURN URG__COLD void rank_fail(const char *what, uint8_t rank, uintptr_t addr)
 {
     urg__pbuf b = {.len = 0};
     urg__pb_str(&b, "lock rank violation: ");
@@ -228,7 +228,7 @@ bool urg__trylock(urg__lock_t *l)
     if (cas(&l->key, r, r | 1u)) {
         m_locks_add(1);
         rank_acquire(l, r);
-#ifdef URG_TSAN
+#ifdef URG__TSAN
         __tsan_acquire(l);
 #endif
         return true;
@@ -237,7 +237,7 @@ bool urg__trylock(urg__lock_t *l)
 }
 
 /* urg__lock: Context: task or g0 or sysmon; never in a signal handler. */
-URG_PREEMPT_PATH void urg__lock(urg__lock_t *l)
+URG__PREEMPT_PATH void urg__lock(urg__lock_t *l)
 {
     m_locks_add(1);
     uint32_t r = rank_bits(l);
@@ -255,20 +255,20 @@ URG_PREEMPT_PATH void urg__lock(urg__lock_t *l)
     while (xchg(&l->key, r | 2u) != r)
         urg__futex_wait(&l->key, r | 2u, -1);
 acquired:
-#ifdef URG_TSAN
+#ifdef URG__TSAN
     __tsan_acquire(l);
 #endif
     return;
 }
 
-URG_PREEMPT_PATH void urg__unlock(urg__lock_t *l)
+URG__PREEMPT_PATH void urg__unlock(urg__lock_t *l)
 {
-#ifdef URG_TSAN
+#ifdef URG__TSAN
     __tsan_release(l);
 #endif
     uint32_t r = rank_bits(l);
     uint32_t old = xchg(&l->key, r) & 0xffu;
-    URG_CHECK(old != 0, "unlock of unlocked runtime lock");
+    URG__CHECK(old != 0, "unlock of unlocked runtime lock");
     if (old == 2)
         urg__futex_wake(&l->key, 1);
     rank_release(l, r);

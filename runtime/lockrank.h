@@ -28,13 +28,13 @@
  * the rank is the position (1 = taken first). Keep each entry on one line:
  * the doc generator reads them.
  */
-#ifndef URG_LOCKRANK_H
-#define URG_LOCKRANK_H
+#ifndef URG__LOCKRANK_H
+#define URG__LOCKRANK_H
 
 #include "internal.h"
 
 /* clang-format off */
-#define URG_LOCKRANKS(X) \
+#define URG__LOCKRANKS(X) \
     X(STW,       "sched.stw",                       ONE,  "one stop-the-world at a time (an `urg_mutex`: parks the task)") \
     X(CHAN,      "chan.lock",                       MANY, "a channel's buffer and wait queues") \
     X(SYNCQ,     "sync.qlock",                      ONE,  "an `urg_mutex`'s or `urg_wg`'s waiter queue (not checked: zero-filled user memory)") \
@@ -48,7 +48,7 @@
 enum urg__lockrank {
     URG_RANK_NONE = 0, /* unranked: not checked */
 #define URG__RANK_ENUM(id, name, many, what) URG_RANK_##id,
-    URG_LOCKRANKS(URG__RANK_ENUM)
+    URG__LOCKRANKS(URG__RANK_ENUM)
 #undef URG__RANK_ENUM
     URG_RANK__COUNT
 };
@@ -67,29 +67,29 @@ typedef struct urg__lock {
 } urg__lock_t;
 
 #ifdef URG_LOCKRANK
-#define URG_LOCK_INIT(r)                                                                           \
+#define URG__LOCK_INIT(r)                                                                          \
     {                                                                                              \
         (uint32_t)(r) << 8                                                                         \
     }
 #else
-#define URG_LOCK_INIT(r)                                                                           \
+#define URG__LOCK_INIT(r)                                                                          \
     {                                                                                              \
         0                                                                                          \
     }
 #endif
 
-URG_HIDDEN void urg__lock_init(urg__lock_t *l, enum urg__lockrank rank);
+URG__HIDDEN void urg__lock_init(urg__lock_t *l, enum urg__lockrank rank);
 /* Context: task or g0 (never signal). Increments m->locks. */
-URG_HIDDEN void urg__lock(urg__lock_t *l);
-URG_HIDDEN void urg__unlock(urg__lock_t *l);
-URG_HIDDEN bool urg__trylock(urg__lock_t *l);
+URG__HIDDEN void urg__lock(urg__lock_t *l);
+URG__HIDDEN void urg__unlock(urg__lock_t *l);
+URG__HIDDEN bool urg__trylock(urg__lock_t *l);
 
 /* urg__lockrank_may_acquire: with URG_LOCKRANK, die unless `lock`, of this
  * rank, could be taken now (for locks that are not urg__lock_t, such as
  * sched.stw); nothing is recorded. Without it, nothing. Context: as for
  * urg__lock. */
 #ifdef URG_LOCKRANK
-URG_HIDDEN void urg__lockrank_may_acquire(enum urg__lockrank rank, const void *lock);
+URG__HIDDEN void urg__lockrank_may_acquire(enum urg__lockrank rank, const void *lock);
 #else
 static inline void urg__lockrank_may_acquire(enum urg__lockrank rank, const void *lock)
 {
@@ -102,14 +102,14 @@ static inline void urg__lockrank_may_acquire(enum urg__lockrank rank, const void
 typedef struct urg__note {
     uint32_t key;
 } urg__note;
-URG_HIDDEN void urg__note_clear(urg__note *n);
-URG_HIDDEN void urg__note_wakeup(urg__note *n);
-URG_HIDDEN void urg__note_sleep(urg__note *n);
+URG__HIDDEN void urg__note_clear(urg__note *n);
+URG__HIDDEN void urg__note_wakeup(urg__note *n);
+URG__HIDDEN void urg__note_sleep(urg__note *n);
 /* Returns true if woken, false on timeout. ns < 0 sleeps without limit. */
-URG_HIDDEN bool urg__note_tsleep(urg__note *n, int64_t ns);
+URG__HIDDEN bool urg__note_tsleep(urg__note *n, int64_t ns);
 
 /* Raw futex helpers (Signal-safe). */
-URG_HIDDEN int urg__futex_wait(uint32_t *addr, uint32_t val, int64_t ns);
-URG_HIDDEN void urg__futex_wake(uint32_t *addr, int n);
+URG__HIDDEN int urg__futex_wait(uint32_t *addr, uint32_t val, int64_t ns);
+URG__HIDDEN void urg__futex_wake(uint32_t *addr, int n);
 
-#endif /* URG_LOCKRANK_H */
+#endif /* URG__LOCKRANK_H */

@@ -229,7 +229,7 @@ int urg__default_maxprocs(void)
 static p_t *p_new(int32_t id)
 {
     p_t *pp;
-    if (posix_memalign((void **)&pp, URG_CACHELINE, sizeof(*pp)) != 0)
+    if (posix_memalign((void **)&pp, URG__CACHELINE, sizeof(*pp)) != 0)
         return NULL;
     memset(pp, 0, sizeof(*pp));
     pp->id = id;
@@ -276,8 +276,8 @@ int urg__procresize(int32_t nprocs, p_t **runnable_out)
     /* Shrinking: drain the Ps that go away. */
     for (int32_t i = nprocs; i < old; i++) {
         p_t *pp = sched.allp[i];
-        g_t *batch[URG_RUNQ_SIZE + 1];
-        int n = urg__runqdrain(pp, batch, URG_RUNQ_SIZE + 1);
+        g_t *batch[URG__RUNQ_SIZE + 1];
+        int n = urg__runqdrain(pp, batch, URG__RUNQ_SIZE + 1);
         for (int k = 0; k < n; k++)
             urg__globrunqput(batch[k]);
         urg__stack_flush_cache(pp);
@@ -299,7 +299,7 @@ int urg__procresize(int32_t nprocs, p_t **runnable_out)
     stealorder_reset((uint32_t)nprocs);
 
     /* The caller keeps its P if it still exists; else it takes P0. */
-    if (mp && !mp->is_sysmon) {
+    if (mp) {
         if (mp->p) {
             st_release(&mp->p->status, (uint32_t)P_RUNNING);
         } else if (mp->curg) {
@@ -318,7 +318,7 @@ int urg__procresize(int32_t nprocs, p_t **runnable_out)
             continue;
         st_release(&pp->m, (m_t *)NULL);
         if (urg__runqempty(pp)) {
-            urg__pidleput(pp);
+            urg__pidle_push(pp);
         } else {
             st_release(&pp->status, (uint32_t)P_IDLE);
             pp->link = runnable;
@@ -342,14 +342,14 @@ int urg_set_maxprocs(int n)
         return -EINVAL;
     g_t *gp = urg__curg();
     if (gp)
-        URG_CLOSE_OPEN_SYSCALL(gp, "urg_set_maxprocs");
+        URG__CLOSE_OPEN_SYSCALL(gp, "urg_set_maxprocs");
     else if (!urg__ext_enter())
         return -EPERM;
     if (gp && ld_relaxed(&sched.exiting))
         return -EPERM;
     int ret = 0;
     if (n != ld_relaxed(&sched.gomaxprocs))
-        ret = urg__stop_the_world(0) ? urg__start_the_world(n) : -EPERM;
+        ret = urg__stop_the_world() ? urg__start_the_world(n) : -EPERM;
     if (!gp)
         urg__ext_exit();
     return ret;

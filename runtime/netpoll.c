@@ -89,7 +89,7 @@ static struct {
     int32_t waiters;              /* atomic: tasks parked on I/O */
     struct pd *chunks[PD_CHUNKS]; /* atomic publication */
     urg__lock_t chunklock;
-} np = {.open = false, .chunklock = URG_LOCK_INIT(URG_RANK_NETPOLL)};
+} np = {.open = false, .chunklock = URG__LOCK_INIT(URG_RANK_NETPOLL)};
 
 int urg__netpoll_init(void)
 {
@@ -426,7 +426,7 @@ static int io_entry(int fd, const void *buf, size_t n, g_t **gpp)
         return -EFAULT;
     g_t *gp = urg__curg();
     if (gp) {
-        URG_CLOSE_OPEN_SYSCALL(gp, "urg_read or urg_write");
+        URG__CLOSE_OPEN_SYSCALL(gp, "urg_read or urg_write");
         if (urg__preempt_pending(gp))
             urg__gopreempt(gp);
     }
@@ -504,7 +504,7 @@ int urg_accept(int fd, struct sockaddr *addr, socklen_t *len)
         return -EINVAL;
     g_t *gp = urg__curg();
     if (gp)
-        URG_CLOSE_OPEN_SYSCALL(gp, "urg_accept");
+        URG__CLOSE_OPEN_SYSCALL(gp, "urg_accept");
     for (;;) {
         int fl = fd_flags(fd);
         if (fl < 0)
@@ -544,7 +544,7 @@ int urg_connect(int fd, const struct sockaddr *addr, socklen_t len)
         return -EINVAL;
     g_t *gp = urg__curg();
     if (gp)
-        URG_CLOSE_OPEN_SYSCALL(gp, "urg_connect");
+        URG__CLOSE_OPEN_SYSCALL(gp, "urg_connect");
     if (!gp) {
         /* A plain thread blocks until the connection is made, whether or
          * not the socket is non-blocking. After EINTR the connection goes

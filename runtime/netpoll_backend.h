@@ -23,8 +23,8 @@
  * Locks: the backend takes none. Its calls are made with or without
  * netpoll.c's pd.lock held, as each says.
  */
-#ifndef URG_NETPOLL_BACKEND_H
-#define URG_NETPOLL_BACKEND_H
+#ifndef URG__NETPOLL_BACKEND_H
+#define URG__NETPOLL_BACKEND_H
 
 #include "internal.h"
 
@@ -45,11 +45,11 @@ struct urg__poller_event {
 
 /* urg__poller_init: create the poller and its wakeup. Returns 0 or -errno,
  * having released whatever it created. Context: urg_run, before any M. */
-URG_HIDDEN int urg__poller_init(void);
+URG__HIDDEN int urg__poller_init(void);
 
 /* urg__poller_close: release both; harmless when closed or never opened.
  * Context: the end of a run, after every M. */
-URG_HIDDEN void urg__poller_close(void);
+URG__HIDDEN void urg__poller_close(void);
 
 /* urg__poller_arm: (re)arm fd, one-shot, for the directions in `interest`,
  * to report `key`. `registered`: fd was armed before (and not disarmed)
@@ -58,29 +58,29 @@ URG_HIDDEN void urg__poller_close(void);
  * or -errno: -EPERM for a descriptor that cannot be watched (a regular
  * file, which is always ready). Locks: pd.lock held. Context: any thread
  * but a signal handler. */
-URG_HIDDEN int urg__poller_arm(int fd, void *key, uint32_t interest, bool registered);
+URG__HIDDEN int urg__poller_arm(int fd, void *key, uint32_t interest, bool registered);
 
 /* urg__poller_disarm: forget fd before it is closed (a dup of it would
  * otherwise keep the registration, and its key, alive). Errors are
  * ignored: fd may never have been registered, or been closed and its
  * number reused. Locks: pd.lock held. Context: any thread but a signal
  * handler. */
-URG_HIDDEN void urg__poller_disarm(int fd);
+URG__HIDDEN void urg__poller_disarm(int fd);
 
 /* urg__poller_wait: wait up to delay_ns (< 0: without limit, 0: not at
  * all; rounded up to the poller's resolution) for events, and store at
  * most `max` of them in evs. Returns how many, or -EINTR when a signal
  * cut a limited wait short (the caller recomputes its limit). Other
  * failures are fatal. Context: g0 or sysmon, no lock held. */
-URG_HIDDEN int urg__poller_wait(int64_t delay_ns, struct urg__poller_event *evs, int max);
+URG__HIDDEN int urg__poller_wait(int64_t delay_ns, struct urg__poller_event *evs, int max);
 
 /* urg__poller_wake: make a blocked or the next urg__poller_wait return,
  * reporting the wakeup (key NULL) until urg__poller_wake_drain. The
  * caller coalesces: one wake per drain. Keeps errno. Signal-safe. */
-URG_HIDDEN void urg__poller_wake(void);
+URG__HIDDEN void urg__poller_wake(void);
 
 /* urg__poller_wake_drain: consume the pending wakeup. Context: the
  * poller thread that was woken. */
-URG_HIDDEN void urg__poller_wake_drain(void);
+URG__HIDDEN void urg__poller_wake_drain(void);
 
 #endif

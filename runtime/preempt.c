@@ -14,7 +14,7 @@
 #include "trace.h"
 #include "unwind/unwind.h"
 
-URG_HIDDEN int urg__asyncpreemptoff; /* URG_DEBUG=asyncpreemptoff=1 */
+URG__HIDDEN int urg__asyncpreemptoff; /* URG_DEBUG=asyncpreemptoff=1 */
 
 const char *urg_preempt_mode(void)
 {
@@ -47,15 +47,15 @@ bool urg__preempt_signal(m_t *mp)
  * preempted task (global queue, as in Go) and return when rescheduled.
  * errno is the interrupted code's: keep it across the switch, whatever
  * thread we wake up on. Context: task. */
-URG_HIDDEN void urg__async_preempt2(void);
-URG_PREEMPT_PATH void urg__async_preempt2(void)
+URG__HIDDEN void urg__async_preempt2(void);
+URG__PREEMPT_PATH void urg__async_preempt2(void)
 {
     m_t *mp = urg__tls_m;
     int e = *mp->sig.errno_p;
     g_t *gp = mp->curg;
     gp->in_async_preempt = 1;
     fetch_add(&sched.preempt_async, 1);
-    URG_PROBE(preempt_async, gp->id);
+    URG__PROBE(preempt_async, gp->id);
     if (unlikely(sched.chaos) && ld_relaxed(&sched.gomaxprocs) > 1) {
         /* Resume on another thread (chaos.c, runq.c). */
         gp->st->chaos_m = mp;
@@ -69,13 +69,13 @@ URG_PREEMPT_PATH void urg__async_preempt2(void)
 /* ---- the handler's questions (preempt_iface.h): Signal-safe; each reads
  * only the calling thread's M, its task and its P, and atomics ---- */
 
-URG_PREEMPT_PATH struct urg__sigthread *urg__sig_self(void)
+URG__PREEMPT_PATH struct urg__sigthread *urg__sig_self(void)
 {
     m_t *mp = urg__tls_m;
     return mp ? &mp->sig : NULL;
 }
 
-URG_PREEMPT_PATH bool urg__want_async_preempt(struct urg__preempt_task *t)
+URG__PREEMPT_PATH bool urg__want_async_preempt(struct urg__preempt_task *t)
 {
     m_t *mp = urg__tls_m;
     g_t *gp = ld_relaxed(&mp->curg);
@@ -88,7 +88,7 @@ URG_PREEMPT_PATH bool urg__want_async_preempt(struct urg__preempt_task *t)
     return true;
 }
 
-URG_PREEMPT_PATH uint32_t urg__can_preempt_task(void)
+URG__PREEMPT_PATH uint32_t urg__can_preempt_task(void)
 {
     m_t *mp = urg__tls_m;
     g_t *gp = mp->curg;
@@ -104,16 +104,16 @@ URG_PREEMPT_PATH uint32_t urg__can_preempt_task(void)
     return DEFER_NONE;
 }
 
-URG_PREEMPT_PATH void urg__preempt_memo_hit(void) { fetch_add(&sched.preempt_walks_memo, 1); }
+URG__PREEMPT_PATH void urg__preempt_memo_hit(void) { fetch_add(&sched.preempt_walks_memo, 1); }
 
-URG_PREEMPT_PATH void urg__preempt_deferred(void *uctx, uint32_t why, uint64_t t0)
+URG__PREEMPT_PATH void urg__preempt_deferred(void *uctx, uint32_t why, uint64_t t0)
 {
     m_t *mp = urg__tls_m;
     g_t *gp = mp->curg;
     p_t *pp = mp->p;
     uint64_t pc = (uint64_t)urg__sigctx_pc(uctx);
     fetch_add(&sched.preempt_deferred, 1);
-    URG_PROBE(preempt_deferred, gp->id, pc, why);
+    URG__PROBE(preempt_deferred, gp->id, pc, why);
     urg__trace_deferred(pp ? pp->id : -1, gp->id, pc);
     /* Not at a safe point: if that has lasted, or the thread is blocked,
      * let the P go on without it (detach.c). Otherwise sysmon must retry

@@ -16,8 +16,8 @@
  * async-signal-safe: atomics, the thread's own scheduler state, the
  * futex that wakes sysmon. None takes a lock.
  */
-#ifndef URG_PREEMPT_IFACE_H
-#define URG_PREEMPT_IFACE_H
+#ifndef URG__PREEMPT_IFACE_H
+#define URG__PREEMPT_IFACE_H
 
 #include "internal.h"
 
@@ -25,20 +25,27 @@
 #include <stdint.h>
 
 /* The signal layer's state for one thread that runs tasks (an M), owned
- * by signals/ and kept in the M (mp->sig). */
+ * by signals/ and kept in the M (mp->sig). "Thread" below means the M's
+ * own thread, at its start or exit, or in its handler. */
 struct urg__sigthread {
-    uint32_t pending;    /* atomic: a SIGURG of the runtime's is in flight */
-    uint32_t detach_req; /* atomic: sysmon saw the thread blocked (detach.c) */
-    uint32_t gen;        /* atomic: SIGURGs of the runtime's handled */
-    uint64_t t0;         /* handler entry of the preemption in progress, 0 if
-                            none (the runtime closes it: cost histogram) */
-    int *errno_p;        /* this thread's errno, for the handler and the
+    uint32_t pending;     /* atomic: a SIGURG of the runtime's is in flight;
+                            any sender CASes 0 -> 1, the handler clears it */
+    uint32_t detach_req;  /* atomic: sysmon saw the thread blocked and sets
+                            it; the handler or detach.c clears it */
+    uint32_t gen;         /* atomic: SIGURGs of the runtime's handled; the
+                            handler adds, sysmon reads */
+    uint64_t t0;          /* handler entry of the preemption in progress, 0 if
+                            none; the handler sets it, the thread's next
+                            switch closes it (cost histogram) */
+    int *errno_p;         /* this thread's errno, for the handler and the
                             trampoline: no call into libc (cold after a
-                            slice) to find it */
-    void *altstack;      /* sigaltstack memory */
-    size_t altstack_size;
-    void *unw_as;    /* the unwinder's cached address space for this thread */
-    void *walk_memo; /* verdicts of its earlier walks (signals/walkmemo.c) */
+                            slice) to find it. Thread, written once */
+    void *altstack;       /* sigaltstack memory; thread */
+    size_t altstack_size; /* thread */
+    void *unw_as;         /* the unwinder's cached address space; thread (walks
+                        run only in its handler or on its g0) */
+    void *walk_memo;      /* verdicts of its earlier walks (signals/walkmemo.c);
+                        thread, as unw_as */
 };
 
 /* Why the handler did not preempt (the order it checks in). Also the
@@ -73,37 +80,37 @@ struct urg__preempt_task {
 };
 
 /* The calling thread's signal state, or NULL if it is not an M. */
-URG_HIDDEN struct urg__sigthread *urg__sig_self(void);
+URG__HIDDEN struct urg__sigthread *urg__sig_self(void);
 
 /* Go's wantAsyncPreempt: is a preemption of the task running on this
  * thread requested and not yet honoured? If so, fills *t. */
-URG_HIDDEN bool urg__want_async_preempt(struct urg__preempt_task *t);
+URG__HIDDEN bool urg__want_async_preempt(struct urg__preempt_task *t);
 
 /* Go's canPreemptM, the scheduler's half of the safe-point check: may
  * the running task be moved now, as far as the scheduler knows? Returns
  * DEFER_NONE, or DEFER_PREEMPT_OFF, DEFER_RUNTIME_LOCK,
  * DEFER_THREAD_LOCK or DEFER_NO_P. */
-URG_HIDDEN uint32_t urg__can_preempt_task(void);
+URG__HIDDEN uint32_t urg__can_preempt_task(void);
 
 /* The handler found no safe point (why, at the interrupted context
  * uctx, at handler entry t0): count it, tell the probes and the trace,
  * let the P go on without the thread if this has lasted (detach.c), and
  * ask sysmon to retry soon. */
-URG_HIDDEN void urg__preempt_deferred(void *uctx, uint32_t why, uint64_t t0);
+URG__HIDDEN void urg__preempt_deferred(void *uctx, uint32_t why, uint64_t t0);
 
 /* A request that came only as a detach (sysmon saw the thread blocked,
  * st->detach_req): the runtime's part of the handler (detach.c). */
-URG_HIDDEN void urg__detach_requested(void *uctx);
+URG__HIDDEN void urg__detach_requested(void *uctx);
 
 /* The handler answered a preemption from its walk memo. */
-URG_HIDDEN void urg__preempt_memo_hit(void);
+URG__HIDDEN void urg__preempt_memo_hit(void);
 
 /* A fault at addr: if it hit a task stack's guard page, print the stack
  * overflow report (with a backtrace from uctx) and abort; else return.
  * Context: the SIGSEGV/SIGBUS handler. */
-URG_HIDDEN void urg__fault_stack_overflow(uintptr_t addr, void *uctx);
+URG__HIDDEN void urg__fault_stack_overflow(uintptr_t addr, void *uctx);
 
 /* Print every task (SIGQUIT, crashes). Signal-safe. */
-URG_HIDDEN void urg__dump_all(bool from_signal);
+URG__HIDDEN void urg__dump_all(bool from_signal);
 
-#endif /* URG_PREEMPT_IFACE_H */
+#endif /* URG__PREEMPT_IFACE_H */

@@ -15,7 +15,7 @@
 /* Out of line on purpose (see internal.h): each call fetches the address
  * for the calling thread. noipa keeps GCC from proving it pure. */
 #if defined(__clang__)
-URG_NOINLINE int *urg__errno_here(void) { return &errno; }
+URG__NOINLINE int *urg__errno_here(void) { return &errno; }
 #else
 __attribute__((noipa)) int *urg__errno_here(void) { return &errno; }
 #endif

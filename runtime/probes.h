@@ -4,7 +4,7 @@
  * probes.h — USDT (user-level statically defined tracing) probes, provider
  * "urgent", for bpftrace, perf probe, SystemTap and gdb (docs/probes.md).
  *
- * URG_PROBE(name, args...) expands to <sys/sdt.h>'s STAP_PROBEV: one `nop`
+ * URG__PROBE(name, args...) expands to <sys/sdt.h>'s STAP_PROBEV: one `nop`
  * instruction at the call site plus a note in .note.stapsdt that names the
  * probe and says where each argument lives (a register, a stack slot or a
  * constant). Nothing runs unless a tracer replaces the nop with a
@@ -20,7 +20,7 @@
  * its arguments are not evaluated.
  *
  * The probes (arguments in order; ids are task ids, p and m ids as in
- * schedtrace; a call site is a one-line URG_PROBE so that other hooks at
+ * schedtrace; a call site is a one-line URG__PROBE so that other hooks at
  * the same points merge easily):
  *   spawn            (task, fn)                      urg__newproc, task.c
  *   run              (task, p, m)                    a slice starts, proc.c
@@ -32,20 +32,20 @@
  *   preempt_deferred (task, pc, reason)              SIGURG handler (preempt.c);
  *                                                    reason: enum urg__defer_reason
  *   syscall_handoff  (p)                             sysmon retakes a P (sysmon.c)
- *   stw_start        (reason)                        urg__stop_the_world, stw.c
+ *   stw_start        (procs)                         urg__stop_the_world, stw.c
  *   stw_end          (procs)                         urg__start_the_world, stw.c
  */
-#ifndef URG_PROBES_H
-#define URG_PROBES_H
+#ifndef URG__PROBES_H
+#define URG__PROBES_H
 
 #ifdef URG_HAVE_SDT
 #ifndef SDT_USE_VARIADIC
 #define SDT_USE_VARIADIC 1
 #endif
 #include <sys/sdt.h>
-#define URG_PROBE(name, ...) STAP_PROBEV(urgent, name, ##__VA_ARGS__)
+#define URG__PROBE(name, ...) STAP_PROBEV(urgent, name, ##__VA_ARGS__)
 #else
-#define URG_PROBE(name, ...) ((void)0)
+#define URG__PROBE(name, ...) ((void)0)
 #endif
 
-#endif /* URG_PROBES_H */
+#endif /* URG__PROBES_H */

@@ -52,7 +52,7 @@
 #include <unistd.h>
 
 struct urg__sched urg__sched = {
-    .lock = URG_LOCK_INIT(URG_RANK_SCHED),
+    .lock = URG__LOCK_INIT(URG_RANK_SCHED),
 };
 __thread m_t *urg__tls_m __attribute__((tls_model("initial-exec")));
 
@@ -83,7 +83,7 @@ static inline __attribute__((always_inline)) void finish_switch(g_t *self)
  * goes through this one call site, so the return from urg__ctx_switch
  * always lands where the return-stack predictor expects.
  * Context: task or g0. Locks: none may be held (but see urg__park_g). */
-URG_PREEMPT_PATH URG_NOINLINE void urg__switch(g_t *from, g_t *to)
+URG__PREEMPT_PATH URG__NOINLINE void urg__switch(g_t *from, g_t *to)
 {
     int e = *from->m->sig.errno_p; /* first: sanitizer calls below may change it */
     if (unlikely(from->canary_stack))
@@ -140,7 +140,7 @@ static inline __attribute__((always_inline)) bool prepare_run(m_t *mp, p_t *pp, 
     if (unlikely(mp->sig.t0))
         urg__preempt_cost_record(mp);
     st_release(&mp->curg, gp);
-    URG_PROBE(run, gp->id, pp->id, mp->id);
+    URG__PROBE(run, gp->id, pp->id, mp->id);
     return true;
 }
 
@@ -182,9 +182,9 @@ static void goexit_after(m_t *mp, g_t *gp, void *arg)
 static inline __attribute__((always_inline)) bool
 switch_direct(m_t *mp, g_t *gp, void (*after)(m_t *, g_t *, void *), void *arg, bool keep_slice);
 
-URG_NORETURN void urg__goexit(g_t *gp)
+URG__NORETURN void urg__goexit(g_t *gp)
 {
-    URG_CLOSE_OPEN_SYSCALL(gp, "a task returned");
+    URG__CLOSE_OPEN_SYSCALL(gp, "a task returned");
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
@@ -203,7 +203,7 @@ static void yield_local_after(m_t *mp, g_t *gp, void *arg)
     urg__runqput(mp->p, gp, false);
 }
 
-URG_PREEMPT_PATH static void yield_global_after(m_t *mp, g_t *gp, void *arg)
+URG__PREEMPT_PATH static void yield_global_after(m_t *mp, g_t *gp, void *arg)
 {
     (void)arg;
     st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
@@ -219,7 +219,7 @@ URG_PREEMPT_PATH static void yield_global_after(m_t *mp, g_t *gp, void *arg)
  * stop-the-world or shutdown pending, no timer due on pp. */
 static inline bool sched_settled(p_t *pp)
 {
-    if (unlikely(ld_relaxed(&sched.gcwaiting) | ld_relaxed(&sched.exiting)))
+    if (unlikely(ld_relaxed(&sched.stw_waiting) | ld_relaxed(&sched.exiting)))
         return false;
     uint64_t t0 = ld_relaxed(&pp->timer0);
     if (unlikely(t0 != 0) && t0 <= urg__nanotime())
@@ -298,15 +298,15 @@ static inline int trace_gosched_why(g_t *gp, bool global)
         return TR_END_YIELD;
     if (gp->in_async_preempt)
         return TR_END_PREEMPT_ASYNC;
-    return ld_relaxed(&sched.gcwaiting) ? TR_END_STW : TR_END_PREEMPT_COOP;
+    return ld_relaxed(&sched.stw_waiting) ? TR_END_STW : TR_END_PREEMPT_COOP;
 }
 
 /* urg__gosched: the running task gp gives up its P and stays runnable
  * (local tail, or the global queue when `global`, as a preempted task).
  * Context: task. */
-URG_PREEMPT_PATH void urg__gosched(g_t *gp, bool global)
+URG__PREEMPT_PATH void urg__gosched(g_t *gp, bool global)
 {
-    URG_CLOSE_OPEN_SYSCALL(gp, "urg_yield (or a preemption)");
+    URG__CLOSE_OPEN_SYSCALL(gp, "urg_yield (or a preemption)");
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
@@ -322,7 +322,7 @@ URG_PREEMPT_PATH void urg__gosched(g_t *gp, bool global)
 void urg__gopreempt(g_t *gp)
 {
     counter_inc(&gp->m->p->n_preempt_coop);
-    URG_PROBE(preempt_coop, gp->id);
+    URG__PROBE(preempt_coop, gp->id);
     urg__gosched(gp, true);
 }
 
@@ -373,12 +373,12 @@ void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int 
      * need only tenths of a second. Yields and preemptions are not waits. */
     if (reason != WAIT_YIELD && reason != WAIT_PREEMPTED)
         st_relaxed(&gp->st->waitsince, urg__nanotime_coarse());
-    URG_PROBE(park, gp->id, reason);
+    URG__PROBE(park, gp->id, reason);
     if (gp->flags & G_FLAG_EXTERNAL) {
         park_external(gp, unlockf, arg);
         return;
     }
-    URG_CLOSE_OPEN_SYSCALL(gp, "a blocking runtime call");
+    URG__CLOSE_OPEN_SYSCALL(gp, "a blocking runtime call");
     m_t *mp = gp->m;
     if (unlikely(ld_relaxed(&mp->orphan)))
         urg__orphan_exit(mp);
@@ -395,13 +395,13 @@ void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int 
  * Context: task, g0, sysmon or external thread; not a signal handler. */
 void urg__ready(g_t *gp, bool next)
 {
-    URG_PROBE(ready, gp->id);
+    URG__PROBE(ready, gp->id);
     if (gp->flags & G_FLAG_EXTERNAL) {
         st_release(&gp->st->ext_futex, 1);
         urg__futex_wake((uint32_t *)&gp->st->ext_futex, 1);
         return;
     }
-    URG_CHECK(ld_acquire(&gp->status) == G_WAITING, "bad task status in ready");
+    URG__CHECK(ld_acquire(&gp->status) == G_WAITING, "bad task status in ready");
     st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
     m_t *mp = urg__tls_m;
     if (mp && mp->p && !ld_relaxed(&mp->orphan)) {
@@ -429,8 +429,8 @@ void urg__ready_list(g_t *head)
 
 void urg__acquirep(m_t *mp, p_t *pp)
 {
-    URG_CHECK(mp->p == NULL, "acquirep: M already has a P");
-    URG_CHECK(ld_relaxed(&pp->m) == NULL, "acquirep: P already in use");
+    URG__CHECK(mp->p == NULL, "acquirep: M already has a P");
+    URG__CHECK(ld_relaxed(&pp->m) == NULL, "acquirep: P already in use");
     mp->p = pp;
     st_release(&pp->m, mp);
     /* A P coming back from idle starts a new time slice, even if its first
@@ -448,7 +448,7 @@ void urg__acquirep(m_t *mp, p_t *pp)
 p_t *urg__releasep(m_t *mp)
 {
     p_t *pp = mp->p;
-    URG_CHECK(pp != NULL, "releasep: M has no P");
+    URG__CHECK(pp != NULL, "releasep: M has no P");
     st_release(&pp->m, (m_t *)NULL);
     mp->p = NULL;
     st_release(&pp->status, (uint32_t)P_IDLE);
@@ -482,23 +482,23 @@ void urg__startm(p_t *pp, bool spinning)
             urg__warn("cannot create a thread", "work continues on existing threads");
             urg__lock(&sched.lock);
             if (ld_relaxed(&pp->status) != P_STOP) /* not claimed by a stop */
-                urg__p_put_locked(pp);
+                urg__p_stop_or_idle_locked(pp);
             urg__unlock(&sched.lock);
             if (spinning)
                 fetch_sub(&sched.nmspinning, 1);
         }
         return;
     }
-    URG_CHECK(!nmp->spinning, "startm: idle M is spinning");
+    URG__CHECK(!nmp->spinning, "startm: idle M is spinning");
     nmp->spinning = spinning;
-    urg__handoff(nmp, pp);
+    urg__set_nextp(nmp, pp);
     urg__unlock(&sched.lock);
     urg__note_wakeup(&nmp->park);
 }
 
-/* urg__handoff: pp (held by no M, on no list) is for mp to run once its
+/* urg__set_nextp: pp (held by no M, on no list) is for mp to run once its
  * thread gets going. Locks: sched.lock held. */
-void urg__handoff(m_t *mp, p_t *pp)
+void urg__set_nextp(m_t *mp, p_t *pp)
 {
     mp->nextp = pp;
     st_release(&pp->status, (uint32_t)P_HANDOFF);
@@ -553,7 +553,7 @@ void urg__handoffp(p_t *pp)
         return;
     }
     urg__lock(&sched.lock);
-    if (ld_relaxed(&sched.gcwaiting)) {
+    if (ld_relaxed(&sched.stw_waiting)) {
         st_release(&pp->status, (uint32_t)P_STOP);
         if (--sched.stopwait == 0)
             urg__note_wakeup(&sched.stopnote);
@@ -566,7 +566,7 @@ void urg__handoffp(p_t *pp)
         return;
     }
     /* If it has timers and nobody waits for them, wake someone to. */
-    urg__pidleput(pp);
+    urg__pidle_push(pp);
     urg__unlock(&sched.lock);
     if (ld_relaxed(&pp->timer0) != 0)
         urg__netpoll_break();
@@ -597,7 +597,7 @@ static void reset_spinning(m_t *mp)
 {
     mp->spinning = false;
     int32_t n = fetch_sub(&sched.nmspinning, 1) - 1;
-    URG_CHECK(n >= 0, "negative nmspinning");
+    URG__CHECK(n >= 0, "negative nmspinning");
     urg__wakep();
 }
 
@@ -617,7 +617,7 @@ static g_t *steal_work(m_t *mp, uint64_t now, uint64_t *polluntil)
         uint32_t pos = (uint32_t)r % nprocs;
         uint32_t inc = sched.stealorder_coprimes[(r >> 32) % sched.nstealorder];
         for (uint32_t i = 0; i < nprocs; i++, pos = (pos + inc) % nprocs) {
-            if (ld_relaxed(&sched.gcwaiting) || ld_relaxed(&sched.exiting))
+            if (ld_relaxed(&sched.stw_waiting) || ld_relaxed(&sched.exiting))
                 return NULL;
             p_t *p2 = sched.allp[pos];
             if (p2 == pp)
@@ -723,8 +723,8 @@ static inline __attribute__((always_inline)) find_step find_check_m(find_t *f)
         return FIND_EXIT;
     if (!mp->p)
         return FIND_STOPM; /* Back from a syscall with no P to run on (exitsyscall0). */
-    if (ld_acquire(&sched.gcwaiting)) {
-        urg__gcstopm(mp);
+    if (ld_acquire(&sched.stw_waiting)) {
+        urg__stw_stopm(mp);
         return FIND_RETRY;
     }
     return FIND_NEXT;
@@ -793,7 +793,7 @@ static inline find_step find_netpoll_ready(find_t *f)
             g_t *gp = list;
             list = list->schedlink;
             inject_list(f->mp, list);
-            URG_CHECK(ld_relaxed(&gp->status) == G_WAITING, "netpoll: task not waiting");
+            URG__CHECK(ld_relaxed(&gp->status) == G_WAITING, "netpoll: task not waiting");
             st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
             return find_found(f, gp);
         }
@@ -824,7 +824,7 @@ static inline find_step find_drop_p(find_t *f)
     m_t *mp = f->mp;
     p_t *pp = mp->p;
     urg__lock(&sched.lock);
-    if (ld_relaxed(&sched.gcwaiting) || ld_relaxed(&sched.exiting)) {
+    if (ld_relaxed(&sched.stw_waiting) || ld_relaxed(&sched.exiting)) {
         urg__unlock(&sched.lock);
         return FIND_RETRY;
     }
@@ -845,7 +845,7 @@ static inline find_step find_drop_p(find_t *f)
         return FIND_RETRY;
     }
     urg__releasep(mp);
-    urg__pidleput(pp);
+    urg__pidle_push(pp);
     urg__unlock(&sched.lock);
     return FIND_NEXT;
 }
@@ -862,15 +862,15 @@ static inline find_step find_recheck(find_t *f)
      * after our recheck sees nmspinning == 0 and wakes an M. */
     mp->spinning = false;
     int32_t n = fetch_sub(&sched.nmspinning, 1) - 1;
-    URG_CHECK(n >= 0, "findrunnable: negative nmspinning");
+    URG__CHECK(n >= 0, "findrunnable: negative nmspinning");
 
     if (ld_acquire(&sched.runqsize) != 0) {
         urg__lock(&sched.lock);
-        p_t *np = urg__pidleget();
-        if (np) {
-            urg__acquirep(mp, np);
+        p_t *idlep = urg__pidleget();
+        if (idlep) {
+            urg__acquirep(mp, idlep);
             become_spinning(mp);
-            g_t *gp = urg__globrunqget(np, 0);
+            g_t *gp = urg__globrunqget(idlep, 0);
             urg__unlock(&sched.lock);
             if (gp)
                 return find_found(f, gp);
@@ -879,9 +879,9 @@ static inline find_step find_recheck(find_t *f)
         st_relaxed(&sched.needspinning, 1u);
         urg__unlock(&sched.lock);
     }
-    p_t *np = check_runqs_nop();
-    if (np) {
-        urg__acquirep(mp, np);
+    p_t *idlep = check_runqs_nop();
+    if (idlep) {
+        urg__acquirep(mp, idlep);
         become_spinning(mp);
         return FIND_RETRY;
     }
@@ -909,7 +909,7 @@ static find_step netpoll_block(find_t *f)
 {
     m_t *mp = f->mp;
     st_relaxed(&sched.polluntil, f->polluntil);
-    if (ld_relaxed(&sched.gcwaiting) || ld_relaxed(&sched.exiting)) {
+    if (ld_relaxed(&sched.stw_waiting) || ld_relaxed(&sched.exiting)) {
         st_release(&sched.lastpoll, urg__nanotime());
         st_relaxed(&sched.polluntil, (uint64_t)0);
         return FIND_STOPM;
@@ -925,13 +925,13 @@ static find_step netpoll_block(find_t *f)
     st_relaxed(&sched.polluntil, (uint64_t)0);
     st_release(&sched.lastpoll, f->now);
     urg__lock(&sched.lock);
-    p_t *np = urg__pidleget();
+    p_t *idlep = urg__pidleget();
     urg__unlock(&sched.lock);
-    if (!np) {
+    if (!idlep) {
         inject_list(mp, list);
         return FIND_STOPM;
     }
-    urg__acquirep(mp, np);
+    urg__acquirep(mp, idlep);
     /* Timers that came due while we slept may sit on idle Ps. */
     run_due_timers(f->now);
     if (list) {
@@ -1091,7 +1091,7 @@ static int process_threads(void)
 void urg__checkdead_locked(void)
 {
     if (ld_acquire(&sched.main_done) || ld_acquire(&sched.exiting) ||
-        ld_acquire(&sched.gcwaiting) || ld_acquire(&sched.external_seen))
+        ld_acquire(&sched.stw_waiting) || ld_acquire(&sched.external_seen))
         return;
     if (sched.mcount - sched.nmidle > 0)
         return;

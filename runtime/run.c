@@ -132,7 +132,7 @@ static void reset_sched(void)
     sched.needspinning = 0;
     sched.nmsyscall = 0;
     sched.gomaxprocs = 0;
-    sched.gcwaiting = 0;
+    sched.stw_waiting = 0;
     sched.stopwait = 0;
     urg__note_clear(&sched.stopnote);
     memset(&sched.stw, 0, sizeof(sched.stw));
@@ -261,17 +261,10 @@ bool urg__run_held(void) { return ld_relaxed(&run_lock) != 0; }
 _Static_assert(offsetof(urg_config, stack_size) + sizeof(size_t) == URG_CONFIG_SIZE_VER0,
                "urg_config's 0.1 fields moved");
 /* Larger than any urg_config will be: urg_run2 reads no further. */
-#define URG_CONFIG_SIZE_MAX 4096
+#define URG__CONFIG_SIZE_MAX 4096
 
 /* run_sysmon: this thread is sysmon until the main task returns. */
-static void run_sysmon(void)
-{
-    m_t sysm;
-    memset(&sysm, 0, sizeof(sysm));
-    sysm.is_sysmon = true;
-    sysm.id = -1;
-    urg__sysmon(&sysm);
-}
+static void run_sysmon(void) { urg__sysmon(); }
 
 /* teardown_run: the main task has returned (or never started): stop the
  * Ms, release what the run's tasks held, and free their memory unless
@@ -400,7 +393,7 @@ int urg_run2(urg_fn main_fn, void *arg, const urg_config *cfg, size_t cfg_size)
         return run(main_fn, arg, NULL, 0);
     if (cfg_size < URG_CONFIG_SIZE_VER0)
         return run(main_fn, arg, NULL, -EINVAL);
-    if (cfg_size > URG_CONFIG_SIZE_MAX)
+    if (cfg_size > URG__CONFIG_SIZE_MAX)
         return run(main_fn, arg, NULL, -E2BIG);
     urg_config c;
     memset(&c, 0, sizeof(c));

@@ -30,12 +30,12 @@
 
 static inline g_t *slot_load(p_t *pp, uint32_t i)
 {
-    return __atomic_load_n(&pp->runq[i % URG_RUNQ_SIZE], __ATOMIC_RELAXED);
+    return __atomic_load_n(&pp->runq[i % URG__RUNQ_SIZE], __ATOMIC_RELAXED);
 }
 
 static inline void slot_store(p_t *pp, uint32_t i, g_t *gp)
 {
-    __atomic_store_n(&pp->runq[i % URG_RUNQ_SIZE], gp, __ATOMIC_RELAXED);
+    __atomic_store_n(&pp->runq[i % URG__RUNQ_SIZE], gp, __ATOMIC_RELAXED);
 }
 
 /* runqputslow: the ring is full; move half of it and gp to the global
@@ -43,10 +43,10 @@ static inline void slot_store(p_t *pp, uint32_t i, g_t *gp)
  * Context: owner of pp. Locks: takes sched.lock. */
 static bool runqputslow(p_t *pp, g_t *gp, uint32_t h, uint32_t t)
 {
-    enum { HALF = URG_RUNQ_SIZE / 2 };
+    enum { HALF = URG__RUNQ_SIZE / 2 };
     g_t *batch[HALF + 1];
     uint32_t n = (t - h) / 2;
-    URG_CHECK(n == HALF, "runqputslow: queue is not full");
+    URG__CHECK(n == HALF, "runqputslow: queue is not full");
     for (uint32_t i = 0; i < n; i++)
         batch[i] = slot_load(pp, h + i);
     if (!__atomic_compare_exchange_n(&pp->runqhead, &h, h + n, false, __ATOMIC_RELEASE,
@@ -82,7 +82,7 @@ void urg__runqput(p_t *pp, g_t *gp, bool next)
     for (;;) {
         uint32_t h = ld_acquire(&pp->runqhead);
         uint32_t t = pp->runqtail;
-        if (t - h < URG_RUNQ_SIZE) {
+        if (t - h < URG__RUNQ_SIZE) {
             slot_store(pp, t, gp);
             st_release(&pp->runqtail, t + 1);
             return;
@@ -187,7 +187,7 @@ static uint32_t runqgrab(p_t *pp, p_t *thief, uint32_t batch_head, bool steal_ru
             slot_store(thief, batch_head, next);
             return 1;
         }
-        if (n > URG_RUNQ_SIZE / 2)
+        if (n > URG__RUNQ_SIZE / 2)
             continue; /* h and t were read at different times */
         for (uint32_t i = 0; i < n; i++)
             slot_store(thief, batch_head + i, slot_load(pp, h + i));
@@ -210,7 +210,7 @@ g_t *urg__runqsteal(p_t *pp, p_t *p2, bool steal_runnext)
     if (n == 0)
         return gp;
     uint32_t h = ld_acquire(&pp->runqhead);
-    URG_CHECK(t - h + n < URG_RUNQ_SIZE, "runqsteal: runq overflow");
+    URG__CHECK(t - h + n < URG__RUNQ_SIZE, "runqsteal: runq overflow");
     st_release(&pp->runqtail, t + n);
     return gp;
 }
@@ -218,7 +218,7 @@ g_t *urg__runqsteal(p_t *pp, p_t *p2, bool steal_runnext)
 /* urg__runqempty: true if pp has nothing queued. Context: any. Reads tail
  * twice around runnext so that a task moving from runnext to the ring is
  * not missed. */
-URG_PREEMPT_PATH bool urg__runqempty(p_t *pp)
+URG__PREEMPT_PATH bool urg__runqempty(p_t *pp)
 {
     for (;;) {
         uint32_t h = ld_acquire(&pp->runqhead);
@@ -235,14 +235,14 @@ uint32_t urg__runqlen(p_t *pp)
     uint32_t h = ld_acquire(&pp->runqhead);
     uint32_t t = ld_acquire(&pp->runqtail);
     uint32_t n = t - h;
-    if (n > URG_RUNQ_SIZE)
+    if (n > URG__RUNQ_SIZE)
         n = 0;
     return n + (ld_relaxed(&pp->runnext) != NULL);
 }
 
 /* ---- global queue (Locks: sched.lock for all) ---- */
 
-URG_PREEMPT_PATH void urg__globrunqput(g_t *gp)
+URG__PREEMPT_PATH void urg__globrunqput(g_t *gp)
 {
     gp->schedlink = NULL;
     if (sched.runqtail)
@@ -264,7 +264,7 @@ void urg__globrunqputbatch(g_t *head, g_t *tail, int32_t n)
     st_relaxed(&sched.runqsize, sched.runqsize + (uint64_t)n);
 }
 
-URG_PREEMPT_PATH static g_t *globrunqpop(void)
+URG__PREEMPT_PATH static g_t *globrunqpop(void)
 {
     g_t *gp = sched.runqhead;
     if (!gp)
@@ -292,7 +292,7 @@ URG_PREEMPT_PATH static g_t *globrunqpop(void)
  * last ran here, for one that did not, makes hogs alternate between procs.
  * A task is passed over at most once per trip through the queue, so it
  * waits at most one extra turn; on one proc nothing is passed over. */
-URG_PREEMPT_PATH static g_t *globrunq_pass_over(p_t *pp)
+URG__PREEMPT_PATH static g_t *globrunq_pass_over(p_t *pp)
 {
     g_t *head = sched.runqhead, *gp = head ? head->schedlink : NULL;
     uint16_t me = (uint16_t)(pp->id + 1);
@@ -308,10 +308,10 @@ URG_PREEMPT_PATH static g_t *globrunq_pass_over(p_t *pp)
 
 /* chaos_globrunqpop: under URG_DEBUG=chaos, the first of the first 8
  * queued tasks that pp's M did not just preempt asynchronously, or one it
- * did more than URG_CHAOS_AVOID_NS ago (chaos.c). NULL if there is none:
+ * did more than URG__CHAOS_AVOID_NS ago (chaos.c). NULL if there is none:
  * the caller looks elsewhere or comes back. One at a time, no batches: a
  * batch would carry tagged tasks to pp's local queue. */
-URG_PREEMPT_PATH static g_t *chaos_globrunqpop(p_t *pp)
+URG__PREEMPT_PATH static g_t *chaos_globrunqpop(p_t *pp)
 {
     m_t *me = pp->m;
     uint64_t now = 0;
@@ -320,7 +320,7 @@ URG_PREEMPT_PATH static g_t *chaos_globrunqpop(p_t *pp)
         if ((gp->flags & G_FLAG_STARTED) && gp->st->chaos_m && gp->st->chaos_m == me) {
             if (!now)
                 now = urg__nanotime();
-            if (now - gp->st->chaos_since < URG_CHAOS_AVOID_NS)
+            if (now - gp->st->chaos_since < URG__CHAOS_AVOID_NS)
                 continue;
         }
         if (prev)
@@ -339,7 +339,7 @@ URG_PREEMPT_PATH static g_t *chaos_globrunqpop(p_t *pp)
  * at most size/gomaxprocs+1, at most half a ring, and only one while at
  * most 4 per proc wait. Returns one task to run; the others go to pp's
  * local ring. pp may be NULL (then one task). */
-URG_PREEMPT_PATH g_t *urg__globrunqget(p_t *pp, int32_t max)
+URG__PREEMPT_PATH g_t *urg__globrunqget(p_t *pp, int32_t max)
 {
     int64_t size = (int64_t)sched.runqsize;
     int32_t procs = ld_relaxed(&sched.gomaxprocs);
@@ -352,8 +352,8 @@ URG_PREEMPT_PATH g_t *urg__globrunqget(p_t *pp, int32_t max)
         n = size;
     if (max > 0 && n > max)
         n = max;
-    if (n > URG_RUNQ_SIZE / 2)
-        n = URG_RUNQ_SIZE / 2;
+    if (n > URG__RUNQ_SIZE / 2)
+        n = URG__RUNQ_SIZE / 2;
     /* A short queue is served one task at a time. Batching saves lock
      * round trips, which only matter when many tasks wait; and when few
      * do, they are mostly preempted hogs, for which a batch is unfair: the
@@ -373,9 +373,9 @@ URG_PREEMPT_PATH g_t *urg__globrunqget(p_t *pp, int32_t max)
 
 /* ---- idle Ps and Ms (Locks: sched.lock) ---- */
 
-void urg__pidleput(p_t *pp)
+void urg__pidle_push(p_t *pp)
 {
-    URG_CHECK(urg__runqempty(pp), "pidleput: P has non-empty run queue");
+    URG__CHECK(urg__runqempty(pp), "pidleput: P has non-empty run queue");
     st_relaxed(&pp->status, (uint32_t)P_IDLE);
     pp->link = sched.pidle;
     sched.pidle = pp;

@@ -23,15 +23,15 @@
  * valgrind learns each task stack in stack.c (VALGRIND_STACK_REGISTER).
  * All of these compile to nothing in a plain build.
  */
-#ifndef URG_SANITIZER_H
-#define URG_SANITIZER_H
+#ifndef URG__SANITIZER_H
+#define URG__SANITIZER_H
 
 #include "sched.h"
 
-#ifdef URG_ASAN
+#ifdef URG__ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif
-#ifdef URG_TSAN
+#ifdef URG__TSAN
 #include <sanitizer/tsan_interface.h>
 /* Pop one frame off the current fiber's shadow call stack. GCC knows
  * __tsan_func_exit as a builtin taking the (ignored) return address;
@@ -46,14 +46,14 @@ void __tsan_func_exit(void);
 
 static inline void urg__san_start_switch(g_t *from, g_t *to, bool from_dead)
 {
-#ifdef URG_ASAN
+#ifdef URG__ASAN
     __sanitizer_start_switch_fiber(from_dead ? NULL : &from->st->asan_fake_stack, to->st->lo,
                                    (size_t)(to->st->hi - to->st->lo));
 #else
     (void)from;
     (void)from_dead;
 #endif
-#ifdef URG_TSAN
+#ifdef URG__TSAN
     if (from_dead)
         from->st->tsan_stale = 1;
     if (!to->st->tsan_fiber)
@@ -68,7 +68,7 @@ static inline void urg__san_start_switch(g_t *from, g_t *to, bool from_dead)
  * fiber (see above). */
 static inline __attribute__((always_inline)) void urg__san_task_begin(g_t *self)
 {
-#ifdef URG_TSAN
+#ifdef URG__TSAN
     if (self->st->tsan_stale) {
         self->st->tsan_stale = 0;
         urg__tsan_pop_frame();
@@ -81,7 +81,7 @@ static inline __attribute__((always_inline)) void urg__san_task_begin(g_t *self)
 
 static inline void urg__san_finish_switch(g_t *self)
 {
-#ifdef URG_ASAN
+#ifdef URG__ASAN
     __sanitizer_finish_switch_fiber(self->st->asan_fake_stack, NULL, NULL);
 #else
     (void)self;
@@ -91,7 +91,7 @@ static inline void urg__san_finish_switch(g_t *self)
 /* A task is gone for good (its stack goes back to the pool). */
 static inline void urg__san_task_gone(g_t *gp)
 {
-#ifdef URG_ASAN
+#ifdef URG__ASAN
     gp->st->asan_fake_stack = NULL;
 #endif
     (void)gp;
@@ -105,7 +105,7 @@ static inline void urg__san_task_gone(g_t *gp)
  * task runs on st. */
 static inline void urg__san_stack_gone(struct urg__stack *st)
 {
-#ifdef URG_TSAN
+#ifdef URG__TSAN
     if (st->tsan_fiber) {
         __tsan_destroy_fiber(st->tsan_fiber);
         st->tsan_fiber = NULL;
@@ -118,10 +118,10 @@ static inline void urg__san_stack_gone(struct urg__stack *st)
 /* g0 of a new M: its stack is the thread's own. */
 static inline void urg__san_g0_init(g_t *g0)
 {
-#ifdef URG_TSAN
+#ifdef URG__TSAN
     g0->st->tsan_fiber = __tsan_get_current_fiber();
 #endif
     (void)g0;
 }
 
-#endif /* URG_SANITIZER_H */
+#endif /* URG__SANITIZER_H */

@@ -19,8 +19,8 @@
  * order is in lockrank.h); "atomic" means any thread, with atomics;
  * "written once" means set before the object is shared, then only read.
  */
-#ifndef URG_SCHED_H
-#define URG_SCHED_H
+#ifndef URG__SCHED_H
+#define URG__SCHED_H
 
 #include "arch/arch.h"
 #include "internal.h"
@@ -49,6 +49,9 @@ enum urg__gstatus {
     G_SYSCALL = 3,  /* inside urg_syscall_enter/exit, holds no P */
     G_WAITING = 4,  /* parked (channel, lock, timer, I/O) */
     G_DEAD = 6,     /* exited; descriptor in a free list */
+    /* No 5: the values are Go's _G* values (Go's 5, _Gmoribund_unused, is
+     * gone), so a dump reads the same as Go's, and tools/gdb/urgent-gdb.py
+     * decodes them by number: keep the two in step. */
 };
 
 enum urg__waitreason {
@@ -67,7 +70,7 @@ enum urg__waitreason {
     WAIT_SYSCALL_EXIT,
     WAIT__COUNT
 };
-URG_HIDDEN const char *urg__waitreason_str(int r);
+URG__HIDDEN const char *urg__waitreason_str(int r);
 
 enum {
     G_FLAG_MAIN = 1u << 0,     /* the task running main_fn */
@@ -164,7 +167,7 @@ struct urg__stack {
     int32_t ext_futex;      /* external threads: 0 parked, 1 woken; atomic (futex) */
     uint32_t valgrind_id;   /* written once when the stack is made */
     uint8_t mode;           /* guard mechanism (stack.c); written once when the stack is made */
-#ifdef URG_ASAN
+#ifdef URG__ASAN
     void *asan_fake_stack;
 #endif
     /* URG_DEBUG=chaos: the M that preempted the task asynchronously, and
@@ -175,11 +178,11 @@ struct urg__stack {
     /* Locks of the threads library the task holds (interpose.c):
      * while non-zero the SIGURG handler does not preempt it. Owner. */
     int32_t ulocks;
-#ifdef URG_TSAN
+#ifdef URG__TSAN
     void *tsan_fiber;   /* one per stack, for the life of the run */
     uint8_t tsan_stale; /* the fiber holds a dead task's two frames */
 #endif
-} URG_ALIGNED_CL;
+} URG__ALIGNED_CL;
 
 /* ---- P ------------------------------------------------------------------ */
 
@@ -195,11 +198,11 @@ enum urg__pstatus {
     P_HANDOFF = 5,
 };
 
-#define URG_RUNQ_SIZE       256
-#define URG__COST_BUCKETS   256
-#define URG__COST_STEP_NS   250
-#define URG_GFREE_MAX       64
-#define URG_STACK_CACHE_MAX 32
+#define URG__RUNQ_SIZE       256
+#define URG__COST_BUCKETS    256
+#define URG__COST_STEP_NS    250
+#define URG__GFREE_MAX       64
+#define URG__STACK_CACHE_MAX 32
 
 /* What an armed timer wakes: the firing side must not read the task's
  * current state, which may already belong to a later wait. */
@@ -214,9 +217,9 @@ struct urg__timer_ent {
 
 /* gp->timer_seq while a timer is firing: the armed value with this bit
  * set. Cancelling waits for it to clear. */
-#define URG_TIMER_FIRING 0x80000000u
+#define URG__TIMER_FIRING 0x80000000u
 /* The sequence after s: 31 bits, so that it never looks like FIRING. */
-#define URG_TIMER_SEQ_NEXT(s) (((s) + 1u) & ~URG_TIMER_FIRING)
+#define URG__TIMER_SEQ_NEXT(s) (((s) + 1u) & ~URG__TIMER_FIRING)
 
 struct urg__sysmontick {
     uint32_t schedtick;
@@ -244,28 +247,28 @@ struct urg__p {
 
     /* Local run queue: single producer (owner), many consumers (owner and
      * thieves). head/tail are free-running; t-h is the length. */
-    URG_ALIGNED_CL uint32_t runqhead; /* atomic */
-    URG_ALIGNED_CL uint32_t runqtail; /* atomic, written by owner only */
-    struct urg__g *runq[URG_RUNQ_SIZE];
+    URG__ALIGNED_CL uint32_t runqhead; /* atomic */
+    URG__ALIGNED_CL uint32_t runqtail; /* atomic, written by owner only */
+    struct urg__g *runq[URG__RUNQ_SIZE];
     struct urg__g *runnext; /* atomic: owner sets, thieves may CAS to NULL */
 
     /* Caches, owner only. */
-    URG_ALIGNED_CL int32_t ngfree;
+    URG__ALIGNED_CL int32_t ngfree;
     int32_t nstack;
-    struct urg__stack *stackcache[URG_STACK_CACHE_MAX];
+    struct urg__stack *stackcache[URG__STACK_CACHE_MAX];
     uint64_t goidcache, goidcacheend;
-    struct urg__g *gfree[URG_GFREE_MAX]; /* a stack: [ngfree-1] is the newest */
+    struct urg__g *gfree[URG__GFREE_MAX]; /* a stack: [ngfree-1] is the newest */
 
     /* Timers: a 4-ary min-heap by `when`, under timerlock (the owner adds;
      * thieves and sysmon may run due timers). timer0 is the earliest, or 0. */
-    URG_ALIGNED_CL urg__lock_t timerlock;
+    URG__ALIGNED_CL urg__lock_t timerlock;
     uint64_t timer0; /* atomic */
     struct urg__timer_ent *timers;
     uint32_t ntimers, captimers;
     uint32_t nzombies; /* atomic: cancelled entries still in the heap */
 
     /* Counters: owner writes (relaxed), anyone reads. */
-    URG_ALIGNED_CL uint64_t n_created, n_exited, n_switches, n_steals, n_preempt_coop;
+    URG__ALIGNED_CL uint64_t n_created, n_exited, n_switches, n_steals, n_preempt_coop;
 
     /* URG_DEBUG=chaos (chaos.c), owner only. */
     uint64_t chaos_rng;
@@ -289,7 +292,6 @@ struct urg__m {
     bool spinning;            /* owner; nmspinning counts them */
     bool started;             /* its thread has run (took nextp or none); sched.lock */
     bool idle_listed;         /* on sched.midle; sched.lock */
-    bool is_sysmon;           /* written once */
     uint32_t orphan;          /* atomic: abandoned by a finished urg_run */
     uint32_t exited;          /* atomic: the thread returned from mstart */
     int32_t locks;            /* runtime locks held; owner (handler reads) */
@@ -350,10 +352,10 @@ struct urg__sched {
     uint32_t nstealorder;
 
     /* Stop-the-world. */
-    uint32_t gcwaiting; /* atomic */
-    int32_t stopwait;   /* sched.lock */
-    urg__note stopnote; /* atomic (note): the last P to stop wakes the stopper */
-    urg_mutex stw;      /* serialises STW; parks tasks; rank STW (lockrank.h) */
+    uint32_t stw_waiting; /* atomic */
+    int32_t stopwait;     /* sched.lock */
+    urg__note stopnote;   /* atomic (note): the last P to stop wakes the stopper */
+    urg_mutex stw;        /* serialises STW; parks tasks; rank STW (lockrank.h) */
 
     /* Lifecycle. */
     uint32_t running;       /* atomic: urg_run in progress */
@@ -396,156 +398,158 @@ struct urg__sched {
         exited_p_coop; /* atomic: counters of Ps removed by a resize */
 };
 
-URG_HIDDEN extern struct urg__sched urg__sched;
+URG__HIDDEN extern struct urg__sched urg__sched;
 #define sched urg__sched
 
 /* The current M, or NULL on threads the runtime does not manage.
  * initial-exec: safe to read in a signal handler, no lazy TLS allocation.
  * Never read it after a switch in the same C function: the task may have
  * moved to another thread; use gp->m instead. */
-URG_HIDDEN extern __thread struct urg__m *urg__tls_m __attribute__((tls_model("initial-exec")));
+URG__HIDDEN extern __thread struct urg__m *urg__tls_m __attribute__((tls_model("initial-exec")));
 
 /* ---- proc.c ------------------------------------------------------------- */
 
-URG_HIDDEN void urg__mstart(m_t *mp);           /* Context: g0. Returns when the run ends. */
-URG_HIDDEN void urg__ready(g_t *gp, bool next); /* Context: any but signal. */
-URG_HIDDEN void urg__ready_list(g_t *head);     /* inject a schedlink list */
+URG__HIDDEN void urg__mstart(m_t *mp);           /* Context: g0. Returns when the run ends. */
+URG__HIDDEN void urg__ready(g_t *gp, bool next); /* Context: any but signal. */
+URG__HIDDEN void urg__ready_list(g_t *head);     /* inject a schedlink list */
 /* Threads outside the runtime take this guard before touching a task
  * (its wait record on its stack, its run-queue state); false means the
  * run is ending and the task is being abandoned: leave it alone. */
-URG_HIDDEN bool urg__ext_enter(void);
-URG_HIDDEN void urg__ext_exit(void);
+URG__HIDDEN bool urg__ext_enter(void);
+URG__HIDDEN void urg__ext_exit(void);
 /* urg__waker_enter: true if the caller may wake gp now (always, for
  * runtime threads and for external waiters); pairs with waker_exit. */
-URG_HIDDEN bool urg__waker_enter(g_t *gp, bool *guarded);
-URG_HIDDEN void urg__waker_exit(bool guarded);
+URG__HIDDEN bool urg__waker_enter(g_t *gp, bool *guarded);
+URG__HIDDEN void urg__waker_exit(bool guarded);
 /* Park gp (the calling task, or the calling external thread's g): run
  * unlockf(mp, gp, arg) once gp is switched out (mp NULL for an external
  * thread); if unlockf returns false gp does not sleep. Returns after
  * someone calls urg__ready(gp). Context: task or external thread. */
-URG_HIDDEN void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int reason);
-URG_HIDDEN void urg__gosched(g_t *gp, bool global); /* yield; Context: task */
-URG_HIDDEN void urg__gopreempt(g_t *gp);            /* honour a preemption request */
-URG_HIDDEN URG_NORETURN void urg__goexit(g_t *gp);
-URG_HIDDEN void urg__wakep(void);
-URG_HIDDEN void urg__startm(p_t *pp, bool spinning);
-URG_HIDDEN void urg__drop_spinning(m_t *mp);
-URG_HIDDEN void urg__handoff(m_t *mp, p_t *pp);  /* Locks: sched.lock held */
-URG_HIDDEN void urg__take_nextp(m_t *mp);        /* Locks: takes sched.lock */
-URG_HIDDEN bool urg__take_nextp_locked(m_t *mp); /* Locks: sched.lock held */
-URG_HIDDEN void urg__handoffp(p_t *pp);
-URG_HIDDEN void urg__acquirep(m_t *mp, p_t *pp);
-URG_HIDDEN p_t *urg__releasep(m_t *mp);
-URG_HIDDEN void urg__switch(g_t *from, g_t *to); /* see proc.c */
+URG__HIDDEN void urg__park_g(g_t *gp, bool (*unlockf)(m_t *, g_t *, void *), void *arg, int reason);
+URG__HIDDEN void urg__gosched(g_t *gp, bool global); /* yield; Context: task */
+URG__HIDDEN void urg__gopreempt(g_t *gp);            /* honour a preemption request */
+URG__HIDDEN URG__NORETURN void urg__goexit(g_t *gp);
+URG__HIDDEN void urg__wakep(void);
+URG__HIDDEN void urg__startm(p_t *pp, bool spinning);
+URG__HIDDEN void urg__drop_spinning(m_t *mp);
+URG__HIDDEN void urg__set_nextp(m_t *mp, p_t *pp); /* Locks: sched.lock held */
+URG__HIDDEN void urg__take_nextp(m_t *mp);         /* Locks: takes sched.lock */
+URG__HIDDEN bool urg__take_nextp_locked(m_t *mp);  /* Locks: sched.lock held */
+URG__HIDDEN void urg__handoffp(p_t *pp);
+URG__HIDDEN void urg__acquirep(m_t *mp, p_t *pp);
+URG__HIDDEN p_t *urg__releasep(m_t *mp);
+URG__HIDDEN void urg__switch(g_t *from, g_t *to); /* see proc.c */
 /* proc.c: run fn on g0 for a task back from a syscall (syscall.c). */
-URG_HIDDEN void urg__mcall_exitsyscall(g_t *gp, void (*fn)(m_t *, g_t *, void *));
-URG_HIDDEN void urg__preempt_cost_record(m_t *mp);                   /* stats.c */
-URG_HIDDEN void urg__stats_snapshot(urg_stats *out, uint64_t *hist); /* stats.c */
-URG_HIDDEN void urg__syscall_close_open(g_t *gp, const char *what);  /* syscall.c */
-URG_HIDDEN void urg__reattach(g_t *gp);                              /* syscall.c */
+URG__HIDDEN void urg__mcall_exitsyscall(g_t *gp, void (*fn)(m_t *, g_t *, void *));
+URG__HIDDEN void urg__preempt_cost_record(m_t *mp);                   /* stats.c */
+URG__HIDDEN void urg__stats_snapshot(urg_stats *out, uint64_t *hist); /* stats.c */
+URG__HIDDEN void urg__syscall_close_open(g_t *gp, const char *what);  /* syscall.c */
+URG__HIDDEN void urg__reattach(g_t *gp);                              /* syscall.c */
 /* detach.c */
-URG_HIDDEN bool urg__detach_signal(m_t *mp);
-URG_HIDDEN void urg__detach_check_blocked(p_t *pp, uint64_t now);
+URG__HIDDEN bool urg__detach_signal(m_t *mp);
+URG__HIDDEN void urg__detach_check_blocked(p_t *pp, uint64_t now);
 /* The handler's part (Signal-safe; the task's thread). `deferred`: a
  * preemption request was just deferred. */
-URG_HIDDEN bool urg__detach_try(m_t *mp, g_t *gp, p_t *pp, void *uctx, bool deferred);
+URG__HIDDEN bool urg__detach_try(m_t *mp, g_t *gp, p_t *pp, void *uctx, bool deferred);
 /* A task inside a syscall bracket holds no P: scheduling calls close it. */
-#define URG_CLOSE_OPEN_SYSCALL(gp, what)                                                           \
+#define URG__CLOSE_OPEN_SYSCALL(gp, what)                                                          \
     do {                                                                                           \
         if (unlikely((gp)->status == G_SYSCALL))                                                   \
             urg__syscall_close_open((gp), (what));                                                 \
     } while (0)
-URG_HIDDEN URG_NORETURN void urg__orphan_exit(m_t *mp);
-URG_HIDDEN void urg__checkdead_locked(void); /* Locks: sched.lock */
+URG__HIDDEN URG__NORETURN void urg__orphan_exit(m_t *mp);
+URG__HIDDEN void urg__checkdead_locked(void); /* Locks: sched.lock */
 
 /* runq.c */
-URG_HIDDEN void urg__runqput(p_t *pp, g_t *gp, bool next);
-URG_HIDDEN g_t *urg__runqget(p_t *pp, bool *inherit);
-URG_HIDDEN g_t *urg__runqsteal(p_t *pp, p_t *p2, bool steal_runnext);
-URG_HIDDEN bool urg__runqempty(p_t *pp);
-URG_HIDDEN uint32_t urg__runqlen(p_t *pp);
-URG_HIDDEN int urg__runqdrain(p_t *pp, g_t **out, int max);
-URG_HIDDEN void urg__globrunqput(g_t *gp);                              /* Locks: sched.lock */
-URG_HIDDEN void urg__globrunqputbatch(g_t *head, g_t *tail, int32_t n); /* Locks: sched.lock */
-URG_HIDDEN g_t *urg__globrunqget(p_t *pp, int32_t max);                 /* Locks: sched.lock */
-URG_HIDDEN void urg__pidleput(p_t *pp);                                 /* Locks: sched.lock */
-URG_HIDDEN p_t *urg__pidleget(void);                                    /* Locks: sched.lock */
-URG_HIDDEN void urg__pidleremove(p_t *pp);                              /* Locks: sched.lock */
-URG_HIDDEN void urg__mput(m_t *mp);                                     /* Locks: sched.lock */
-URG_HIDDEN m_t *urg__mget(void);                                        /* Locks: sched.lock */
+URG__HIDDEN void urg__runqput(p_t *pp, g_t *gp, bool next);
+URG__HIDDEN g_t *urg__runqget(p_t *pp, bool *inherit);
+URG__HIDDEN g_t *urg__runqsteal(p_t *pp, p_t *p2, bool steal_runnext);
+URG__HIDDEN bool urg__runqempty(p_t *pp);
+URG__HIDDEN uint32_t urg__runqlen(p_t *pp);
+URG__HIDDEN int urg__runqdrain(p_t *pp, g_t **out, int max);
+URG__HIDDEN void urg__globrunqput(g_t *gp);                              /* Locks: sched.lock */
+URG__HIDDEN void urg__globrunqputbatch(g_t *head, g_t *tail, int32_t n); /* Locks: sched.lock */
+URG__HIDDEN g_t *urg__globrunqget(p_t *pp, int32_t max);                 /* Locks: sched.lock */
+URG__HIDDEN void urg__pidle_push(p_t *pp);                               /* Locks: sched.lock */
+URG__HIDDEN p_t *urg__pidleget(void);                                    /* Locks: sched.lock */
+URG__HIDDEN void urg__pidleremove(p_t *pp);                              /* Locks: sched.lock */
+URG__HIDDEN void urg__mput(m_t *mp);                                     /* Locks: sched.lock */
+URG__HIDDEN m_t *urg__mget(void);                                        /* Locks: sched.lock */
 
 /* task.c */
-URG_HIDDEN g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int *err);
-URG_HIDDEN void urg__gfree(p_t *pp, g_t *gp);
-URG_HIDDEN void urg__gfree_all(void); /* teardown */
-URG_HIDDEN void urg__gfree_flush(p_t *pp);
+URG__HIDDEN g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int *err);
+URG__HIDDEN void urg__gfree(p_t *pp, g_t *gp);
+URG__HIDDEN void urg__gfree_all(void); /* teardown */
+URG__HIDDEN void urg__gfree_flush(p_t *pp);
 /* Grow an mmap'd array of pointers to hold at least `need` (doubling).
  * Returns false, leaving it as it was, if memory runs out. */
-URG_HIDDEN bool urg__ptrs_reserve(void ***arr, size_t *cap, size_t need);
-URG_HIDDEN void urg__ptrs_release(void ***arr, size_t *cap);
-URG_HIDDEN void urg__gslab_foreach(void (*fn)(g_t *gp, void *arg), void *arg);
-URG_HIDDEN void urg__task_begin(g_t *gp);
-URG_HIDDEN g_t *urg__getg_ext(void); /* the calling thread's external g */
+URG__HIDDEN bool urg__ptrs_reserve(void ***arr, size_t *cap, size_t need);
+URG__HIDDEN void urg__ptrs_release(void ***arr, size_t *cap);
+URG__HIDDEN void urg__gslab_foreach(void (*fn)(g_t *gp, void *arg), void *arg);
+URG__HIDDEN void urg__task_begin(g_t *gp);
+URG__HIDDEN g_t *urg__getg_ext(void); /* the calling thread's external g */
 /* The current task's g and M, or NULL outside a task. Honours orphaning. */
-URG_HIDDEN g_t *urg__curg(void);
+URG__HIDDEN g_t *urg__curg(void);
 
 /* thread.c */
-URG_HIDDEN m_t *urg__newm(p_t *pp, bool spinning, int *err);
+URG__HIDDEN m_t *urg__newm(p_t *pp, bool spinning, int *err);
 /* The signal mask every M starts from: the urg_run caller's. */
-URG_HIDDEN void urg__thread_set_base_mask(const sigset_t *mask);
-URG_HIDDEN void urg__stopm(m_t *mp);
-URG_HIDDEN void urg__m_signal_init(m_t *mp);
+URG__HIDDEN void urg__thread_set_base_mask(const sigset_t *mask);
+URG__HIDDEN void urg__stopm(m_t *mp);
+URG__HIDDEN void urg__m_signal_init(m_t *mp);
 
 /* stack.c */
-URG_HIDDEN int urg__stack_alloc(p_t *pp, g_t *gp);
-URG_HIDDEN void urg__stack_free(p_t *pp, g_t *gp);
-URG_HIDDEN void urg__stack_flush_cache(p_t *pp);
-URG_HIDDEN void urg__stack_teardown(void);
-URG_HIDDEN int urg__stack_init(size_t stack_size);
-URG_HIDDEN extern int urg__stackguard_force; /* URG_DEBUG=stackguard=MODE */
+URG__HIDDEN int urg__stack_alloc(p_t *pp, g_t *gp);
+URG__HIDDEN void urg__stack_free(p_t *pp, g_t *gp);
+URG__HIDDEN void urg__stack_flush_cache(p_t *pp);
+URG__HIDDEN void urg__stack_teardown(void);
+URG__HIDDEN int urg__stack_init(size_t stack_size);
+URG__HIDDEN extern int urg__stackguard_force; /* URG_DEBUG=stackguard=MODE */
 /* If addr lies in a guard page of a task stack, returns that stack's task
  * id owner (via *gp_out) and true. Signal-safe. */
-URG_HIDDEN bool urg__stack_guard_hit(uintptr_t addr, g_t **gp_out);
-URG_HIDDEN bool urg__stack_block_valid(const struct urg__stack *st);
-URG_HIDDEN void urg__stack_check_canary(g_t *gp);
+URG__HIDDEN bool urg__stack_guard_hit(uintptr_t addr, g_t **gp_out);
+URG__HIDDEN bool urg__stack_block_valid(const struct urg__stack *st);
+URG__HIDDEN void urg__stack_check_canary(g_t *gp);
 /* Give back the pages of pooled stacks that grew deep. Context: sysmon. */
-URG_HIDDEN void urg__stack_trim_pool(void);
+URG__HIDDEN void urg__stack_trim_pool(void);
 
 /* timer.c */
-URG_HIDDEN void urg__timer_add(p_t *pp, g_t *gp, uint64_t when, enum urg__timer_kind kind);
-URG_HIDDEN void urg__timer_cancel(g_t *gp);
-URG_HIDDEN uint64_t urg__timers_check(p_t *pp, uint64_t now, bool *ran);
-URG_HIDDEN uint64_t urg__timers_earliest(void);
-URG_HIDDEN void urg__timers_move(p_t *from, p_t *to);
-URG_HIDDEN void urg__timers_free(p_t *pp);
+URG__HIDDEN void urg__timer_add(p_t *pp, g_t *gp, uint64_t when, enum urg__timer_kind kind);
+URG__HIDDEN void urg__timer_cancel(g_t *gp);
+URG__HIDDEN uint64_t urg__timers_check(p_t *pp, uint64_t now, bool *ran);
+URG__HIDDEN uint64_t urg__timers_earliest(void);
+URG__HIDDEN void urg__timers_move(p_t *from, p_t *to);
+URG__HIDDEN void urg__timers_free(p_t *pp);
 
 /* netpoll.c */
-URG_HIDDEN int urg__netpoll_init(void);
-URG_HIDDEN void urg__netpoll_close(void);
-URG_HIDDEN g_t *urg__netpoll(int64_t delay_ns, int32_t *n);
-URG_HIDDEN void urg__netpoll_break(void);
-URG_HIDDEN bool urg__netpoll_waiters(void);
+URG__HIDDEN int urg__netpoll_init(void);
+URG__HIDDEN void urg__netpoll_close(void);
+URG__HIDDEN g_t *urg__netpoll(int64_t delay_ns, int32_t *n);
+URG__HIDDEN void urg__netpoll_break(void);
+URG__HIDDEN bool urg__netpoll_waiters(void);
 
 /* stw.c */
-URG_HIDDEN bool urg__stop_the_world(int reason);
-URG_HIDDEN void urg__p_idle_locked(p_t *pp); /* Locks: sched.lock */
-URG_HIDDEN void urg__p_put_locked(p_t *pp);  /* Locks: sched.lock */
-URG_HIDDEN int urg__start_the_world(int32_t newprocs);
-URG_HIDDEN int urg__procresize(int32_t nprocs, p_t **runnable_out);
-URG_HIDDEN void urg__gcstopm(m_t *mp);
-URG_HIDDEN void urg__preemptall(void);
-URG_HIDDEN bool urg__preemptone(p_t *pp);
+URG__HIDDEN bool urg__stop_the_world(void);
+URG__HIDDEN void urg__p_drain_to_idle_locked(p_t *pp); /* Locks: sched.lock */
+URG__HIDDEN void urg__p_stop_or_idle_locked(p_t *pp);  /* Locks: sched.lock */
+URG__HIDDEN int urg__start_the_world(int32_t newprocs);
+URG__HIDDEN void urg__stw_stopm(m_t *mp);
+URG__HIDDEN void urg__preemptall(void);
+URG__HIDDEN bool urg__preemptone(p_t *pp);
+
+/* maxprocs.c */
+URG__HIDDEN int urg__procresize(int32_t nprocs, p_t **runnable_out); /* world stopped */
 
 /* sysmon.c */
-URG_HIDDEN void urg__sysmon(m_t *mp);
-URG_HIDDEN void urg__sysmon_wake(void);
-URG_HIDDEN int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running);
+URG__HIDDEN void urg__sysmon(void);
+URG__HIDDEN void urg__sysmon_wake(void);
+URG__HIDDEN int urg__sysmon_retake(uint64_t now, uint64_t *next_expiry, bool *any_running);
 
 /* stats.c / dump.c */
-URG_HIDDEN void urg__schedtrace(bool detailed);
-URG_HIDDEN void urg__print_backtrace_ctx(void *ucontext, uintptr_t stack_lo, uintptr_t stack_hi);
-URG_HIDDEN void urg__dump_tasks_brief(void);
-URG_HIDDEN void urg__print_backtrace_here(uintptr_t stack_lo, uintptr_t stack_hi);
+URG__HIDDEN void urg__schedtrace(bool detailed);
+URG__HIDDEN void urg__print_backtrace_ctx(void *ucontext, uintptr_t stack_lo, uintptr_t stack_hi);
+URG__HIDDEN void urg__dump_tasks_brief(void);
+URG__HIDDEN void urg__print_backtrace_here(uintptr_t stack_lo, uintptr_t stack_hi);
 
 /* env.c, maxprocs.c */
 struct urg__env {
@@ -558,27 +562,27 @@ struct urg__env {
     int64_t wakepreempt_us; /* -1: unset (the build's default) */
     char trace_path[256];   /* URG_DEBUG=trace=PATH; "": off */
 };
-URG_HIDDEN void urg__env_parse(struct urg__env *env);
+URG__HIDDEN void urg__env_parse(struct urg__env *env);
 
 /* chaos.c: URG_DEBUG=chaos=SEED */
-#define URG_CHAOS_AVOID_NS 1000000ull /* how long a preempted task's M passes it over */
-URG_HIDDEN uint64_t urg__chaos_rand(struct urg__p *pp);
-URG_HIDDEN void urg__chaos_start(void);
-URG_HIDDEN void urg__chaos_end(void);
-URG_HIDDEN uint64_t urg__chaos_preempt(uint64_t now);
-URG_HIDDEN void urg__chaos_shuffle(struct urg__p *pp);
-URG_HIDDEN int urg__default_maxprocs(void);
+#define URG__CHAOS_AVOID_NS 1000000ull /* how long a preempted task's M passes it over */
+URG__HIDDEN uint64_t urg__chaos_rand(struct urg__p *pp);
+URG__HIDDEN void urg__chaos_start(void);
+URG__HIDDEN void urg__chaos_end(void);
+URG__HIDDEN uint64_t urg__chaos_preempt(uint64_t now);
+URG__HIDDEN void urg__chaos_shuffle(struct urg__p *pp);
+URG__HIDDEN int urg__default_maxprocs(void);
 
 /* run.c: is a run in progress (for fork.c)? */
-URG_HIDDEN bool urg__run_held(void);
+URG__HIDDEN bool urg__run_held(void);
 /* fork.c: register the pthread_atfork handlers, once. Any thread. */
-URG_HIDDEN void urg__fork_init(void);
+URG__HIDDEN void urg__fork_init(void);
 
 /* interpose.c: resolve the C library's lock functions (urg_run). */
-URG_HIDDEN void urg__interpose_init(void);
+URG__HIDDEN void urg__interpose_init(void);
 
 /* preempt.c */
-URG_HIDDEN extern int urg__asyncpreemptoff;   /* URG_DEBUG=asyncpreemptoff=1 */
-URG_HIDDEN bool urg__preempt_signal(m_t *mp); /* Context: sysmon */
+URG__HIDDEN extern int urg__asyncpreemptoff;   /* URG_DEBUG=asyncpreemptoff=1 */
+URG__HIDDEN bool urg__preempt_signal(m_t *mp); /* Context: sysmon */
 
-#endif /* URG_SCHED_H */
+#endif /* URG__SCHED_H */

@@ -56,7 +56,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#ifdef URG_ASAN
+#ifdef URG__ASAN
 #include <sanitizer/asan_interface.h>
 /* A recycled stack still carries the poison of its last task's frames
  * (frames of a task that exits or is abandoned mid-call never return to
@@ -68,7 +68,7 @@
 
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
-#define URG_HAVE_VALGRIND 1
+#define URG__HAVE_VALGRIND 1
 #endif
 
 #ifndef MADV_GUARD_INSTALL
@@ -115,9 +115,9 @@ static struct {
     int64_t mprotect_budget;
     size_t page;
     bool batch; /* carve's process_madvise works here */
-} pool = {.lock = URG_LOCK_INIT(URG_RANK_STACKPOOL)};
+} pool = {.lock = URG__LOCK_INIT(URG_RANK_STACKPOOL)};
 
-URG_HIDDEN int urg__stackguard_force = -1; /* set by env.c for tests */
+URG__HIDDEN int urg__stackguard_force = -1; /* set by env.c for tests */
 
 static long read_max_map_count(void)
 {
@@ -229,7 +229,7 @@ static struct urg__stack *init_slot(char *base, bool guarded)
     st->owner = NULL;
     st->lo = base + GUARD_BYTES;
     st->hi = (char *)st;
-#ifdef URG_HAVE_VALGRIND
+#ifdef URG__HAVE_VALGRIND
     st->valgrind_id = VALGRIND_STACK_REGISTER(base + GUARD_BYTES, (char *)st);
 #endif
     if (mode == GUARD_CANARY)
@@ -305,7 +305,7 @@ int urg__stack_alloc(p_t *pp, g_t *gp)
     } else {
         urg__lock(&pool.lock);
         /* Refill half the cache from the pool, carving if it is empty. */
-        while (pp->nstack < URG_STACK_CACHE_MAX / 2) {
+        while (pp->nstack < URG__STACK_CACHE_MAX / 2) {
             /* Warm stacks first: their pages are still there. */
             if (pool.ndirty > 0) {
                 pp->stackcache[pp->nstack++] = pool.dirty[pool.ndirty - 1];
@@ -313,7 +313,7 @@ int urg__stack_alloc(p_t *pp, g_t *gp)
             } else if (pool.nclean > 0) {
                 pp->stackcache[pp->nstack++] = pool.clean[--pool.nclean];
             } else {
-                int got = carve(pp->stackcache + pp->nstack, URG_STACK_CACHE_MAX / 2 - pp->nstack);
+                int got = carve(pp->stackcache + pp->nstack, URG__STACK_CACHE_MAX / 2 - pp->nstack);
                 if (got == 0)
                     break;
                 pp->nstack += got;
@@ -337,7 +337,7 @@ int urg__stack_alloc(p_t *pp, g_t *gp)
     st->timer_p = NULL;
     st->chaos_m = NULL;
     st->ulocks = 0;
-#ifdef URG_ASAN
+#ifdef URG__ASAN
     st->asan_fake_stack = NULL;
 #endif
     gp->st = st;
@@ -396,8 +396,8 @@ void urg__stack_free(p_t *pp, g_t *gp)
         urg__stack_check_canary(gp);
     st->owner = NULL;
     gp->st = NULL;
-    if (pp->nstack == URG_STACK_CACHE_MAX) {
-        int half = URG_STACK_CACHE_MAX / 2;
+    if (pp->nstack == URG__STACK_CACHE_MAX) {
+        int half = URG__STACK_CACHE_MAX / 2;
         pp->nstack -= half;
         pool_put_batch(&pp->stackcache[pp->nstack], half);
     }
@@ -483,7 +483,7 @@ void urg__stack_teardown(void)
                 (struct urg__stack *)(a->base + (size_t)(s + 1) * pool.slot_bytes -
                                       sizeof(struct urg__stack));
             urg__san_stack_gone(st);
-#ifdef URG_HAVE_VALGRIND
+#ifdef URG__HAVE_VALGRIND
             VALGRIND_STACK_DEREGISTER(st->valgrind_id);
 #endif
         }

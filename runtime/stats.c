@@ -24,7 +24,7 @@
 /* urg__preempt_cost_record: the next task is about to run on mp after an
  * async preemption that began at mp->sig.t0. Context: g0, or the
  * preempted task handing its P on (proc.c, run_next). */
-URG_PREEMPT_PATH void urg__preempt_cost_record(m_t *mp)
+URG__PREEMPT_PATH void urg__preempt_cost_record(m_t *mp)
 {
     uint64_t d = urg__nanotime() - mp->sig.t0;
     mp->sig.t0 = 0;
@@ -193,8 +193,8 @@ static void pb_val(urg__pbuf *b, struct tval v)
 }
 
 /* pb_fields: " label=value" for each row of f, in order. */
-URG_RACY_READER static void pb_fields(urg__pbuf *b, const struct tfield *f, size_t nf,
-                                      const struct tctx *c)
+URG__RACY_READER static void pb_fields(urg__pbuf *b, const struct tfield *f, size_t nf,
+                                       const struct tctx *c)
 {
     for (size_t i = 0; i < nf; i++) {
         urg__pb_str(b, " ");
@@ -206,7 +206,7 @@ URG_RACY_READER static void pb_fields(urg__pbuf *b, const struct tfield *f, size
 
 /* A getter: static struct tval tf_NAME(const struct tctx *c). */
 #define TFIELD(name, expr)                                                                         \
-    URG_RACY_READER static struct tval tf_##name(const struct tctx *c)                             \
+    URG__RACY_READER static struct tval tf_##name(const struct tctx *c)                            \
     {                                                                                              \
         (void)c;                                                                                   \
         return expr;                                                                               \
@@ -228,17 +228,17 @@ static const struct tfield sched_fields[] = {
 };
 
 /* ... and with scheddetail, the stop-the-world state. */
-TFIELD(gcwaiting, TV_B(ld_relaxed(&sched.gcwaiting)))
+TFIELD(stw_waiting, TV_B(ld_relaxed(&sched.stw_waiting)))
 TFIELD(stopwait, TV_I(sched.stopwait))
 TFIELD(sysmonwait, TV_B(ld_relaxed(&sched.sysmonwait)))
 static const struct tfield detail_fields[] = {
-    {"gcwaiting", tf_gcwaiting},
+    {"gcwaiting", tf_stw_waiting}, /* Go's name for the field, kept for its parsers */
     {"stopwait", tf_stopwait},
     {"sysmonwait", tf_sysmonwait},
 };
 
 /* The preempt line: our counters. */
-URG_RACY_READER static uint64_t coop_count(int32_t n)
+URG__RACY_READER static uint64_t coop_count(int32_t n)
 {
     uint64_t coop = ld_relaxed(&sched.exited_p_coop);
     for (int32_t i = 0; i < n; i++)
@@ -313,7 +313,7 @@ static const struct tfield m_fields[] = {
 
 /* pb_runqs: " [1 0] schedticks=[ 41 17 ]": each P's queue length and
  * schedtick (the SCHED line without scheddetail, as Go's). */
-URG_RACY_READER static void pb_runqs(urg__pbuf *b, int32_t n)
+URG__RACY_READER static void pb_runqs(urg__pbuf *b, int32_t n)
 {
     urg__pb_str(b, " [");
     for (int32_t i = 0; i < n; i++) {
@@ -330,7 +330,7 @@ URG_RACY_READER static void pb_runqs(urg__pbuf *b, int32_t n)
 
 /* urg__schedtrace: Context: sysmon (or any thread; reads without locks,
  * so the numbers are a racy but harmless snapshot). Signal-safe. */
-URG_RACY_READER void urg__schedtrace(bool detailed)
+URG__RACY_READER void urg__schedtrace(bool detailed)
 {
     urg__pbuf b = {.len = 0};
     uint64_t now = urg__nanotime();

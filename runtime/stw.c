@@ -6,12 +6,12 @@
  * (procresize, urg_set_maxprocs) is in maxprocs.c.
  *
  * Stop-the-world (Go's stopTheWorldWithSema): under sched.lock, set
- * gcwaiting and count the Ps to stop; the caller's own P, Ps sitting in
+ * stw_waiting and count the Ps to stop; the caller's own P, Ps sitting in
  * syscalls (CAS P_SYSCALL -> P_STOP), idle Ps and Ps handed to threads
  * that have not started on them yet (P_HANDOFF; Go waits for those
  * threads to wake) stop at once; running Ps are asked to preempt their
  * task (the task's preempt flag, plus SIGURG in the async build) and stop
- * when their M next enters the scheduler (gcstopm). The caller spins for
+ * when their M next enters the scheduler (stw_stopm). The caller spins for
  * 50 us, then sleeps on stopnote and re-requests every 100 us, since a
  * request can land at an unsafe point.
  *
@@ -59,9 +59,9 @@ void urg__preemptall(void)
     }
 }
 
-/* urg__gcstopm: the world is stopping; give up our P and sleep until the
+/* urg__stw_stopm: the world is stopping; give up our P and sleep until the
  * world restarts. Context: g0 holding a P. */
-void urg__gcstopm(m_t *mp)
+void urg__stw_stopm(m_t *mp)
 {
     urg__drop_spinning(mp);
     p_t *pp = urg__releasep(mp);
@@ -69,20 +69,20 @@ void urg__gcstopm(m_t *mp)
     /* Idle before the stopper can restart the world: the restart can hand
      * us a P again instead of making a thread while we are on our way to
      * sleep (stopm looks at nextp before sleeping). */
-    if (ld_relaxed(&sched.gcwaiting))
+    if (ld_relaxed(&sched.stw_waiting))
         urg__mput(mp);
-    urg__p_put_locked(pp); /* idle if the stop was given up meanwhile */
+    urg__p_stop_or_idle_locked(pp); /* idle if the stop was given up meanwhile */
     urg__unlock(&sched.lock);
     urg__stopm(mp);
 }
 
-/* urg__p_put_locked: pp, which no M holds any more, joins the stop in
+/* urg__p_stop_or_idle_locked: pp, which no M holds any more, joins the stop in
  * progress (waking the stopper if it was the last to stop), or goes to
  * the idle list if no stop is waiting. Locks: sched.lock. */
-void urg__p_put_locked(p_t *pp)
+void urg__p_stop_or_idle_locked(p_t *pp)
 {
-    if (!ld_relaxed(&sched.gcwaiting)) {
-        urg__p_idle_locked(pp);
+    if (!ld_relaxed(&sched.stw_waiting)) {
+        urg__p_drain_to_idle_locked(pp);
         return;
     }
     st_release(&pp->status, (uint32_t)P_STOP);
@@ -90,16 +90,16 @@ void urg__p_put_locked(p_t *pp)
         urg__note_wakeup(&sched.stopnote);
 }
 
-/* urg__p_idle_locked: pp, which no M holds, goes to the idle list; tasks
+/* urg__p_drain_to_idle_locked: pp, which no M holds, goes to the idle list; tasks
  * still queued on it move to the global queue first. Locks: sched.lock. */
-void urg__p_idle_locked(p_t *pp)
+void urg__p_drain_to_idle_locked(p_t *pp)
 {
-    g_t *batch[URG_RUNQ_SIZE + 1];
-    int n = urg__runqdrain(pp, batch, URG_RUNQ_SIZE + 1);
+    g_t *batch[URG__RUNQ_SIZE + 1];
+    int n = urg__runqdrain(pp, batch, URG__RUNQ_SIZE + 1);
     for (int k = 0; k < n; k++)
         urg__globrunqput(batch[k]);
     st_release(&pp->m, (m_t *)NULL);
-    urg__pidleput(pp);
+    urg__pidle_push(pp);
 }
 
 /* stw_abandon: give up a stop that cannot finish because the run is
@@ -114,11 +114,11 @@ static void stw_abandon(m_t *mp)
         if (mp && mp->p == pp) {
             st_release(&pp->status, (uint32_t)P_RUNNING);
         } else if (ld_acquire(&pp->status) == P_STOP) {
-            urg__p_idle_locked(pp); /* it may have stopped with tasks queued */
+            urg__p_drain_to_idle_locked(pp); /* it may have stopped with tasks queued */
         }
     }
     sched.stopwait = 0;
-    st_release(&sched.gcwaiting, 0u);
+    st_release(&sched.stw_waiting, 0u);
 }
 
 /* stop_at_once: pp — the stopper's own, or one no thread is running —
@@ -134,10 +134,9 @@ static void stop_at_once(p_t *pp)
  * Context: task or an external thread. Locks: takes sched.stw (parks),
  * then sched.lock; on true the caller holds sched.stw until
  * urg__start_the_world. */
-bool urg__stop_the_world(int reason)
+bool urg__stop_the_world(void)
 {
-    (void)reason; /* only the probe reads it */
-    URG_PROBE(stw_start, reason);
+    URG__PROBE(stw_start, ld_relaxed(&sched.gomaxprocs));
     urg__lockrank_may_acquire(URG_RANK_STW, &sched.stw); /* first: nothing ranked held */
     urg_mutex_lock(&sched.stw);
     urg__trace_instant(TR_EV_STW_START, -1, 0, 0);
@@ -150,9 +149,9 @@ bool urg__stop_the_world(int reason)
     }
     int32_t n = ld_relaxed(&sched.gomaxprocs);
     sched.stopwait = n;
-    /* Publish gcwaiting before reading statuses: syscall entry publishes
-     * its status before reading gcwaiting (see urg_syscall_enter). */
-    st_seq_cst(&sched.gcwaiting, 1u);
+    /* Publish stw_waiting before reading statuses: syscall entry publishes
+     * its status before reading stw_waiting (see urg_syscall_enter). */
+    st_seq_cst(&sched.stw_waiting, 1u);
     urg__preemptall();
     if (mp && mp->p)
         stop_at_once(mp->p);
@@ -174,7 +173,7 @@ bool urg__stop_the_world(int reason)
         pp = m->nextp;
         if (!pp)
             continue;
-        URG_CHECK(ld_relaxed(&pp->status) == P_HANDOFF, "stop the world: nextp not handed off");
+        URG__CHECK(ld_relaxed(&pp->status) == P_HANDOFF, "stop the world: nextp not handed off");
         m->nextp = NULL;
         urg__drop_spinning(m);
         if (m->started)
@@ -184,7 +183,7 @@ bool urg__stop_the_world(int reason)
     bool wait = sched.stopwait > 0;
     urg__note_clear(&sched.stopnote);
     urg__unlock(&sched.lock);
-    /* A blocked poller holds no P but must notice gcwaiting promptly. */
+    /* A blocked poller holds no P but must notice stw_waiting promptly. */
     urg__netpoll_break();
     if (wait) {
         /* The Ps stop within microseconds when their tasks take the
@@ -211,7 +210,7 @@ bool urg__stop_the_world(int reason)
             urg__unlock(&sched.lock);
         }
     }
-    URG_CHECK(sched.stopwait == 0, "stop the world: stopwait");
+    URG__CHECK(sched.stopwait == 0, "stop the world: stopwait");
     return true;
 }
 
@@ -231,9 +230,9 @@ int urg__start_the_world(int32_t newprocs)
     int ret = urg__procresize(n, &runnable);
     if (ret != 0)
         urg__procresize(sched.gomaxprocs, &runnable);
-    st_release(&sched.gcwaiting, 0u);
+    st_release(&sched.stw_waiting, 0u);
     urg__unlock(&sched.lock);
-    URG_PROBE(stw_end, ld_relaxed(&sched.gomaxprocs));
+    URG__PROBE(stw_end, ld_relaxed(&sched.gomaxprocs));
     urg__trace_stw_end(); /* before other Ms start on the Ps */
     while (runnable) {
         p_t *pp = runnable;

@@ -104,7 +104,7 @@ static g_t *caller(void)
     g_t *gp = urg__curg();
     if (!gp)
         return urg__getg_ext();
-    URG_CLOSE_OPEN_SYSCALL(gp, "urg_mutex_lock or urg_wg_wait"); /* before any lock */
+    URG__CLOSE_OPEN_SYSCALL(gp, "urg_mutex_lock or urg_wg_wait"); /* before any lock */
     if (urg__preempt_pending(gp))
         urg__gopreempt(gp);
     return gp;

@@ -39,15 +39,16 @@ void urg_syscall_enter(void)
     st_release(&pp->m, (m_t *)NULL);
     mp->oldp = pp;
     mp->p = NULL;
-    /* Publish P_SYSCALL before looking at gcwaiting: a stopper publishes
-     * gcwaiting before looking at our status, so one of us sees the other. */
+    /* Publish P_SYSCALL before looking at stw_waiting: a stopper publishes
+     * stw_waiting before looking at our status, so one of us sees the other. */
     st_seq_cst(&pp->status, (uint32_t)P_SYSCALL);
-    if (ld_seq_cst(&sched.gcwaiting)) {
+    if (ld_seq_cst(&sched.stw_waiting)) {
         urg__lock(&sched.lock);
         /* Again under the lock: the stop may have been given up. The CAS
          * decides against sysmon retaking the P meanwhile. */
-        if (ld_relaxed(&sched.gcwaiting) && cas(&pp->status, (uint32_t)P_SYSCALL, (uint32_t)P_STOP))
-            urg__p_put_locked(pp);
+        if (ld_relaxed(&sched.stw_waiting) &&
+            cas(&pp->status, (uint32_t)P_SYSCALL, (uint32_t)P_STOP))
+            urg__p_stop_or_idle_locked(pp);
         urg__unlock(&sched.lock);
     }
     if (ld_seq_cst(&sched.sysmonwait))
@@ -60,7 +61,7 @@ static void exitsyscall0(m_t *mp, g_t *gp, void *arg)
     (void)arg;
     st_relaxed(&gp->status, (uint32_t)G_RUNNABLE);
     urg__lock(&sched.lock);
-    p_t *pp = ld_relaxed(&sched.gcwaiting) ? NULL : urg__pidleget();
+    p_t *pp = ld_relaxed(&sched.stw_waiting) ? NULL : urg__pidleget();
     if (pp) {
         urg__unlock(&sched.lock);
         urg__acquirep(mp, pp);
@@ -121,7 +122,7 @@ void urg_syscall_exit(void)
         return;
     }
     /* It was taken; any idle P will do. */
-    if (ld_relaxed(&sched.npidle) > 0 && !ld_relaxed(&sched.gcwaiting)) {
+    if (ld_relaxed(&sched.npidle) > 0 && !ld_relaxed(&sched.stw_waiting)) {
         urg__lock(&sched.lock);
         p_t *pp = urg__pidleget();
         urg__unlock(&sched.lock);

@@ -154,7 +154,7 @@ static inline bool syscall_retake(p_t *pp, struct urg__sysmontick *pd, uint64_t 
     /* A detached task (runtime/detach.c) has been away from the
      * scheduler for a quantum, or its thread blocked: no grace
      * tick. Nor while a stop-the-world waits for the P. */
-    bool now_please = ld_relaxed(&pp->detached) || ld_relaxed(&sched.gcwaiting);
+    bool now_please = ld_relaxed(&pp->detached) || ld_relaxed(&sched.stw_waiting);
     if (!asked_now && pd->syscalltick != t) {
         pd->syscalltick = t;
         pd->syscallwhen = now;
@@ -167,7 +167,7 @@ static inline bool syscall_retake(p_t *pp, struct urg__sysmontick *pd, uint64_t 
     }
     /* Leave it if there is no other work and it has not been long:
      * handing off costs a thread wakeup. */
-    if (!ld_relaxed(&sched.gcwaiting) && urg__runqempty(pp) &&
+    if (!ld_relaxed(&sched.stw_waiting) && urg__runqempty(pp) &&
         ld_relaxed(&sched.nmspinning) + ld_relaxed(&sched.npidle) > 0 &&
         pd->syscallwhen + SYSCALL_RETAKE_NS > now)
         return false;
@@ -176,7 +176,7 @@ static inline bool syscall_retake(p_t *pp, struct urg__sysmontick *pd, uint64_t 
     st_relaxed(&pp->detached, 0u);
     st_relaxed(&pp->syscalltick, pp->syscalltick + 1);
     fetch_add(&sched.syscall_handoffs, 1);
-    URG_PROBE(syscall_handoff, pp->id);
+    URG__PROBE(syscall_handoff, pp->id);
     urg__trace_instant(TR_EV_HANDOFF, pp->id, 0, 0);
     urg__handoffp(pp);
     return true;
@@ -219,7 +219,7 @@ static bool all_idle(void)
 {
     /* seq_cst: read after sysmonwait is published (see acquirep). */
     return ld_seq_cst(&sched.npidle) == ld_relaxed(&sched.gomaxprocs) &&
-           ld_seq_cst(&sched.nmsyscall) == 0 && !ld_relaxed(&sched.gcwaiting);
+           ld_seq_cst(&sched.nmsyscall) == 0 && !ld_relaxed(&sched.stw_waiting);
 }
 
 /* What sysmon carries from one tick to the next. */
@@ -330,9 +330,8 @@ static void sysmon_look(struct sysmon_state *st, uint64_t now)
 
 /* urg__sysmon: runs until the main task returns. Context: urg_run's
  * thread, holding no P. */
-void urg__sysmon(m_t *mp)
+void urg__sysmon(void)
 {
-    (void)mp;
     /* sysmon has no use for SIGURG; blocking it here sends the program's
      * (process-directed) SIGURGs to other threads, so that a flood of them
      * cannot slow the thread that asks for preemptions. */

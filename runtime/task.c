@@ -50,9 +50,9 @@ static struct {
     size_t ngfree;
     size_t cap;    /* entries gfree has room for */
     size_t carved; /* descriptors carved in all: the array never needs more */
-} gpool = {.lock = URG_LOCK_INIT(URG_RANK_GSLAB)};
+} gpool = {.lock = URG__LOCK_INIT(URG_RANK_GSLAB)};
 
-_Static_assert(sizeof(g_t) == URG_CACHELINE, "a task descriptor is one cache line (see sched.h)");
+_Static_assert(sizeof(g_t) == URG__CACHELINE, "a task descriptor is one cache line (see sched.h)");
 
 /* How far ahead gfget prefetches: a spawn is ~100 ns, a miss on this VM
  * about as long, so a few descriptors of lead hide it. */
@@ -184,12 +184,12 @@ void urg__gfree(p_t *pp, g_t *gp)
         gpool_put(&gp, 1);
         return;
     }
-    if (pp->ngfree == URG_GFREE_MAX) {
+    if (pp->ngfree == URG__GFREE_MAX) {
         /* Send the older half away; the newer half stays warm here. */
-        const int32_t half = URG_GFREE_MAX / 2;
+        const int32_t half = URG__GFREE_MAX / 2;
         gpool_put(pp->gfree, half);
-        memmove(pp->gfree, &pp->gfree[half], (size_t)(URG_GFREE_MAX - half) * sizeof(g_t *));
-        pp->ngfree = URG_GFREE_MAX - half;
+        memmove(pp->gfree, &pp->gfree[half], (size_t)(URG__GFREE_MAX - half) * sizeof(g_t *));
+        pp->ngfree = URG__GFREE_MAX - half;
     }
     pp->gfree[pp->ngfree++] = gp;
 }
@@ -279,7 +279,7 @@ g_t *urg__newproc(urg_fn fn, void *arg, uint32_t flags, p_t *pp, int *err)
         counter_inc(&pp->n_created);
     else
         fetch_add(&sched.exited_p_created, 1);
-    URG_PROBE(spawn, gp->id, (uintptr_t)fn);
+    URG__PROBE(spawn, gp->id, (uintptr_t)fn);
     urg__trace_instant(TR_EV_SPAWN, pp ? pp->id : -1, gp->id, 0);
     return gp;
 }
@@ -315,7 +315,7 @@ int urg_go(urg_fn fn, void *arg)
     int err = 0;
     g_t *cur = urg__curg();
     if (cur) {
-        URG_CLOSE_OPEN_SYSCALL(cur, "urg_go");
+        URG__CLOSE_OPEN_SYSCALL(cur, "urg_go");
         m_t *mp = cur->m;
         if (unlikely(ld_relaxed(&sched.exiting)))
             return -EPERM;

@@ -23,11 +23,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define URG_MAX_THREADS 10000
+#define URG__MAX_THREADS 10000
 
 static sigset_t run_sigmask; /* the mask of urg_run's caller */
 
-URG_HIDDEN void urg__thread_set_base_mask(const sigset_t *mask) { run_sigmask = *mask; }
+URG__HIDDEN void urg__thread_set_base_mask(const sigset_t *mask) { run_sigmask = *mask; }
 
 static void g0_bounds(m_t *mp)
 {
@@ -96,7 +96,7 @@ static void *mthread_main(void *arg)
 m_t *urg__newm(p_t *pp, bool spinning, int *err)
 {
     m_t *mp;
-    if (posix_memalign((void **)&mp, URG_CACHELINE, sizeof(*mp)) != 0) {
+    if (posix_memalign((void **)&mp, URG__CACHELINE, sizeof(*mp)) != 0) {
         *err = -ENOMEM;
         return NULL;
     }
@@ -110,8 +110,8 @@ m_t *urg__newm(p_t *pp, bool spinning, int *err)
 
     urg__lock(&sched.lock);
     if (pp)
-        urg__handoff(mp, pp);
-    if (sched.mcount >= URG_MAX_THREADS) {
+        urg__set_nextp(mp, pp);
+    if (sched.mcount >= URG__MAX_THREADS) {
         urg__unlock(&sched.lock);
         urg__throw("thread exhaustion (10000 threads)");
     }
@@ -145,7 +145,7 @@ m_t *urg__newm(p_t *pp, bool spinning, int *err)
 }
 
 /* urg__stopm: park this M until startm hands it a P (or the run ends).
- * The M may already be on the idle list (gcstopm lists it before waking
+ * The M may already be on the idle list (stw_stopm lists it before waking
  * the stopper, so that the restart can reuse it) and may even have been
  * handed a P already: nextp is checked before sleeping. A wake-up that
  * finds the M still listed and no P is stale (startm handed it a P that a
@@ -153,16 +153,16 @@ m_t *urg__newm(p_t *pp, bool spinning, int *err)
  * sleeping): it sleeps on. Context: g0, holding no P. */
 void urg__stopm(m_t *mp)
 {
-    URG_CHECK(mp->p == NULL, "stopm: M holds a P");
+    URG__CHECK(mp->p == NULL, "stopm: M holds a P");
     urg__lock(&sched.lock);
     /* Spinning only if startm already handed it a P to spin with. */
-    URG_CHECK(!mp->spinning || mp->nextp, "stopm: M is spinning");
+    URG__CHECK(!mp->spinning || mp->nextp, "stopm: M is spinning");
     for (bool woke = false;; woke = true) {
         if (urg__take_nextp_locked(mp))
             break;
         if (ld_acquire(&sched.exiting) || ld_acquire(&mp->orphan))
             break;
-        URG_CHECK(!woke || mp->idle_listed, "stopm: woken without a P");
+        URG__CHECK(!woke || mp->idle_listed, "stopm: woken without a P");
         if (!mp->idle_listed)
             urg__mput(mp);
         urg__checkdead_locked();

@@ -15,7 +15,7 @@
 #include <time.h>
 
 /* Signal-safe (clock_gettime is on the signal-safety(7) list). */
-URG_PREEMPT_PATH uint64_t urg__nanotime(void)
+URG__PREEMPT_PATH uint64_t urg__nanotime(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

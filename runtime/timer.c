@@ -79,13 +79,13 @@ static bool fire(const struct urg__timer_ent *e)
     uint32_t seq = e->seq;
     if (e->kind == TIMER_SLEEP) {
         /* Nothing else wakes a sleeper: winning the CAS is the decision. */
-        if (!cas(&gp->timer_seq, seq, URG_TIMER_SEQ_NEXT(seq)))
+        if (!cas(&gp->timer_seq, seq, URG__TIMER_SEQ_NEXT(seq)))
             return false;
         gp->st->timer_when = 0;
         urg__ready(gp, true);
         return true;
     }
-    if (!cas(&gp->timer_seq, seq, seq | URG_TIMER_FIRING))
+    if (!cas(&gp->timer_seq, seq, seq | URG__TIMER_FIRING))
         return false; /* cancelled */
     /* A select: its channels may have completed it first. */
     bool won = cas(&gp->selectdone, 0u, 1u);
@@ -93,7 +93,7 @@ static bool fire(const struct urg__timer_ent *e)
         gp->st->timer_when = 0;
         st_release(&gp->st->param, (void *)NULL);
     }
-    st_release(&gp->timer_seq, URG_TIMER_SEQ_NEXT(seq));
+    st_release(&gp->timer_seq, URG__TIMER_SEQ_NEXT(seq));
     if (won)
         urg__ready(gp, true);
     return won;
@@ -191,14 +191,14 @@ void urg__timer_cancel(g_t *gp)
     for (;;) {
         uint32_t v = ld_acquire(&gp->timer_seq);
         if (v == armed) {
-            if (cas(&gp->timer_seq, armed, URG_TIMER_SEQ_NEXT(armed))) {
+            if (cas(&gp->timer_seq, armed, URG__TIMER_SEQ_NEXT(armed))) {
                 if (pp)
                     fetch_add(&pp->nzombies, 1u);
                 break;
             }
             continue;
         }
-        if (v != (armed | URG_TIMER_FIRING))
+        if (v != (armed | URG__TIMER_FIRING))
             break;   /* fired and done */
         cpu_relax(); /* a fire is finishing: a few hundred instructions */
     }
@@ -303,7 +303,7 @@ void urg_sleep(uint64_t ns)
         }
         return;
     }
-    URG_CLOSE_OPEN_SYSCALL(gp, "urg_sleep");
+    URG__CLOSE_OPEN_SYSCALL(gp, "urg_sleep");
     if (ns == 0) {
         urg__gosched(gp, false);
         return;

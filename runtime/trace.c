@@ -379,7 +379,7 @@ static void emit(FILE *f, const struct tev *e)
         [TR_EV_STW_END] = "stw end",
         [TR_EV_SPAWN] = "spawn",
     };
-    const char *name = e->kind < URG_ARRAY_LEN(names) && names[e->kind] ? names[e->kind] : "?";
+    const char *name = e->kind < URG__ARRAY_LEN(names) && names[e->kind] ? names[e->kind] : "?";
     fprintf(f, "{\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":%d,", tid_of(e->track));
     ts(f, "ts", at);
     fprintf(f, ",\"name\":\"%s\",\"args\":{", name);

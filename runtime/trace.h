@@ -9,8 +9,8 @@
  * hook costs a load and a predictable branch, and its arguments (a P's id,
  * a task's id) are never computed. Call sites are one line each.
  */
-#ifndef URG_TRACE_H
-#define URG_TRACE_H
+#ifndef URG__TRACE_H
+#define URG__TRACE_H
 
 #include "internal.h"
 
@@ -39,52 +39,52 @@ enum urg__trace_kind {
     TR_EV_SPAWN,
 };
 
-URG_HIDDEN extern uint32_t urg__trace_on; /* atomic: a trace is being recorded */
-#define URG_TRACING() unlikely(ld_relaxed(&urg__trace_on))
+URG__HIDDEN extern uint32_t urg__trace_on; /* atomic: a trace is being recorded */
+#define URG__TRACING() unlikely(ld_relaxed(&urg__trace_on))
 
 /* The recorders. p: the P's id (-1: none, the sysmon track).
  * Context: any but signal, except urg__trace_deferred_ (Signal-safe). */
-URG_HIDDEN void urg__trace_slice_begin_(int32_t p, uint64_t gid);
-URG_HIDDEN void urg__trace_slice_end_(int32_t p, uint64_t gid, int why, int wait);
-URG_HIDDEN void urg__trace_instant_(int kind, int32_t p, uint64_t a, uint64_t b);
-URG_HIDDEN void urg__trace_deferred_(int32_t p, uint64_t gid, uint64_t pc);
-URG_HIDDEN void urg__trace_stw_end_(void);
-URG_HIDDEN void urg__trace_drain_(void);
-URG_HIDDEN void urg__trace_thread_exit(void);
-URG_HIDDEN void urg__trace_env_start(const char *path);
-URG_HIDDEN void urg__trace_run_end(void);
+URG__HIDDEN void urg__trace_slice_begin_(int32_t p, uint64_t gid);
+URG__HIDDEN void urg__trace_slice_end_(int32_t p, uint64_t gid, int why, int wait);
+URG__HIDDEN void urg__trace_instant_(int kind, int32_t p, uint64_t a, uint64_t b);
+URG__HIDDEN void urg__trace_deferred_(int32_t p, uint64_t gid, uint64_t pc);
+URG__HIDDEN void urg__trace_stw_end_(void);
+URG__HIDDEN void urg__trace_drain_(void);
+URG__HIDDEN void urg__trace_thread_exit(void);
+URG__HIDDEN void urg__trace_env_start(const char *path);
+URG__HIDDEN void urg__trace_run_end(void);
 
 #define urg__trace_slice_begin(p, gid)                                                             \
     do {                                                                                           \
-        if (URG_TRACING())                                                                         \
+        if (URG__TRACING())                                                                        \
             urg__trace_slice_begin_((p), (gid));                                                   \
     } while (0)
 #define urg__trace_slice_end(p, gid, why, wait)                                                    \
     do {                                                                                           \
-        if (URG_TRACING())                                                                         \
+        if (URG__TRACING())                                                                        \
             urg__trace_slice_end_((p), (gid), (why), (wait));                                      \
     } while (0)
 #define urg__trace_instant(kind, p, a, b)                                                          \
     do {                                                                                           \
-        if (URG_TRACING())                                                                         \
+        if (URG__TRACING())                                                                        \
             urg__trace_instant_((kind), (p), (a), (b));                                            \
     } while (0)
 /* Signal-safe. */
 #define urg__trace_deferred(p, gid, pc)                                                            \
     do {                                                                                           \
-        if (URG_TRACING())                                                                         \
+        if (URG__TRACING())                                                                        \
             urg__trace_deferred_((p), (gid), (pc));                                                \
     } while (0)
 #define urg__trace_stw_end()                                                                       \
     do {                                                                                           \
-        if (URG_TRACING())                                                                         \
+        if (URG__TRACING())                                                                        \
             urg__trace_stw_end_();                                                                 \
     } while (0)
 /* sysmon: format buffers that filled up, off the tasks' path. */
 #define urg__trace_sysmon()                                                                        \
     do {                                                                                           \
-        if (URG_TRACING())                                                                         \
+        if (URG__TRACING())                                                                        \
             urg__trace_drain_();                                                                   \
     } while (0)
 
-#endif /* URG_TRACE_H */
+#endif /* URG__TRACE_H */

@@ -78,6 +78,40 @@ if grep -nE '\b(REG_R[A-Z0-9]+|URG_R_[A-Z0-9]+|gregs|uc_mcontext)\b' \
 	bad=1
 fi
 
+# Names (docs/design.md, "Names"): a macro or typedef an internal header
+# shares between files is URG__NAME or urg__name; the public header's are
+# URG_NAME. The exceptions are the few every file uses, listed here: Go's
+# g_t/m_t/p_t and sched, internal.h's atomic and branch shorthands, the
+# build's configuration macros, flag bits of an enum's family, and a
+# macro <sys/sdt.h> reads.
+shorthand='likely|unlikely|ld_relaxed|ld_acquire|ld_seq_cst|st_relaxed|st_release|st_seq_cst|xchg|cas|fetch_add|fetch_sub|counter_inc|counter_add|sched|URG_BUILDING_LIBRARY|URG_PREEMPT_ASYNC|G_LASTP_PASSED|DEFER_CALLER|SDT_USE_VARIADIC'
+names=$(git ls-files --cached --others --exclude-standard 'arch/*' 'unwind/*' 'signals/*' 'runtime/*' |
+	grep -E '\.h$' | grep -v '^runtime/include/' |
+	xargs grep -nE '^[[:space:]]*#[[:space:]]*define[[:space:]]+[A-Za-z_]' |
+	grep -vE "#[[:space:]]*define[[:space:]]+(URG__[A-Z0-9_]*|urg__[a-z0-9_]*|($shorthand))\b" || true)
+# typedef names: a one-line typedef's last word, or the "} name;" that
+# closes a typedef'd struct.
+names+=$(awk '
+	/^typedef/ && /;[[:space:]]*$/ {
+		t = $0; sub(/\).*$/, "", t); sub(/;[[:space:]]*$/, "", t); n = split(t, w, /[^A-Za-z0-9_]+/)
+		if (w[n] == "") n--
+		if (w[n] !~ /^(urg__[a-z0-9_]*|g_t|m_t|p_t)$/) print "\n" FILENAME ":" FNR ":" $0
+		next
+	}
+	/^typedef/ && /\{/ { open = 1; next }
+	open && /^\}/ {
+		open = 0; t = $0; gsub(/[};[:space:]]/, "", t)
+		if (t !~ /^urg__[a-z0-9_]*$/) print "\n" FILENAME ":" FNR ":" $0
+	}
+' $(git ls-files --cached --others --exclude-standard 'arch/*' 'unwind/*' 'signals/*' 'runtime/*' |
+	grep -E '\.h$' | grep -v '^runtime/include/'))
+names+=$(grep -nE '^[[:space:]]*#[[:space:]]*define[[:space:]]+' runtime/include/urgent.h |
+	grep -vE '#[[:space:]]*define[[:space:]]+(URG_[A-Z0-9_]*|URGENT_H)\b' || true)
+if [ -n "$(echo "$names" | tr -d "[:space:]")" ]; then
+	echo "$names" | grep -v "^$" | sed 's/^/check-layers: an internal name without URG__\/urg__ (or a public one without URG_): /' >&2
+	bad=1
+fi
+
 # Long functions: a body past 80 lines needs "Long:" in the comment
 # right above it (a function starts at a column-0 line with "(" that is
 # not a declaration, its body at a column-0 "{", and ends at "}").
@@ -99,5 +133,5 @@ if [ -n "$long" ]; then
 	bad=1
 fi
 
-[ $bad = 0 ] && echo "check-layers: layers, registers and function lengths are clean"
+[ $bad = 0 ] && echo "check-layers: layers, registers, names and function lengths are clean"
 exit $bad

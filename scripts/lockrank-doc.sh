@@ -7,7 +7,7 @@
 # usage: scripts/lockrank-doc.sh           rewrite the table in docs/design.md
 #        scripts/lockrank-doc.sh --check   exit 1, with a diff, if it is stale (CI)
 #
-# The header's URG_LOCKRANKS list has one entry a line, in rank order:
+# The header's URG__LOCKRANKS list has one entry a line, in rank order:
 #   X(ID, "lock[, lock...]", ONE|MANY, "what it protects") \
 # The table sits between the two marker lines below in docs/design.md;
 # everything outside them is left alone.
@@ -28,10 +28,10 @@ end='<!-- end of lockrank table -->'
 # table: the markdown rows, from the header's X(...) lines.
 table() {
 	local entries
-	entries=$(sed -n '/^#define URG_LOCKRANKS(X)/,/^[^\\]*$/p' "$header" |
+	entries=$(sed -n '/^#define URG__LOCKRANKS(X)/,/^[^\\]*$/p' "$header" |
 		sed -n -E 's/^ *X\(([A-Z_]+), *"([^"]*)", *(ONE|MANY), *"([^"]*)"\) *\\?$/\2|\3|\4/p')
 	if [[ -z $entries ]]; then
-		echo "lockrank-doc: no X(...) entries under URG_LOCKRANKS in $header" >&2
+		echo "lockrank-doc: no X(...) entries under URG__LOCKRANKS in $header" >&2
 		exit 2
 	fi
 	echo "| rank | lock | protects |"

@@ -44,7 +44,7 @@ struct dp_ent {
     uintptr_t caller; /* atomic: the refused caller (DEFER_CALLER), else 0 */
 };
 
-URG_HIDDEN int urg__deferprof;
+URG__HIDDEN int urg__deferprof;
 static struct dp_ent tab[DP_SLOTS];
 static uint64_t dropped; /* atomic */
 
@@ -83,7 +83,7 @@ static uintptr_t nearest_user(struct urg__sigthread *st, const struct urg__preem
 {
     struct urg__modview v;
     urg__modview_begin(&v);
-    if (urg__pc_classify(&v, regs[URG_REG_PC]) == PC_USER)
+    if (urg__pc_classify(&v, regs[URG__REG_PC]) == PC_USER)
         return 0; /* the PC itself names it */
     urg__walk_t w;
     if (urg__walk_begin(&w, st->unw_as, regs, t->stack_lo, t->stack_hi, &v) != 0)
@@ -122,7 +122,7 @@ void urg__deferprof_record(struct urg__sigthread *st, const struct urg__preempt_
 {
     uint64_t regs[URG_NREGS];
     urg__sigctx_regs(uc, regs);
-    uint64_t key = (uint64_t)regs[URG_REG_PC] << 8 | (reason & 0xff);
+    uint64_t key = (uint64_t)regs[URG__REG_PC] << 8 | (reason & 0xff);
     struct dp_ent *e = slot_for(key);
     if (!e) {
         fetch_add(&dropped, 1ull);

@@ -127,13 +127,13 @@ static uint32_t defer_reason_of(int cls, uintptr_t pc)
 /* at_safe_point: steps 3 and 4. Returns DEFER_NONE at a safe point, or
  * why not (enum urg__defer_reason), with the refused caller's PC in
  * *refused when the interrupted PC itself was fine. Signal-safe. */
-URG_PREEMPT_PATH static uint32_t at_safe_point(struct urg__sigthread *st,
-                                               const struct urg__preempt_task *t, void *uc,
-                                               uintptr_t *refused)
+URG__PREEMPT_PATH static uint32_t at_safe_point(struct urg__sigthread *st,
+                                                const struct urg__preempt_task *t, void *uc,
+                                                uintptr_t *refused)
 {
     uint64_t regs[URG_NREGS];
     urg__sigctx_regs(uc, regs);
-    uintptr_t pc = regs[URG_REG_PC], sp = regs[URG_REG_SP];
+    uintptr_t pc = regs[URG__REG_PC], sp = regs[URG__REG_SP];
     uintptr_t lo = t->stack_lo, hi = t->stack_hi;
     size_t need = urg__sigctx_call_room() + SCHED_CALL_BYTES;
     if (sp > hi || sp < lo)
@@ -164,7 +164,7 @@ URG_PREEMPT_PATH static uint32_t at_safe_point(struct urg__sigthread *st,
     return urg__modview_valid(&v) ? DEFER_NONE : DEFER_MODULES_CHANGED;
 }
 
-URG_PREEMPT_PATH void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
+URG__PREEMPT_PATH void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
 {
     struct urg__sigthread *st = urg__sig_self();
     int *ep, saved_errno;
@@ -189,7 +189,7 @@ URG_PREEMPT_PATH void urg__sigurg_handler(int sig, siginfo_t *info, void *uctx)
         *ep = saved_errno;
         return; /* the task already yielded: nothing to do */
     }
-#ifdef URG_TSAN
+#ifdef URG__TSAN
     /* ThreadSanitizer delays asynchronous signals to safe points of its
      * own and runs the handler on a saved copy of the context: rewriting
      * it, and the stack it named, would corrupt a task that has moved on.

@@ -32,7 +32,7 @@
 #include <sys/ucontext.h>
 #include <unistd.h>
 
-#ifdef URG_ASAN
+#ifdef URG__ASAN
 #include <sanitizer/asan_interface.h>
 #endif
 
@@ -158,7 +158,7 @@ void urg__altstack_free(struct urg__sigthread *st, bool on_thread)
         stack_t ss = {.ss_flags = SS_DISABLE};
         sigaltstack(&ss, NULL);
     }
-#ifdef URG_ASAN
+#ifdef URG__ASAN
     /* The next run may map its own stacks here: leave no stale shadow. */
     ASAN_UNPOISON_MEMORY_REGION(st->altstack, st->altstack_size);
 #endif
@@ -172,7 +172,7 @@ int urg__safepoint_m_init(struct urg__sigthread *st, uintptr_t lo, uintptr_t hi)
 {
 #ifdef URG_PREEMPT_ASYNC
     st->unw_as = urg__unwind_as_new();
-    st->walk_memo = aligned_alloc(URG_CACHELINE, urg__walk_memo_size);
+    st->walk_memo = aligned_alloc(URG__CACHELINE, urg__walk_memo_size);
     if (!st->unw_as || !st->walk_memo)
         return -ENOMEM;
     memset(st->walk_memo, 0, urg__walk_memo_size);

@@ -47,8 +47,8 @@ struct walk_memo_entry {
     struct {
         uintptr_t addr;
         uint64_t val;
-    } mem[URG_WALK_LOG];
-} URG_ALIGNED_CL;
+    } mem[URG__WALK_LOG];
+} URG__ALIGNED_CL;
 struct walk_memo {
     uintptr_t pc[MEMO_SLOTS]; /* the key of each entry; 0: empty */
     uint32_t next;            /* the slot the next new PC replaces */
@@ -98,13 +98,14 @@ __attribute__((no_sanitize_address)) static bool memo_hit(const struct walk_memo
 
 /* urg__walk_memo_store: remember a safe walk from regs whose inputs
  * were `in`, unless it read more than an entry holds. Signal-safe. */
-URG_PREEMPT_PATH void urg__walk_memo_store(void *memo_, int slot, const struct urg__walk_inputs *in,
-                                           const uint64_t regs[URG_NREGS], uintptr_t pc,
-                                           uintptr_t lo, uintptr_t hi, uint32_t seq,
-                                           uint32_t nunsafe)
+URG__PREEMPT_PATH void urg__walk_memo_store(void *memo_, int slot,
+                                            const struct urg__walk_inputs *in,
+                                            const uint64_t regs[URG_NREGS], uintptr_t pc,
+                                            uintptr_t lo, uintptr_t hi, uint32_t seq,
+                                            uint32_t nunsafe)
 {
     struct walk_memo *memo = memo_;
-    if (in->nmem > URG_WALK_LOG || __builtin_popcount(in->regs_read) > MEMO_REGS)
+    if (in->nmem > URG__WALK_LOG || __builtin_popcount(in->regs_read) > MEMO_REGS)
         return;
     if (slot < 0) {
         slot = (int)(memo->next++ % MEMO_SLOTS);
@@ -130,9 +131,9 @@ URG_PREEMPT_PATH void urg__walk_memo_store(void *memo_, int slot, const struct u
 }
 
 /* urg__walk_memo_hit: Signal-safe. */
-URG_PREEMPT_PATH bool urg__walk_memo_hit(void *memo_, uintptr_t pc, uintptr_t lo, uintptr_t hi,
-                                         uint32_t seq, uint32_t nunsafe,
-                                         const uint64_t regs[URG_NREGS], int *slot)
+URG__PREEMPT_PATH bool urg__walk_memo_hit(void *memo_, uintptr_t pc, uintptr_t lo, uintptr_t hi,
+                                          uint32_t seq, uint32_t nunsafe,
+                                          const uint64_t regs[URG_NREGS], int *slot)
 {
     struct walk_memo *memo = memo_;
     *slot = memo_slot(memo, pc);

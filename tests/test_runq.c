@@ -209,16 +209,16 @@ BOTH_MODES(test_runq_runnext_only_counts)
 BOTH_MODES(test_runq_overflow_moves_half_to_global)
 {
     (void)procs;
-    enum { N = URG_RUNQ_SIZE + 1, HALF = URG_RUNQ_SIZE / 2 };
+    enum { N = URG__RUNQ_SIZE + 1, HALF = URG__RUNQ_SIZE / 2 };
     p_t *pp = new_p(0);
     g_t *gs = new_gs(N);
-    for (int i = 0; i < URG_RUNQ_SIZE; i++)
+    for (int i = 0; i < URG__RUNQ_SIZE; i++)
         urg__runqput(pp, &gs[i], false);
-    assert_int_equal(urg__runqlen(pp), URG_RUNQ_SIZE);
+    assert_int_equal(urg__runqlen(pp), URG__RUNQ_SIZE);
     assert_int_equal(urg__sched.runqsize, 0);
 
     urg__runqput(pp, &gs[N - 1], false);
-    assert_int_equal(urg__runqlen(pp), URG_RUNQ_SIZE - HALF);
+    assert_int_equal(urg__runqlen(pp), URG__RUNQ_SIZE - HALF);
     assert_int_equal(urg__sched.runqsize, HALF + 1);
 
     for (int i = 0; i < HALF; i++)
@@ -228,7 +228,7 @@ BOTH_MODES(test_runq_overflow_moves_half_to_global)
     assert_int_equal(urg__sched.runqsize, 0);
 
     bool inherit;
-    for (int i = HALF; i < URG_RUNQ_SIZE; i++)
+    for (int i = HALF; i < URG__RUNQ_SIZE; i++)
         assert_ptr_equal(urg__runqget(pp, &inherit), &gs[i]);
     assert_null(urg__runqget(pp, &inherit));
     free(gs);
@@ -241,15 +241,15 @@ BOTH_MODES(test_runq_counters_wrap)
 {
     (void)procs;
     p_t *pp = new_p(0);
-    g_t *gs = new_gs(URG_RUNQ_SIZE);
+    g_t *gs = new_gs(URG__RUNQ_SIZE);
     pp->runqhead = pp->runqtail = UINT32_MAX - 10;
     for (int round = 0; round < 3; round++) {
-        for (int i = 0; i < URG_RUNQ_SIZE; i++)
+        for (int i = 0; i < URG__RUNQ_SIZE; i++)
             urg__runqput(pp, &gs[i], false);
-        assert_int_equal(urg__runqlen(pp), URG_RUNQ_SIZE);
+        assert_int_equal(urg__runqlen(pp), URG__RUNQ_SIZE);
         assert_int_equal(urg__sched.runqsize, 0);
         bool inherit;
-        for (int i = 0; i < URG_RUNQ_SIZE; i++)
+        for (int i = 0; i < URG__RUNQ_SIZE; i++)
             assert_ptr_equal(urg__runqget(pp, &inherit), &gs[i]);
         assert_true(urg__runqempty(pp));
         assert_int_equal(urg__runqlen(pp), 0);
@@ -381,7 +381,7 @@ static void test_runq_global_passes_over_once(void **state)
     glob_put(&gs[1], 2); /* on p1 */
     glob_put(&gs[2], 2);
     glob_put(&gs[3], 1);
-    glob_put(&gs[4], 0); /* never preempted */
+    glob_put(&gs[4], 0);                      /* never preempted */
     assert_ptr_equal(glob_get_p(p0), &gs[1]); /* gs[0] passed over */
     assert_ptr_equal(glob_get_p(p0), &gs[0]); /* but only once */
     assert_ptr_equal(glob_get_p(p0), &gs[2]);
@@ -550,10 +550,10 @@ static void owner_run(struct stress *s)
          * then a burst longer than the ring, so the overflow to the
          * global queue runs while thieves are active. */
         uint32_t len = urg__runqlen(pp);
-        uint32_t burst = r % 512 == 0                  ? URG_RUNQ_SIZE + 64
-                         : len < URG_RUNQ_SIZE / 4     ? 1
-                         : len > 3 * URG_RUNQ_SIZE / 4 ? 0
-                                                       : r % 2;
+        uint32_t burst = r % 512 == 0                   ? URG__RUNQ_SIZE + 64
+                         : len < URG__RUNQ_SIZE / 4     ? 1
+                         : len > 3 * URG__RUNQ_SIZE / 4 ? 0
+                                                        : r % 2;
         for (uint32_t b = 0; b < burst && seq < s->total; b++) {
             /* Find a descriptor nobody holds (its taker has finished with
              * it); the pool is far larger than what is ever in flight. */

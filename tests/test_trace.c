@@ -244,9 +244,9 @@ static void load_trace(const char *path, int procs, struct trace *t)
     for (const char *p = t->text; (p = strstr(p, "\"end\":\"")) != NULL; total++) {
         p += strlen("\"end\":\"");
         size_t k = 0;
-        while (k < URG_ARRAY_LEN(reasons) && strncmp(p, reasons[k], strlen(reasons[k])) != 0)
+        while (k < URG__ARRAY_LEN(reasons) && strncmp(p, reasons[k], strlen(reasons[k])) != 0)
             k++;
-        if (k == URG_ARRAY_LEN(reasons))
+        if (k == URG__ARRAY_LEN(reasons))
             fail_msg("undocumented slice end: %.20s", p);
         size_t rl = strlen(reasons[k]);
         if (reasons[k][rl - 1] != ':' && p[rl] != '"')
@@ -507,7 +507,7 @@ static int teardown(void **state)
     (void)state;
     const char *names[] = {"errors.json", "window1.json", "window2.json",
                            "env.json",    "before.json",  "other.json"};
-    for (size_t i = 0; i < URG_ARRAY_LEN(names); i++) {
+    for (size_t i = 0; i < URG__ARRAY_LEN(names); i++) {
         char path[128];
         path_in_dir(path, sizeof(path), names[i]);
         unlink(path);

@@ -37,7 +37,7 @@
  * Our own text: in liburgent.so it is the whole object. Linked
  * statically, the build renames the library's .text to `urg_text`, so the
  * linker brackets it with __start_urg_text/__stop_urg_text; the code of
- * the preemption path is in `urg_text_hot` (URG_PREEMPT_PATH), bracketed
+ * the preemption path is in `urg_text_hot` (URG__PREEMPT_PATH), bracketed
  * the same way.
  */
 
@@ -67,14 +67,14 @@ static struct modtab tabs[2];
 static uint32_t active; /* atomic: index of the published table */
 static uint32_t seq;    /* atomic: bumped around every publication */
 static uint64_t seen_adds, seen_subs;
-URG_HIDDEN int urg__libc_static; /* no shared C library: see urg__modules_refresh */
-static urg__lock_t build_lock = URG_LOCK_INIT(URG_RANK_RANGES);
+URG__HIDDEN int urg__libc_static; /* no shared C library: see urg__modules_refresh */
+static urg__lock_t build_lock = URG__LOCK_INIT(URG_RANK_RANGES);
 
 static struct {
     uintptr_t lo[MAX_UNSAFE_RANGES], hi[MAX_UNSAFE_RANGES];
     uint32_t n; /* atomic: entries below n are complete */
     urg__lock_t lock;
-} unsafe_ranges = {.lock = URG_LOCK_INIT(URG_RANK_RANGES)};
+} unsafe_ranges = {.lock = URG__LOCK_INIT(URG_RANK_RANGES)};
 
 /* Objects opted in to preemption: by an address inside them
  * (urg_preempt_module), or by base-name prefix (URG_PREEMPT_MODULES,
@@ -91,13 +91,13 @@ static struct {
 
 /* Hidden: in liburgent.so, where the section names bracket nothing or
  * part of the object, these stay out of its dynamic symbols. */
-#define URG_SECTION_BOUND extern char __attribute__((weak, visibility("hidden")))
-URG_SECTION_BOUND __start_urg_text[];
-URG_SECTION_BOUND __stop_urg_text[];
-URG_SECTION_BOUND __start_urg_text_hot[];
-URG_SECTION_BOUND __stop_urg_text_hot[];
-URG_SECTION_BOUND __start_urg_interpose[];
-URG_SECTION_BOUND __stop_urg_interpose[];
+#define URG__SECTION_BOUND extern char __attribute__((weak, visibility("hidden")))
+URG__SECTION_BOUND __start_urg_text[];
+URG__SECTION_BOUND __stop_urg_text[];
+URG__SECTION_BOUND __start_urg_text_hot[];
+URG__SECTION_BOUND __stop_urg_text_hot[];
+URG__SECTION_BOUND __start_urg_interpose[];
+URG__SECTION_BOUND __stop_urg_interpose[];
 
 static void rt_text_set(int i, const char *lo, const char *hi)
 {
@@ -156,7 +156,7 @@ static bool has_prefix(const char *name, const char *const *prefixes, size_t n)
 
 static bool is_forbidden_name(const char *name)
 {
-    return has_prefix(name, forbidden_prefixes, URG_ARRAY_LEN(forbidden_prefixes));
+    return has_prefix(name, forbidden_prefixes, URG__ARRAY_LEN(forbidden_prefixes));
 }
 
 /* name_listed: is `base` one of the colon-separated prefixes in list? */
@@ -203,7 +203,7 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
                 if (hi > m->hi)
                     m->hi = hi;
             }
-            if ((ph->p_flags & PF_R) && m->nseg < URG_MOD_SEGS) {
+            if ((ph->p_flags & PF_R) && m->nseg < URG__MOD_SEGS) {
                 m->seg_lo[m->nseg] = lo;
                 m->seg_hi[m->nseg] = hi;
                 if (ph->p_flags & PF_W)
@@ -238,7 +238,7 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
         m->opted_in = opted_addr[i] >= m->lo && opted_addr[i] < m->hi;
     if (!m->opted_in && name[0] && opted_names[0])
         m->opted_in = name_listed(opted_names, base_name(name));
-    if (has_prefix(m->name, libc_prefixes, URG_ARRAY_LEN(libc_prefixes)))
+    if (has_prefix(m->name, libc_prefixes, URG__ARRAY_LEN(libc_prefixes)))
         libc_seen = true;
     m->is_runtime = !rt_text[0].lo && ctx->self >= m->lo && ctx->self < m->hi;
     t->n++;
@@ -300,7 +300,7 @@ int urg__modules_refresh(void)
 
 /* ---- readers (all Signal-safe) ---- */
 
-URG_PREEMPT_PATH void urg__modview_begin(struct urg__modview *v)
+URG__PREEMPT_PATH void urg__modview_begin(struct urg__modview *v)
 {
     uint32_t s = ld_acquire(&seq);
     int t = (int)ld_acquire(&active);
@@ -313,7 +313,7 @@ URG_PREEMPT_PATH void urg__modview_begin(struct urg__modview *v)
 /* Even start: our table is rewritten only from seq+3 on. Odd start (a
  * build was under way; we may have read the old table just before the
  * flip): from seq+2 on. */
-URG_PREEMPT_PATH bool urg__modview_valid(const struct urg__modview *v)
+URG__PREEMPT_PATH bool urg__modview_valid(const struct urg__modview *v)
 {
     uint32_t d = ld_acquire(&seq) - v->seq;
     return d <= ((v->seq & 1) ? 1u : 2u);
@@ -386,7 +386,7 @@ bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n, u
 }
 
 /* Signal-safe. */
-URG_PREEMPT_PATH uint32_t urg__unsafe_range_count(void) { return ld_acquire(&unsafe_ranges.n); }
+URG__PREEMPT_PATH uint32_t urg__unsafe_range_count(void) { return ld_acquire(&unsafe_ranges.n); }
 
 int urg_preempt_unsafe_range(const void *start, const void *end)
 {

@@ -70,7 +70,7 @@ struct urg__walk {
     const struct urg__modview *view;
     struct urg__walk_inputs in;
 };
-_Static_assert(sizeof(struct urg__walk) <= URG_WALK_BYTES, "urg__walk_t too small");
+_Static_assert(sizeof(struct urg__walk) <= URG__WALK_BYTES, "urg__walk_t too small");
 
 static unw_addr_space_t the_as;
 
@@ -114,7 +114,7 @@ static int acc_get_dyn_info_list_addr(unw_addr_space_t as, unw_word_t *addr, voi
  * (it checks its own bounds). Nor by TSan: the dump (SIGQUIT, urg_dump)
  * walks other tasks' stacks without synchronizing with the threads that
  * last ran them, on purpose (dump.c's readers are racy in the same way). */
-__attribute__((no_sanitize_address)) URG_RACY_READER static int
+__attribute__((no_sanitize_address)) URG__RACY_READER static int
 acc_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg)
 {
     (void)as;
@@ -126,11 +126,11 @@ acc_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *
         return -UNW_EINVAL;
     if (a >= w->stack_lo && end <= w->stack_hi) {
         *val = *(const volatile unw_word_t *)a;
-        if (w->in.nmem < URG_WALK_LOG) {
+        if (w->in.nmem < URG__WALK_LOG) {
             w->in.addr[w->in.nmem] = a;
             w->in.val[w->in.nmem] = *val;
         }
-        if (w->in.nmem <= URG_WALK_LOG)
+        if (w->in.nmem <= URG__WALK_LOG)
             w->in.nmem++;
         return 0;
     }
@@ -141,7 +141,7 @@ acc_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *
                            &w->seg_writable))
         return -UNW_EINVAL;
     if (w->seg_writable)
-        w->in.nmem = URG_WALK_LOG + 1; /* not repeatable */
+        w->in.nmem = URG__WALK_LOG + 1; /* not repeatable */
     *val = *(const volatile unw_word_t *)a;
     return 0;
 }
@@ -327,19 +327,19 @@ static inline bool refuse(struct urg__walk_why *why, int cls, int depth, uintptr
 /* urg__walk_to_entry: does every frame, from the context in regs up to
  * the entry of the task whose stack is [lo, hi), lie in code of the
  * classes in `ok` (bits 1 << PC_x)? False also when the walk fails, ends
- * elsewhere, or runs past URG_MAX_WALK frames; then *why (if why is not
+ * elsewhere, or runs past URG__MAX_WALK frames; then *why (if why is not
  * NULL) says where. as: as for urg__walk_begin. Signal-safe. */
-URG_PREEMPT_PATH bool urg__walk_to_entry(urg__walk_t *w, void *as, uintptr_t lo, uintptr_t hi,
-                                         const uint64_t regs[URG_NREGS],
-                                         const struct urg__modview *v, uint32_t ok,
-                                         struct urg__walk_why *why)
+URG__PREEMPT_PATH bool urg__walk_to_entry(urg__walk_t *w, void *as, uintptr_t lo, uintptr_t hi,
+                                          const uint64_t regs[URG_NREGS],
+                                          const struct urg__modview *v, uint32_t ok,
+                                          struct urg__walk_why *why)
 {
-    int cls = urg__pc_classify(v, regs[URG_REG_PC]);
+    int cls = urg__pc_classify(v, regs[URG__REG_PC]);
     if (!((ok >> cls) & 1))
-        return refuse(why, cls, 0, regs[URG_REG_PC]);
+        return refuse(why, cls, 0, regs[URG__REG_PC]);
     if (urg__walk_begin(w, as, regs, lo, hi, v) != 0)
-        return refuse(why, -1, 0, regs[URG_REG_PC]);
-    for (int depth = 1; depth <= URG_MAX_WALK; depth++) {
+        return refuse(why, -1, 0, regs[URG__REG_PC]);
+    for (int depth = 1; depth <= URG__MAX_WALK; depth++) {
         if (urg__walk_step(w) <= 0)
             return refuse(why, -1, depth, 0); /* a failure, or the end without the entry */
         uintptr_t ip = urg__walk_ip(w);
@@ -351,5 +351,5 @@ URG_PREEMPT_PATH bool urg__walk_to_entry(urg__walk_t *w, void *as, uintptr_t lo,
         if (!((ok >> cls) & 1))
             return refuse(why, cls, depth, ip);
     }
-    return refuse(why, -1, URG_MAX_WALK, 0);
+    return refuse(why, -1, URG__MAX_WALK, 0);
 }

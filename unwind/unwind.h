@@ -12,8 +12,8 @@
  * printing; runtime/lockrank.h: the lock type). scripts/check-layers.sh
  * holds it to that.
  */
-#ifndef URG_UNWIND_H
-#define URG_UNWIND_H
+#ifndef URG__UNWIND_H
+#define URG__UNWIND_H
 
 #include "arch/arch.h"
 #include "arch/sigctx.h"
@@ -24,11 +24,11 @@
 
 /* ---- modules.c ---- */
 
-#define URG_MOD_SEGS 6
+#define URG__MOD_SEGS 6
 
 struct urg__module {
-    uintptr_t lo, hi;                                     /* executable segments (union) */
-    uintptr_t seg_lo[URG_MOD_SEGS], seg_hi[URG_MOD_SEGS]; /* readable PT_LOADs */
+    uintptr_t lo, hi;                                       /* executable segments (union) */
+    uintptr_t seg_lo[URG__MOD_SEGS], seg_hi[URG__MOD_SEGS]; /* readable PT_LOADs */
     int nseg;
     uint8_t seg_writable; /* bit s: segment s is PF_W */
     uintptr_t bias;       /* load bias (dlpi_addr) */
@@ -65,69 +65,69 @@ struct urg__modview {
 };
 /* Set (once) when no shared C library is loaded: libc code is then
  * indistinguishable from the program's, so no SIGURG is sent. */
-URG_HIDDEN extern int urg__libc_static;
-URG_HIDDEN void urg__modview_begin(struct urg__modview *v);
-URG_HIDDEN bool urg__modview_valid(const struct urg__modview *v);
-URG_HIDDEN const struct urg__module *urg__module_find(const struct urg__modview *v, uintptr_t pc);
-URG_HIDDEN int urg__pc_classify(const struct urg__modview *v, uintptr_t pc);
+URG__HIDDEN extern int urg__libc_static;
+URG__HIDDEN void urg__modview_begin(struct urg__modview *v);
+URG__HIDDEN bool urg__modview_valid(const struct urg__modview *v);
+URG__HIDDEN const struct urg__module *urg__module_find(const struct urg__modview *v, uintptr_t pc);
+URG__HIDDEN int urg__pc_classify(const struct urg__modview *v, uintptr_t pc);
 /* For a PC that classifies PC_FORBIDDEN: which rule. Signal-safe. */
-URG_HIDDEN enum urg__pc_forbidden urg__pc_forbidden_why(uintptr_t pc);
+URG__HIDDEN enum urg__pc_forbidden urg__pc_forbidden_why(uintptr_t pc);
 /* Is [addr, addr+n) inside a loaded object's readable segment? If so,
  * the segment is stored in lo and hi, for callers that cache it, and
  * whether the program may write to it in *writable. */
-URG_HIDDEN bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n,
-                                  uintptr_t *lo, uintptr_t *hi, bool *writable);
+URG__HIDDEN bool urg__mem_readable(const struct urg__modview *v, uintptr_t addr, size_t n,
+                                   uintptr_t *lo, uintptr_t *hi, bool *writable);
 /* How many ranges urg_preempt_unsafe_range has registered (only grows). */
-URG_HIDDEN uint32_t urg__unsafe_range_count(void);
+URG__HIDDEN uint32_t urg__unsafe_range_count(void);
 /* Rebuild the table (urg_run, and sysmon when objects come or go); the
  * per-thread unwinder caches are invalidated. Not in a handler. */
-URG_HIDDEN int urg__modules_refresh(void);
-URG_HIDDEN bool urg__modules_changed(void);
+URG__HIDDEN int urg__modules_refresh(void);
+URG__HIDDEN bool urg__modules_changed(void);
 /* URG_PREEMPT_MODULES=name:name (env.c). */
-URG_HIDDEN void urg__preempt_modules_env(const char *list);
+URG__HIDDEN void urg__preempt_modules_env(const char *list);
 
 /* ---- unwind.c ---- */
 
 struct urg__walk;
 /* The walk state lives in the caller's frame (it is large: ~1.2 KiB). */
-#define URG_WALK_BYTES 1536
+#define URG__WALK_BYTES 1536
 typedef struct {
-    _Alignas(16) unsigned char opaque[URG_WALK_BYTES];
+    _Alignas(16) unsigned char opaque[URG__WALK_BYTES];
 } urg__walk_t;
 
-URG_HIDDEN int urg__unwind_init(void);
-URG_HIDDEN void urg__unwind_fini(void);
+URG__HIDDEN int urg__unwind_init(void);
+URG__HIDDEN void urg__unwind_fini(void);
 /* Start a walk at the context in regs; memory reads are limited to
  * [stack_lo, stack_hi) and the modules' readable segments. cached_as is
  * the calling thread's own address space (urg__unwind_as_new; its
  * handler only), or NULL for the shared uncached one. Signal-safe. */
-URG_HIDDEN int urg__walk_begin(urg__walk_t *w, void *cached_as, const uint64_t regs[URG_NREGS],
-                               uintptr_t stack_lo, uintptr_t stack_hi,
-                               const struct urg__modview *v);
+URG__HIDDEN int urg__walk_begin(urg__walk_t *w, void *cached_as, const uint64_t regs[URG_NREGS],
+                                uintptr_t stack_lo, uintptr_t stack_hi,
+                                const struct urg__modview *v);
 /* Everything a walk read that can change between two walks: registers
  * and stack words (unwind tables cannot change while the module view's
  * sequence number stays the same). A walk whose inputs are all the same
  * again would take the same steps, which is what lets the SIGURG handler
  * remember the verdicts of earlier walks (signals/walkmemo.c). */
-#define URG_WALK_LOG 8
+#define URG__WALK_LOG 8
 struct urg__walk_inputs {
     uint32_t regs_read; /* bit r: register r was read */
-    uint32_t nmem;      /* stack words read; URG_WALK_LOG + 1: too many, or
+    uint32_t nmem;      /* stack words read; URG__WALK_LOG + 1: too many, or
                            a read of memory that may change outside the stack */
-    uintptr_t addr[URG_WALK_LOG];
-    uint64_t val[URG_WALK_LOG];
+    uintptr_t addr[URG__WALK_LOG];
+    uint64_t val[URG__WALK_LOG];
 };
-URG_HIDDEN const struct urg__walk_inputs *urg__walk_inputs(urg__walk_t *w);
+URG__HIDDEN const struct urg__walk_inputs *urg__walk_inputs(urg__walk_t *w);
 /* A cached address space for one thread's handler. Context: that thread
  * at start (allocates). Freed by its thread, with signals blocked. */
-URG_HIDDEN void *urg__unwind_as_new(void);
-URG_HIDDEN void urg__unwind_as_free(void *as);
+URG__HIDDEN void *urg__unwind_as_new(void);
+URG__HIDDEN void urg__unwind_as_free(void *as);
 /* Invalidate every cached space (modules changed): each owner flushes
  * its cache at its next walk. Any thread; lock-free. */
-URG_HIDDEN void urg__unwind_flush_all(void);
+URG__HIDDEN void urg__unwind_flush_all(void);
 /* Step to the caller: 1 (a frame), 0 (end of stack), < 0 (failure). */
-URG_HIDDEN int urg__walk_step(urg__walk_t *w);
-URG_HIDDEN uintptr_t urg__walk_ip(urg__walk_t *w);
+URG__HIDDEN int urg__walk_step(urg__walk_t *w);
+URG__HIDDEN uintptr_t urg__walk_ip(urg__walk_t *w);
 
 /* Why urg__walk_to_entry said no: the first frame refused (depth 0 is
  * the interrupted PC itself) and its class, or cls -1 when the walk
@@ -137,18 +137,18 @@ struct urg__walk_why {
     int depth;
     uintptr_t ip;
 };
-#define URG_MAX_WALK 128
+#define URG__MAX_WALK 128
 /* urg__walk_to_entry: does every frame, from the context in regs up to
  * the entry of the task whose stack is [lo, hi), lie in code of the
  * classes in `ok` (bits 1 << PC_x)? as: as for urg__walk_begin.
  * Signal-safe. why may be NULL. */
-URG_HIDDEN bool urg__walk_to_entry(urg__walk_t *w, void *as, uintptr_t lo, uintptr_t hi,
-                                   const uint64_t regs[URG_NREGS], const struct urg__modview *v,
-                                   uint32_t ok, struct urg__walk_why *why);
+URG__HIDDEN bool urg__walk_to_entry(urg__walk_t *w, void *as, uintptr_t lo, uintptr_t hi,
+                                    const uint64_t regs[URG_NREGS], const struct urg__modview *v,
+                                    uint32_t ok, struct urg__walk_why *why);
 
 /* ---- symbolize.c ---- */
 
 /* Appends "name+0xoff (module)" for pc to b. Signal-safe (open/mmap). */
-URG_HIDDEN void urg__pb_symbol(urg__pbuf *b, const struct urg__modview *v, uintptr_t pc);
+URG__HIDDEN void urg__pb_symbol(urg__pbuf *b, const struct urg__modview *v, uintptr_t pc);
 
-#endif /* URG_UNWIND_H */
+#endif /* URG__UNWIND_H */

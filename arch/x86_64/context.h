@@ -30,27 +30,27 @@
  * The offsets are used by assembly, so they are plain #defines here and
  * pinned against the C struct by static asserts below.
  */
-#ifndef URG_ARCH_X86_64_CONTEXT_H
-#define URG_ARCH_X86_64_CONTEXT_H
+#ifndef URG__ARCH_X86_64_CONTEXT_H
+#define URG__ARCH_X86_64_CONTEXT_H
 
-#define URG_CTX_OFF_MXCSR  0
-#define URG_CTX_OFF_FPUCW  4
-#define URG_CTX_OFF_R15    8
-#define URG_CTX_OFF_R14    16
-#define URG_CTX_OFF_R13    24
-#define URG_CTX_OFF_R12    32
-#define URG_CTX_OFF_RBX    40
-#define URG_CTX_OFF_RBP    48
-#define URG_CTX_OFF_RIP    56
-#define URG_CTX_FRAME_SIZE 64
+#define URG__CTX_OFF_MXCSR  0
+#define URG__CTX_OFF_FPUCW  4
+#define URG__CTX_OFF_R15    8
+#define URG__CTX_OFF_R14    16
+#define URG__CTX_OFF_R13    24
+#define URG__CTX_OFF_R12    32
+#define URG__CTX_OFF_RBX    40
+#define URG__CTX_OFF_RBP    48
+#define URG__CTX_OFF_RIP    56
+#define URG__CTX_FRAME_SIZE 64
 
 /* The trampoline frame of an async preemption (preempt.S): the handler
- * sets rsp = interrupted_rsp - URG_PREEMPT_SP_DROP and stores the
+ * sets rsp = interrupted_rsp - URG__PREEMPT_SP_DROP and stores the
  * interrupted rip at the new rsp; the trampoline returns with
- * `ret $URG_PREEMPT_REDZONE`, which restores the exact interrupted rsp and
+ * `ret $URG__PREEMPT_REDZONE`, which restores the exact interrupted rsp and
  * never touches the 128-byte red zone of the interrupted code. */
-#define URG_PREEMPT_REDZONE 128
-#define URG_PREEMPT_SP_DROP 136
+#define URG__PREEMPT_REDZONE 128
+#define URG__PREEMPT_SP_DROP 136
 
 #ifndef __ASSEMBLER__
 #include <stddef.h>
@@ -64,20 +64,20 @@ struct urg__ctx_frame {
     uint64_t rip;
 };
 
-_Static_assert(offsetof(struct urg__ctx_frame, mxcsr) == URG_CTX_OFF_MXCSR, "ctx mxcsr");
-_Static_assert(offsetof(struct urg__ctx_frame, fpucw) == URG_CTX_OFF_FPUCW, "ctx fpucw");
-_Static_assert(offsetof(struct urg__ctx_frame, r15) == URG_CTX_OFF_R15, "ctx r15");
-_Static_assert(offsetof(struct urg__ctx_frame, r14) == URG_CTX_OFF_R14, "ctx r14");
-_Static_assert(offsetof(struct urg__ctx_frame, r13) == URG_CTX_OFF_R13, "ctx r13");
-_Static_assert(offsetof(struct urg__ctx_frame, r12) == URG_CTX_OFF_R12, "ctx r12");
-_Static_assert(offsetof(struct urg__ctx_frame, rbx) == URG_CTX_OFF_RBX, "ctx rbx");
-_Static_assert(offsetof(struct urg__ctx_frame, rbp) == URG_CTX_OFF_RBP, "ctx rbp");
-_Static_assert(offsetof(struct urg__ctx_frame, rip) == URG_CTX_OFF_RIP, "ctx rip");
-_Static_assert(sizeof(struct urg__ctx_frame) == URG_CTX_FRAME_SIZE, "ctx size");
+_Static_assert(offsetof(struct urg__ctx_frame, mxcsr) == URG__CTX_OFF_MXCSR, "ctx mxcsr");
+_Static_assert(offsetof(struct urg__ctx_frame, fpucw) == URG__CTX_OFF_FPUCW, "ctx fpucw");
+_Static_assert(offsetof(struct urg__ctx_frame, r15) == URG__CTX_OFF_R15, "ctx r15");
+_Static_assert(offsetof(struct urg__ctx_frame, r14) == URG__CTX_OFF_R14, "ctx r14");
+_Static_assert(offsetof(struct urg__ctx_frame, r13) == URG__CTX_OFF_R13, "ctx r13");
+_Static_assert(offsetof(struct urg__ctx_frame, r12) == URG__CTX_OFF_R12, "ctx r12");
+_Static_assert(offsetof(struct urg__ctx_frame, rbx) == URG__CTX_OFF_RBX, "ctx rbx");
+_Static_assert(offsetof(struct urg__ctx_frame, rbp) == URG__CTX_OFF_RBP, "ctx rbp");
+_Static_assert(offsetof(struct urg__ctx_frame, rip) == URG__CTX_OFF_RIP, "ctx rip");
+_Static_assert(sizeof(struct urg__ctx_frame) == URG__CTX_FRAME_SIZE, "ctx size");
 
 /* Default FP control values of the SysV ABI, given to fresh tasks. */
-#define URG_MXCSR_DEFAULT 0x1f80u
-#define URG_FPUCW_DEFAULT 0x037fu
+#define URG__MXCSR_DEFAULT 0x1f80u
+#define URG__FPUCW_DEFAULT 0x037fu
 
 #endif /* !__ASSEMBLER__ */
-#endif /* URG_ARCH_X86_64_CONTEXT_H */
+#endif /* URG__ARCH_X86_64_CONTEXT_H */

@@ -8,7 +8,7 @@
  * returns, the task "calls" this function from the interrupted
  * instruction:
  *
- *     rsp = interrupted_rsp - URG_PREEMPT_SP_DROP (136)
+ *     rsp = interrupted_rsp - URG__PREEMPT_SP_DROP (136)
  *     [rsp] = interrupted_rip
  *     rip = urg__async_preempt
  *
@@ -46,7 +46,7 @@
  */
 #include "context.h"
 
-        /* With the preemption path's C code (internal.h, URG_PREEMPT_PATH). */
+        /* With the preemption path's C code (internal.h, URG__PREEMPT_PATH). */
         .section urg_text_hot,"ax",@progbits
 
 /* void urg__async_preempt(void) — never called directly. */
@@ -57,8 +57,8 @@
 urg__async_preempt:
         .cfi_startproc
         .cfi_signal_frame
-        .cfi_def_cfa rsp, URG_PREEMPT_SP_DROP
-        .cfi_offset rip, -URG_PREEMPT_SP_DROP
+        .cfi_def_cfa rsp, URG__PREEMPT_SP_DROP
+        .cfi_offset rip, -URG__PREEMPT_SP_DROP
         pushfq
         .cfi_adjust_cfa_offset 8
         pushq   %rbp
@@ -143,11 +143,11 @@ urg__async_preempt:
         popq    %rbx
         popq    %rax
         popq    %rbp
-        .cfi_def_cfa rsp, URG_PREEMPT_SP_DROP + 8
+        .cfi_def_cfa rsp, URG__PREEMPT_SP_DROP + 8
         .cfi_restore rbp
         popfq
-        .cfi_def_cfa_offset URG_PREEMPT_SP_DROP
-        ret     $URG_PREEMPT_REDZONE
+        .cfi_def_cfa_offset URG__PREEMPT_SP_DROP
+        ret     $URG__PREEMPT_REDZONE
         .cfi_endproc
         .size   urg__async_preempt, .-urg__async_preempt
 

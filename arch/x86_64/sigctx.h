@@ -5,8 +5,8 @@
  * file in DWARF order, reading it from a ucontext_t, and the rewrite that
  * makes an interrupted task call the preemption trampoline.
  */
-#ifndef URG_ARCH_X86_64_SIGCTX_H
-#define URG_ARCH_X86_64_SIGCTX_H
+#ifndef URG__ARCH_X86_64_SIGCTX_H
+#define URG__ARCH_X86_64_SIGCTX_H
 
 #include "context.h"
 
@@ -36,8 +36,8 @@ enum {
     URG_R_RIP,
     URG_NREGS
 };
-#define URG_REG_PC URG_R_RIP
-#define URG_REG_SP URG_R_RSP
+#define URG__REG_PC URG_R_RIP
+#define URG__REG_SP URG_R_RSP
 
 /* libunwind exports its DWARF table search (for its ptrace and core-file
  * back ends) under a per-architecture name, and declares it nowhere. */
@@ -77,7 +77,7 @@ static inline uintptr_t urg__sigctx_sp(const void *uctx)
  * extended state and its alignment. */
 static inline size_t urg__sigctx_call_room(void)
 {
-    return URG_PREEMPT_SP_DROP + 16 + 14 * 8 + urg__xsave_size + 64;
+    return URG__PREEMPT_SP_DROP + 16 + 14 * 8 + urg__xsave_size + 64;
 }
 
 /* Store the return address below the red zone. Not instrumented: under
@@ -91,12 +91,12 @@ __attribute__((no_sanitize_address)) static inline void urg__sigctx_store_word(u
 
 /* urg__sigctx_push_call: on return from the handler, the thread calls
  * target as if from resume, past the red zone; target ends with
- * `ret $URG_PREEMPT_REDZONE`, which restores the exact interrupted rsp.
+ * `ret $URG__PREEMPT_REDZONE`, which restores the exact interrupted rsp.
  * The caller checked urg__sigctx_call_room. Signal-safe. */
 static inline void urg__sigctx_push_call(void *uctx, void (*target)(void), uintptr_t resume)
 {
     greg_t *g = ((ucontext_t *)uctx)->uc_mcontext.gregs;
-    uintptr_t sp = (uintptr_t)g[REG_RSP] - URG_PREEMPT_SP_DROP;
+    uintptr_t sp = (uintptr_t)g[REG_RSP] - URG__PREEMPT_SP_DROP;
     urg__sigctx_store_word(sp, (uint64_t)resume);
     g[REG_RSP] = (greg_t)sp;
     g[REG_RIP] = (greg_t)(uintptr_t)target;
@@ -117,18 +117,18 @@ urg__ctx_frame_regs(const struct urg__ctx_frame *f, uint64_t regs[URG_NREGS])
     regs[URG_R_R13] = f->r13;
     regs[URG_R_R14] = f->r14;
     regs[URG_R_R15] = f->r15;
-    regs[URG_R_RSP] = (uint64_t)(uintptr_t)f + URG_CTX_FRAME_SIZE;
+    regs[URG_R_RSP] = (uint64_t)(uintptr_t)f + URG__CTX_FRAME_SIZE;
     regs[URG_R_RIP] = f->rip;
 }
 
 /* A thread stopped in a system call has its PC just past the 2-byte
  * `syscall` (0f 05), or at it when the kernel restarts the call. code
- * holds the 4 bytes from PC - URG_SYSCALL_PROBE_BEFORE. */
-#define URG_SYSCALL_PROBE_BEFORE 2
-#define URG_SYSCALL_PROBE_BYTES  4
+ * holds the 4 bytes from PC - URG__SYSCALL_PROBE_BEFORE. */
+#define URG__SYSCALL_PROBE_BEFORE 2
+#define URG__SYSCALL_PROBE_BYTES  4
 static inline bool urg__syscall_insn_at(const volatile uint8_t *code)
 {
     return (code[2] == 0x0f && code[3] == 0x05) || (code[0] == 0x0f && code[1] == 0x05);
 }
 
-#endif /* URG_ARCH_X86_64_SIGCTX_H */
+#endif /* URG__ARCH_X86_64_SIGCTX_H */

@@ -22,7 +22,7 @@
  */
 #include "context.h"
 
-        /* With the preemption path's C code (internal.h, URG_PREEMPT_PATH). */
+        /* With the preemption path's C code (internal.h, URG__PREEMPT_PATH). */
         .section urg_text_hot,"ax",@progbits
 
 /*
@@ -57,8 +57,8 @@ urg__ctx_switch:
         .cfi_rel_offset r15, 0
         subq    $8, %rsp
         .cfi_adjust_cfa_offset 8
-        stmxcsr URG_CTX_OFF_MXCSR(%rsp)
-        fnstcw  URG_CTX_OFF_FPUCW(%rsp)
+        stmxcsr URG__CTX_OFF_MXCSR(%rsp)
+        fnstcw  URG__CTX_OFF_FPUCW(%rsp)
 
         movq    %rsp, (%rdi)
         movq    %rsi, %rsp
@@ -68,10 +68,10 @@ urg__ctx_switch:
         .cfi_adjust_cfa_offset 8
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
-        movl    8+URG_CTX_OFF_MXCSR(%rsp), %eax
+        movl    8+URG__CTX_OFF_MXCSR(%rsp), %eax
         cmpl    (%rsp), %eax
         jne     1f
-2:      movzwl  8+URG_CTX_OFF_FPUCW(%rsp), %eax
+2:      movzwl  8+URG__CTX_OFF_FPUCW(%rsp), %eax
         cmpw    4(%rsp), %ax
         jne     3f
 4:      addq    $16, %rsp
@@ -97,9 +97,9 @@ urg__ctx_switch:
         ret
         /* Out-of-line reloads; the CFA here is rsp+72 (the scratch slot). */
         .cfi_adjust_cfa_offset 64
-1:      ldmxcsr 8+URG_CTX_OFF_MXCSR(%rsp)
+1:      ldmxcsr 8+URG__CTX_OFF_MXCSR(%rsp)
         jmp     2b
-3:      fldcw   8+URG_CTX_OFF_FPUCW(%rsp)
+3:      fldcw   8+URG__CTX_OFF_FPUCW(%rsp)
         jmp     4b
         .cfi_endproc
         .size   urg__ctx_switch, .-urg__ctx_switch
