@@ -28,24 +28,26 @@
  * by signals/ and kept in the M (mp->sig). "Thread" below means the M's
  * own thread, at its start or exit, or in its handler. */
 struct urg__sigthread {
-    uint32_t pending;     /* atomic: a SIGURG of the runtime's is in flight;
+    uint32_t pending;         /* atomic: a SIGURG of the runtime's is in flight;
                             any sender CASes 0 -> 1, the handler clears it */
-    uint32_t detach_req;  /* atomic: sysmon saw the thread blocked and sets
+    uint32_t detach_req;      /* atomic: sysmon saw the thread blocked and sets
                             it; the handler or detach.c clears it */
-    uint32_t gen;         /* atomic: SIGURGs of the runtime's handled; the
+    uint32_t gen;             /* atomic: SIGURGs of the runtime's handled; the
                             handler adds, sysmon reads */
-    uint64_t t0;          /* handler entry of the preemption in progress, 0 if
+    uint64_t t0;              /* handler entry of the preemption in progress, 0 if
                             none; the handler sets it, the thread's next
                             switch closes it (cost histogram) */
-    int *errno_p;         /* this thread's errno, for the handler and the
+    int *errno_p;             /* this thread's errno, for the handler and the
                             trampoline: no call into libc (cold after a
                             slice) to find it. Thread, written once */
-    void *altstack;       /* sigaltstack memory; thread */
-    size_t altstack_size; /* thread */
-    void *unw_as;         /* the unwinder's cached address space; thread (walks
+    void *altstack;           /* sigaltstack memory; thread */
+    size_t altstack_size;     /* thread */
+    void *unw_as;             /* the unwinder's cached address space; thread (walks
                         run only in its handler or on its g0) */
-    void *walk_memo;      /* verdicts of its earlier walks (signals/walkmemo.c);
+    void *walk_memo;          /* verdicts of its earlier walks (signals/walkmemo.c);
                         thread, as unw_as */
+    uintptr_t tls_lo, tls_hi; /* the thread's static TLS block and thread
+                                 control block; thread, written once */
 };
 
 /* Why the handler did not preempt (the order it checks in). Also the
@@ -67,6 +69,11 @@ enum urg__defer_reason {
     DEFER_FOREIGN,         /* a shared object not opted in (urg_preempt_module) */
     DEFER_WALK,            /* the unwind failed or did not reach the task's entry */
     DEFER_MODULES_CHANGED, /* objects were loaded or unloaded during the check */
+    DEFER_TLS_ADDR,        /* registers or live stack hold an address in this
+                              thread's TLS (&errno, a __thread's address):
+                              moving the task would leave it using this
+                              thread's copy (checked after DEFER_STACK_ROOM;
+                              last here to keep the probe's numbers) */
     DEFER__COUNT
 };
 /* Or'ed into a frame reason when the refused frame is a caller of the

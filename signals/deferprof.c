@@ -65,6 +65,7 @@ static const char *const reasons[DEFER__COUNT] = {
     [DEFER_FOREIGN] = "module not opted in",
     [DEFER_WALK] = "unwind failed",
     [DEFER_MODULES_CHANGED] = "modules changed",
+    [DEFER_TLS_ADDR] = "holds a TLS address",
 };
 
 /* urg__defer_reason_str: Signal-safe. */

@@ -124,6 +124,32 @@ static uint32_t defer_reason_of(int cls, uintptr_t pc)
     }
 }
 
+/* holds_tls_address: does the interrupted context hold an address in
+ * this thread's TLS block — in a register, in the task's live stack, or
+ * in the 128 bytes below the stack pointer (the red zone, where a leaf
+ * function may keep one)? Such an address (&errno, cached by the compiler
+ * once per function; a __thread variable's, cached across a call-free
+ * loop) would point at the old thread's copy once the task moves, so the
+ * task must not move until its next runtime call: the request is
+ * deferred, and if that lasts the task is detached instead (detach.c),
+ * which keeps it on this thread. A conservative scan: a word that only
+ * looks like such an address (stale data in a frame) defers too.
+ * Signal-safe: reads registers and the task's own stack. */
+__attribute__((no_sanitize_address)) URG__PREEMPT_PATH static bool
+holds_tls_address(const struct urg__sigthread *st, const uint64_t regs[URG_NREGS], uintptr_t sp,
+                  uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t tlo = st->tls_lo, span = st->tls_hi - st->tls_lo;
+    for (int i = 0; i < URG_NREGS; i++)
+        if ((uintptr_t)regs[i] - tlo < span)
+            return true;
+    uintptr_t from = sp - URG__PREEMPT_REDZONE >= lo ? sp - URG__PREEMPT_REDZONE : lo;
+    for (const uintptr_t *w = (const uintptr_t *)(from & ~(uintptr_t)7); (uintptr_t)w < hi; w++)
+        if (*w - tlo < span)
+            return true;
+    return false;
+}
+
 /* at_safe_point: steps 3 and 4. Returns DEFER_NONE at a safe point, or
  * why not (enum urg__defer_reason), with the refused caller's PC in
  * *refused when the interrupted PC itself was fine. Signal-safe. */
@@ -140,6 +166,8 @@ URG__PREEMPT_PATH static uint32_t at_safe_point(struct urg__sigthread *st,
         return DEFER_OFF_STACK;
     if (sp < lo + need)
         return DEFER_STACK_ROOM;
+    if (holds_tls_address(st, regs, sp, lo, hi))
+        return DEFER_TLS_ADDR;
 
     struct urg__modview v;
     urg__modview_begin(&v);

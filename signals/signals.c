@@ -26,6 +26,7 @@
 
 #include "handler.h"
 
+#include <link.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -166,11 +167,40 @@ void urg__altstack_free(struct urg__sigthread *st, bool on_thread)
     st->altstack = NULL;
 }
 
+#ifdef URG_PREEMPT_ASYNC
+/* tls_bounds: widen [lo, hi) by each loaded module's TLS block on this
+ * thread (dl_iterate_phdr gives this thread's address of each). */
+static int tls_bounds(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uintptr_t *b = arg;
+    if (!info->dlpi_tls_data)
+        return 0; /* no TLS, or a dynamic block this thread has not made */
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type != PT_TLS)
+            continue;
+        uintptr_t lo = (uintptr_t)info->dlpi_tls_data, hi = lo + info->dlpi_phdr[i].p_memsz;
+        b[0] = lo < b[0] ? lo : b[0];
+        b[1] = hi > b[1] ? hi : b[1];
+    }
+    return 0;
+}
+#endif
+
 /* urg__safepoint_m_init: the thread's own unwinder for its SIGURG
- * handler. Context: the new thread, before it runs anything. */
+ * handler, and the bounds of its TLS. Context: the new thread, before it
+ * runs anything. */
 int urg__safepoint_m_init(struct urg__sigthread *st, uintptr_t lo, uintptr_t hi)
 {
 #ifdef URG_PREEMPT_ASYNC
+    /* This thread's TLS: the control block's header at the thread pointer
+     * and the static blocks of the modules loaded now (the executable,
+     * libc, liburgent, ...). Not the blocks of modules dlopen'ed later,
+     * which live in memory the loader allocates (docs/preemption.md). */
+    uintptr_t tp = urg__arch_thread_pointer(), b[2] = {tp, tp + URG__ARCH_TCB_HEAD};
+    dl_iterate_phdr(tls_bounds, b);
+    st->tls_lo = b[0];
+    st->tls_hi = b[1];
     st->unw_as = urg__unwind_as_new();
     st->walk_memo = aligned_alloc(URG__CACHELINE, urg__walk_memo_size);
     if (!st->unw_as || !st->walk_memo)

@@ -359,6 +359,97 @@ static int cv_child(void *arg)
     return 0;
 }
 
+/* ---- a thread-local's address held across a call-free stretch ----
+ * The compiler computes a __thread variable's (or errno's) address once
+ * and keeps it, in a register or a stack slot, for as long as it likes:
+ * within a function, the thread cannot change. A task preempted while it
+ * holds one must resume on the same thread, or it goes on writing the old
+ * thread's copy. 8 tasks on 2 procs (under URG_DEBUG=chaos, every
+ * preemption that may move a task does): each keeps its slot's address in
+ * a register, or in a stack slot, across a call-free loop of 30 quanta,
+ * and at the end compares it with the slot of the thread it is on. */
+
+#define TLS_TASKS 8
+#define TLS_US    3000 /* 30 quanta */
+
+static __thread long tls_slot;
+static int tls_moved;
+
+static __attribute__((noinline)) long *tls_slot_here(void) { return &tls_slot; }
+
+static void tls_user(void *arg)
+{
+    bool on_stack = (intptr_t)arg & 1;
+    uint64_t n = iters_per_us * TLS_US;
+    long *slot = &tls_slot;
+    long *volatile stacked = slot; /* a stack slot, read back each round */
+    for (uint64_t i = 0; i < n; i++) {
+        long *p = on_stack ? stacked : slot;
+        __asm__ volatile("" : "+r"(p)); /* opaque: keep it where it is */
+        (*p)++;
+    }
+    if ((on_stack ? stacked : slot) != tls_slot_here())
+        __atomic_fetch_add(&tls_moved, 1, __ATOMIC_RELAXED);
+    urg_wg_done(&wg);
+}
+
+/* A task holding no such address is still preempted (and may move). */
+static void tls_free_hog(void *arg)
+{
+    (void)arg;
+    busy_us(10 * TLS_US); /* longer than sysmon's longest idle sleep (10 ms) */
+    urg_wg_done(&wg);
+}
+
+static urg_stats tls_before;
+
+static void tls_main(void *arg)
+{
+    (void)arg;
+    urg_wg_add(&wg, TLS_TASKS);
+    for (int i = 0; i < TLS_TASKS; i++)
+        urg_go(tls_user, (void *)(intptr_t)i);
+    urg_wg_wait(&wg);
+    /* Then 3 hogs that hold no such address, on the 2 procs: these must
+     * still be preempted, or the scan refuses everything. */
+    urg_stats_get(&tls_before);
+    urg_wg_add(&wg, 3);
+    for (int i = 0; i < 3; i++)
+        urg_go(tls_free_hog, NULL);
+    urg_wg_wait(&wg);
+    urg_stats_get(&stats);
+}
+
+static int tls_child(void *arg)
+{
+    (void)arg;
+    calibrate();
+    urg_config cfg = {.maxprocs = 2, .quantum_ns = QUANTUM_NS};
+    if (urg_run(tls_main, NULL, &cfg) != 0)
+        return 2;
+    printf("TLS address held: %d of %d tasks resumed on another thread; async %llu, deferred "
+           "%llu, procs handed off %llu\n",
+           tls_moved, TLS_TASKS, (unsigned long long)stats.preempt_async,
+           (unsigned long long)stats.preempt_deferred, (unsigned long long)stats.syscall_handoffs);
+    uint64_t free_async = stats.preempt_async - tls_before.preempt_async;
+    printf("3 hogs holding none: async %llu, cooperative %llu, deferred %llu, requests %llu\n",
+           (unsigned long long)free_async,
+           (unsigned long long)(stats.preempt_cooperative - tls_before.preempt_cooperative),
+           (unsigned long long)(stats.preempt_deferred - tls_before.preempt_deferred),
+           (unsigned long long)(stats.preempt_requests - tls_before.preempt_requests));
+    if (!strcmp(urg_preempt_mode(), "async") && !TU_TSAN && free_async == 0) {
+        printf("hogs that hold no TLS address were not preempted: the scan refuses everything\n");
+        return 1;
+    }
+    return tls_moved ? 1 : 0;
+}
+
+static void test_native_tls_address_stays_on_its_thread(void **state)
+{
+    (void)state;
+    assert_true(run_case(tls_child, NULL, "TLS address, 8 tasks, 2 procs"));
+}
+
 static void test_native_blocked_thread_loses_its_proc(void **state)
 {
     (void)state;
@@ -374,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_native_cxx_static_guard),
         cmocka_unit_test(test_native_openssl_rand_bytes),
         cmocka_unit_test(test_native_blocked_thread_loses_its_proc),
+        cmocka_unit_test(test_native_tls_address_stays_on_its_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,6 +39,19 @@ enum {
 #define URG__REG_PC URG_R_RIP
 #define URG__REG_SP URG_R_RSP
 
+/* The thread pointer (%fs:0 points at itself), and the bytes from it that
+ * hold the thread control block's header (glibc's tcbhead_t, whose first
+ * word pthread_self() returns). x86-64 uses TLS variant II: the modules'
+ * static TLS blocks lie just below the thread pointer, the control block
+ * above it. Signal-safe. */
+#define URG__ARCH_TCB_HEAD 0x300
+static inline uintptr_t urg__arch_thread_pointer(void)
+{
+    uintptr_t tp;
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+    return tp;
+}
+
 /* libunwind exports its DWARF table search (for its ptrace and core-file
  * back ends) under a per-architecture name, and declares it nowhere. */
 #define urg__unw_dwarf_search_unwind_table _Ux86_64_dwarf_search_unwind_table
