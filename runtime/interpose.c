@@ -32,8 +32,8 @@
  * caller would block its thread in the guard's futex while the first waits
  * in a run queue).
  *
- * The real function is found once, with dlsym: a sanitizer's interceptor
- * (__interceptor_NAME) if there is one, so that ThreadSanitizer still sees
+ * The real function is found once, with dlsym: where a sanitizer is loaded,
+ * its interceptor (__interceptor_NAME), so that ThreadSanitizer still sees
  * every lock; otherwise the next definition after ours (RTLD_NEXT).
  *
  * Cost: a call through a pointer and a thread-local read per lock call;
@@ -73,12 +73,24 @@ static inline void adjust(int d)
     gp->st->ulocks = n < 0 ? 0 : n;
 }
 
-/* resolve: the function an interposed NAME stands in front of. */
+/* Defined when a sanitizer's runtime is in the process. */
+extern void __asan_init(void) __attribute__((weak));
+extern void __tsan_init(void) __attribute__((weak));
+extern void __msan_init(void) __attribute__((weak));
+
+/* resolve: the function an interposed NAME stands in front of. The
+ * interceptor is looked for only where a sanitizer is loaded: a dlsym that
+ * fails allocates its error message, and a malloc linked into the program
+ * (static jemalloc) takes a pthread lock on its first call, which comes
+ * back here — a recursion that ends in a stack overflow before main. */
 static void *resolve(const char *name)
 {
-    char buf[64] = "__interceptor_";
-    urg__strlcpy(buf + 14, name, sizeof(buf) - 14);
-    void *f = dlsym(RTLD_DEFAULT, buf);
+    void *f = NULL;
+    if (__asan_init || __tsan_init || __msan_init) {
+        char buf[64] = "__interceptor_";
+        urg__strlcpy(buf + 14, name, sizeof(buf) - 14);
+        f = dlsym(RTLD_DEFAULT, buf);
+    }
     if (!f)
         f = dlsym(RTLD_NEXT, name);
     if (!f) {
