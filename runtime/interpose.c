@@ -49,6 +49,7 @@
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <threads.h>
 #include <time.h>
@@ -207,6 +208,61 @@ URG__INTERPOSER void __cxa_guard_abort(int64_t *g)
     adjust(-1);
 }
 
+/* ---- signal masks ----
+ * A task that blocks SIGURG blocks it for its thread, and the task may
+ * leave (park, return) with it blocked: every preemption request sent to
+ * that thread would then stay pending in the kernel, and the next task
+ * there could never be preempted. So the mask calls note, for the thread,
+ * whether a task left SIGURG blocked (mp->sig.urg_blocked), and the
+ * thread's next switch unblocks it (urg__sigmask_unblock_urg, from proc.c):
+ * a mask is the thread's, not the task's, as everywhere in urgent (the
+ * hazards of docs/preemption.md). Calls from the runtime's own handlers
+ * (libunwind blocks every signal around its cache) run on the alternate
+ * signal stack and are not noted. Signal-safe. */
+static void note_sigurg(int how, const sigset_t *set)
+{
+    m_t *mp = urg__tls_m;
+    if (!mp || !set || !sigismember(set, SIGURG))
+        return;
+    g_t *gp = mp->curg;
+    if (!gp || gp == &mp->g0)
+        return;
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0), alt = (uintptr_t)mp->sig.altstack;
+    if (alt && sp - alt < mp->sig.altstack_size)
+        return; /* in a handler of ours */
+    if (how == SIG_BLOCK || how == SIG_SETMASK)
+        mp->sig.urg_blocked = 1;
+    else if (how == SIG_UNBLOCK)
+        mp->sig.urg_blocked = 0;
+}
+
+REAL(int, pthread_sigmask, (int how, const sigset_t *set, sigset_t *old))
+REAL(int, sigprocmask, (int how, const sigset_t *set, sigset_t *old))
+URG_API URG__INTERPOSER int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    int r = get_pthread_sigmask()(how, set, old);
+    if (r == 0)
+        note_sigurg(how, set);
+    return r;
+}
+URG_API URG__INTERPOSER int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    int r = get_sigprocmask()(how, set, old);
+    if (r == 0)
+        note_sigurg(how, set);
+    return r;
+}
+
+/* urg__sigmask_unblock_urg: unblock SIGURG on the calling thread, through
+ * the C library's function (not the wrapper). Context: g0 or a task. */
+void urg__sigmask_unblock_urg(void)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGURG);
+    get_pthread_sigmask()(SIG_UNBLOCK, &s, NULL);
+}
+
 /* urg__interpose_init: find the C library's functions now, before any
  * task runs (urg_run calls it, which also keeps this file in static
  * links). The C++ guard is left to first use: a C program has none. */
@@ -222,4 +278,6 @@ void urg__interpose_init(void)
     (void)get_pthread_spin_unlock();
     (void)get_flockfile();
     (void)get_funlockfile();
+    (void)get_pthread_sigmask();
+    (void)get_sigprocmask();
 }

@@ -48,6 +48,9 @@ struct urg__sigthread {
                         thread, as unw_as */
     uintptr_t tls_lo, tls_hi; /* the thread's static TLS block and thread
                                  control block; thread, written once */
+    uint8_t urg_blocked;      /* a task blocked SIGURG on this thread
+                                 (interpose.c); the thread's next switch
+                                 unblocks it (proc.c). Thread */
 };
 
 /* Why the handler did not preempt (the order it checks in). Also the

@@ -126,6 +126,13 @@ static inline __attribute__((always_inline)) bool prepare_run(m_t *mp, p_t *pp, 
         st_relaxed(&gp->st->waitsince, (uint64_t)0);
         gp->flags |= G_FLAG_STARTED;
     }
+    if (unlikely(mp->sig.urg_blocked)) {
+        /* A task left SIGURG blocked on this thread (interpose.c): the
+         * next one must be preemptible. A request pending meanwhile is
+         * delivered now and finds no task to preempt. */
+        mp->sig.urg_blocked = 0;
+        urg__sigmask_unblock_urg();
+    }
     if (unlikely(sched.chaos) && gp->st->chaos_m) {
         fetch_add(gp->st->chaos_m == mp ? &sched.chaos_stayed : &sched.chaos_moved, 1);
         gp->st->chaos_m = NULL;

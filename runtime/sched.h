@@ -580,6 +580,7 @@ URG__HIDDEN void urg__fork_init(void);
 
 /* interpose.c: resolve the C library's lock functions (urg_run). */
 URG__HIDDEN void urg__interpose_init(void);
+URG__HIDDEN void urg__sigmask_unblock_urg(void); /* a task left SIGURG blocked here */
 
 /* preempt.c */
 URG__HIDDEN extern int urg__asyncpreemptoff;   /* URG_DEBUG=asyncpreemptoff=1 */

@@ -214,12 +214,86 @@ static void test_sigchain_flood_does_not_corrupt(void **state)
     sigaction(SIGURG, &old, NULL);
 }
 
+/* ---- a task that leaves SIGURG blocked on its thread ----
+ * A task blocks SIGURG (pthread_sigmask) and returns, leaving its thread
+ * with the signal blocked. The thread must be repaired at its next switch:
+ * otherwise every preemption request sent there stays pending in the
+ * kernel, and a hog that lands on the thread is never preempted (it took
+ * the only proc for its whole run, 0 preemptions). 1 proc, two hogs of 40
+ * quanta each: the second must get the proc before the first is done. */
+
+static int blocker_done;
+static uint64_t hog_first_done, hog_second_start;
+static int hogs_started;
+
+static void sigurg_blocker(void *arg)
+{
+    (void)arg;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGURG);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    __atomic_store_n(&blocker_done, 1, __ATOMIC_RELEASE);
+    urg_wg_done(&wg);
+}
+
+static uint64_t mono_ns(void) /* no runtime call: the hog must not yield */
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void blocked_hog(void *arg)
+{
+    (void)arg;
+    if (__atomic_fetch_add(&hogs_started, 1, __ATOMIC_ACQ_REL) == 1)
+        __atomic_store_n(&hog_second_start, mono_ns(), __ATOMIC_RELEASE);
+    uint64_t end = mono_ns() + 40 * 1000000ull; /* 40 quanta of 1 ms */
+    while (mono_ns() < end)
+        for (volatile int i = 0; i < 1000; i++)
+            ;
+    uint64_t zero = 0;
+    __atomic_compare_exchange_n(&hog_first_done, &zero, mono_ns(), false, __ATOMIC_ACQ_REL,
+                                __ATOMIC_ACQUIRE);
+    urg_wg_done(&wg);
+}
+
+static void blocked_main(void *arg)
+{
+    (void)arg;
+    urg_wg_add(&wg, 1);
+    urg_go(sigurg_blocker, NULL);
+    urg_wg_wait(&wg);
+    urg_wg_add(&wg, 2);
+    urg_go(blocked_hog, NULL);
+    urg_go(blocked_hog, NULL);
+    urg_wg_wait(&wg);
+    urg_stats_get(&st);
+}
+
+static void test_sigchain_blocked_sigurg_is_repaired(void **state)
+{
+    (void)state;
+    urg_config cfg = {.maxprocs = 1, .quantum_ns = 1000000};
+    assert_int_equal(urg_run(blocked_main, NULL, &cfg), 0);
+    assert_true(blocker_done);
+    print_message("second hog started %+.1f ms after the first finished; %llu async preemptions\n",
+                  ((double)hog_second_start - (double)hog_first_done) / 1e6,
+                  (unsigned long long)st.preempt_async);
+    if (tu_is_async() && !TU_TSAN) {
+        assert_true(st.preempt_async > 0);
+        assert_true(hog_second_start < hog_first_done); /* they shared the proc */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigchain_program_handler_gets_outside_sigurg),
         cmocka_unit_test(test_sigchain_ignored_stays_ignored),
         cmocka_unit_test(test_sigchain_flood_does_not_corrupt),
+        cmocka_unit_test(test_sigchain_blocked_sigurg_is_repaired),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
