@@ -52,9 +52,12 @@ static void print_walk(const uint64_t regs[URG_NREGS], uintptr_t lo, uintptr_t h
         urg__pb_symbol(&b, &v, ip);
         urg__pb_str(&b, "\n");
         urg__pb_flush(&b);
-        if (urg__walk_step(&w) <= 0)
+        if (urg__walk_step(&w) <= 0) {
+            urg__walk_end(&w);
             return;
+        }
     }
+    urg__walk_end(&w);
     urg__write_str("    ...\n");
 }
 

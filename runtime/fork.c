@@ -71,11 +71,11 @@
  * also makes sure this file is linked in.
  */
 #include "sched.h"
+#include "unwind/unwind.h"
 #include "signals/signals.h"
 
 #include <pthread.h>
 #include <signal.h>
-
 
 /* The forking thread's signal mask before prepare blocked SIGURG; owner
  * (the thread that called fork). initial-exec: no lazy TLS allocation. */
@@ -104,6 +104,7 @@ static void fork_parent(void)
  * child's only thread, before fork returns. Locks: none. Signal-safe. */
 static void fork_child(void)
 {
+    urg__modules_fork_child(); /* walks of other threads are gone */
     if (urg__run_held()) {
         m_t *mp = urg__tls_m;
         urg__tls_m = NULL;

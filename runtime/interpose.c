@@ -45,6 +45,7 @@
  * block, and dlsym on first use.
  */
 #include "sched.h"
+#include "unwind/unwind.h"
 
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -222,7 +223,7 @@ URG__INTERPOSER void __cxa_guard_abort(int64_t *g)
 static void note_sigurg(int how, const sigset_t *set)
 {
     m_t *mp = urg__tls_m;
-    if (!mp || !set || !sigismember(set, SIGURG))
+    if (!mp || !set)
         return;
     g_t *gp = mp->curg;
     if (!gp || gp == &mp->g0)
@@ -230,9 +231,12 @@ static void note_sigurg(int how, const sigset_t *set)
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0), alt = (uintptr_t)mp->sig.altstack;
     if (alt && sp - alt < mp->sig.altstack_size)
         return; /* in a handler of ours */
-    if (how == SIG_BLOCK || how == SIG_SETMASK)
+    bool urg = sigismember(set, SIGURG) == 1;
+    if (how == SIG_SETMASK)
+        mp->sig.urg_blocked = urg;
+    else if (urg && how == SIG_BLOCK)
         mp->sig.urg_blocked = 1;
-    else if (how == SIG_UNBLOCK)
+    else if (urg && how == SIG_UNBLOCK)
         mp->sig.urg_blocked = 0;
 }
 
@@ -263,6 +267,24 @@ void urg__sigmask_unblock_urg(void)
     get_pthread_sigmask()(SIG_UNBLOCK, &s, NULL);
 }
 
+/* ---- unloading ----
+ * The SIGURG handler walks stacks with a table of the loaded objects that
+ * sysmon refreshes when it sees objects come or go (every 100 ms at
+ * most), and libunwind reads an object's unwind tables through it with
+ * every signal blocked, so a read of unmapped memory there kills the
+ * process. A dlclose during a run therefore unloads only while no walk is
+ * reading, and refreshes the table before any walk reads again
+ * (urg__modules_unload). Not in the lock wrappers' section: the refresh
+ * is runtime code. */
+REAL(int, dlclose, (void *handle))
+static int real_dlclose_call(void *handle) { return get_dlclose()(handle); }
+URG_API int dlclose(void *handle)
+{
+    if (!urg__run_held())
+        return get_dlclose()(handle);
+    return urg__modules_unload(real_dlclose_call, handle);
+}
+
 /* urg__interpose_init: find the C library's functions now, before any
  * task runs (urg_run calls it, which also keeps this file in static
  * links). The C++ guard is left to first use: a C program has none. */
@@ -280,4 +302,5 @@ void urg__interpose_init(void)
     (void)get_funlockfile();
     (void)get_pthread_sigmask();
     (void)get_sigprocmask();
+    (void)get_dlclose();
 }

@@ -89,14 +89,18 @@ static uintptr_t nearest_user(struct urg__sigthread *st, const struct urg__preem
     urg__walk_t w;
     if (urg__walk_begin(&w, st->unw_as, regs, t->stack_lo, t->stack_hi, &v) != 0)
         return 0;
+    uintptr_t found = 0;
     for (int i = 0; i < DP_FROM && urg__walk_step(&w) > 0; i++) {
         uintptr_t ip = urg__walk_ip(&w);
         if (ip == (uintptr_t)urg__task_fn_return)
-            return 0;
-        if (urg__pc_classify(&v, ip) == PC_USER)
-            return urg__modview_valid(&v) ? ip : 0;
+            break;
+        if (urg__pc_classify(&v, ip) == PC_USER) {
+            found = urg__modview_valid(&v) ? ip : 0;
+            break;
+        }
     }
-    return 0;
+    urg__walk_end(&w);
+    return found;
 }
 
 /* slot_for: the entry of key, claimed if new, or NULL when its

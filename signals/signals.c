@@ -214,9 +214,11 @@ int urg__safepoint_m_init(struct urg__sigthread *st, uintptr_t lo, uintptr_t hi)
     struct urg__modview v;
     urg__modview_begin(&v);
     urg__walk_t w;
-    if (urg__walk_begin(&w, st->unw_as, regs, lo, hi, &v) == 0)
+    if (urg__walk_begin(&w, st->unw_as, regs, lo, hi, &v) == 0) {
         for (int i = 0; i < 4 && urg__walk_step(&w) > 0; i++)
             ;
+        urg__walk_end(&w);
+    }
     return 0;
 #else
     (void)st, (void)lo, (void)hi;

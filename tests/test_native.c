@@ -29,6 +29,8 @@
 #include "testutil.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <threads.h>
@@ -450,6 +452,111 @@ static void test_native_tls_address_stays_on_its_thread(void **state)
     assert_true(run_case(tls_child, NULL, "TLS address, 8 tasks, 2 procs"));
 }
 
+/* ---- code at the address of an unloaded object ----
+ * The SIGURG handler walks stacks with a table of the loaded objects; an
+ * object that is unloaded must leave it before the handler can walk code
+ * placed at its old address, or the walk reads the object's unwind tables
+ * where nothing is mapped any more (before: SIGSEGV in the handler, 5 of
+ * 5 runs). Load a plugin, opt it in to preemption, unload it, map a loop
+ * at its function's old address, and run that loop in a task while
+ * another task waits for the proc: every request lands in the loop. A
+ * plain thread ends the loop once the handler has run 20 times. */
+
+#define UNLOAD_SIGNALS 20
+
+static volatile int unload_flag;
+static int (*unload_loop)(volatile int *);
+
+static void *unload_releaser(void *arg)
+{
+    (void)arg;
+    uint64_t deadline = urg_now() + 30ull * 1000000000ull;
+    bool signalled = !strcmp(urg_preempt_mode(), "async") && !TU_TSAN; /* else none come */
+    urg_stats s;
+    do {
+        usleep(1000);
+        urg_stats_get(&s);
+    } while (signalled && s.preempt_signals < UNLOAD_SIGNALS && urg_now() < deadline);
+    unload_flag = 1;
+    return NULL;
+}
+
+static void unload_waiter(void *arg)
+{
+    (void)arg;
+    urg_wg_done(&wg);
+}
+
+/* map_loop_at: the loop, at fn's address (its page must be free). */
+static int (*map_loop_at(void *fn))(volatile int *)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t at = (uintptr_t)fn & ~(uintptr_t)(page - 1);
+    unsigned char *code = mmap((void *)at, (size_t)page, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (code == MAP_FAILED || (uintptr_t)code != at)
+        return NULL;
+    /* 1: mov (%rdi),%eax; test %eax,%eax; je 1b; ret */
+    static const unsigned char loop[] = {0x8b, 0x07, 0x85, 0xc0, 0x74, 0xfa, 0xc3};
+    unsigned char *entry = code + ((uintptr_t)fn - at);
+    memcpy(entry, loop, sizeof(loop));
+    mprotect(code, (size_t)page, PROT_READ | PROT_EXEC);
+    return (int (*)(volatile int *))(void *)entry;
+}
+
+static int unload_result; /* 0 ok, 2 setup failed, 3 skipped */
+
+/* Everything during the run: the table the handler walks with was built
+ * while the plugin was loaded (urg_preempt_module refreshes it). */
+static void unload_main(void *arg)
+{
+    (void)arg;
+    void *h = dlopen(URG_TEST_PLUGIN, RTLD_NOW | RTLD_LOCAL);
+    void *fn = h ? dlsym(h, "urg_test_plugin_spin") : NULL;
+    if (!fn || urg_preempt_module(fn) != 0) {
+        printf("cannot load and opt in %s: %s\n", URG_TEST_PLUGIN, h ? "" : dlerror());
+        unload_result = 2;
+        return;
+    }
+    dlclose(h);
+    unload_loop = map_loop_at(fn);
+    if (!unload_loop) {
+        printf("skipped: the plugin's page is still mapped after dlclose\n");
+        unload_result = 3;
+        return;
+    }
+    urg_wg_add(&wg, 1);
+    urg_go(unload_waiter, NULL); /* waits for the proc: requests come */
+    pthread_t t;
+    pthread_create(&t, NULL, unload_releaser, NULL);
+    unload_loop(&unload_flag);
+    pthread_join(t, NULL);
+    urg_wg_wait(&wg);
+    urg_stats_get(&stats);
+}
+
+static int unload_child(void *arg)
+{
+    (void)arg;
+    urg_config cfg = {.maxprocs = 1, .quantum_ns = QUANTUM_NS};
+    if (urg_run(unload_main, NULL, &cfg) != 0 || unload_result == 2)
+        return 2;
+    if (unload_result == 3)
+        return 0;
+    printf("code at an unloaded object's address: %llu signals, %llu deferred, %llu async\n",
+           (unsigned long long)stats.preempt_signals, (unsigned long long)stats.preempt_deferred,
+           (unsigned long long)stats.preempt_async);
+    if (!strcmp(urg_preempt_mode(), "async") && !TU_TSAN && stats.preempt_signals < UNLOAD_SIGNALS)
+        return 1; /* the loop was not interrupted: nothing was tested */
+    return 0;
+}
+
+static void test_native_dlclose_then_code_at_old_address(void **state)
+{
+    (void)state;
+    assert_true(run_case(unload_child, NULL, "dlclose, then code at the old address"));
+}
+
 static void test_native_blocked_thread_loses_its_proc(void **state)
 {
     (void)state;
@@ -466,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_native_openssl_rand_bytes),
         cmocka_unit_test(test_native_blocked_thread_loses_its_proc),
         cmocka_unit_test(test_native_tls_address_stays_on_its_thread),
+        cmocka_unit_test(test_native_dlclose_then_code_at_old_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,6 +47,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
+#include <sched.h>
 #include <string.h>
 
 /* Pointer encodings of .eh_frame_hdr (LSB "DWARF Extensions"). */
@@ -252,6 +253,58 @@ static int count_loads(struct dl_phdr_info *info, size_t size, void *arg)
     v[0] = info->dlpi_adds;
     v[1] = info->dlpi_subs;
     return 1;
+}
+
+/* ---- unloading ----
+ * An object's unwind tables are read (by libunwind, through unwind.c's
+ * accessors) with every signal blocked: a read of memory that a dlclose
+ * has just unmapped would kill the process, not fail. So an unload waits
+ * for the walks under way and refuses new ones until the table no longer
+ * names the object: the walker counts itself, then looks for an unload;
+ * the unloader flags itself, then waits for the count (both sequentially
+ * consistent, so one of the two always sees the other). A refused walk
+ * fails (the handler defers: DEFER_WALK). */
+static uint32_t walkers;   /* atomic: walks between walk_enter and walk_exit */
+static uint32_t unloading; /* atomic: urg__modules_unload calls in progress */
+
+/* Signal-safe. */
+URG__PREEMPT_PATH bool urg__modules_walk_enter(void)
+{
+    __atomic_fetch_add(&walkers, 1u, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&unloading, __ATOMIC_SEQ_CST) == 0)
+        return true;
+    __atomic_fetch_sub(&walkers, 1u, __ATOMIC_RELEASE);
+    return false;
+}
+
+/* Signal-safe. */
+URG__PREEMPT_PATH void urg__modules_walk_exit(void)
+{
+    __atomic_fetch_sub(&walkers, 1u, __ATOMIC_RELEASE);
+}
+
+/* urg__modules_unload: run unload(handle) (dlclose) while no walk reads an
+ * object's memory, and publish the table without the object before any
+ * walk starts again. Returns what unload returned. Context: any thread
+ * but a handler; waits for the walks under way (microseconds each). */
+int urg__modules_unload(int (*unload)(void *), void *handle)
+{
+    __atomic_fetch_add(&unloading, 1u, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&walkers, __ATOMIC_SEQ_CST) != 0)
+        sched_yield();
+    int r = unload(handle);
+    if (r == 0 && urg__modules_changed())
+        urg__modules_refresh();
+    __atomic_fetch_sub(&unloading, 1u, __ATOMIC_RELEASE);
+    return r;
+}
+
+/* urg__modules_fork_child: the child has one thread; the parent's other
+ * threads' walks (and unloads) did not come with it. Signal-safe. */
+void urg__modules_fork_child(void)
+{
+    __atomic_store_n(&walkers, 0u, __ATOMIC_RELAXED);
+    __atomic_store_n(&unloading, 0u, __ATOMIC_RELAXED);
 }
 
 /* urg__modules_changed: have objects been loaded or unloaded since the

@@ -41,7 +41,12 @@
  * that holds it, so the holder is always another thread inside a few
  * dozen instructions of libunwind, which it leaves without waiting on
  * anything of ours. A handler can wait as long as the OS keeps that
- * thread off a CPU; that is the only wait. Nothing else in a walk locks:
+ * thread off a CPU; that is the only wait. libunwind also calls our
+ * find_proc_info, and makes the reads of unwind tables under it, with
+ * every signal blocked (SigBlk, read under gdb at acc_find_proc_info):
+ * a fault there is a kill, not a signal we could catch, so memory must
+ * not go away under a walk: modules.c holds dlclose back until the walks
+ * under way are done (urg__modules_unload). Nothing else in a walk locks:
  * our accessors read the module table lock-free (modules.c) and never
  * call the loader; libunwind's rule cache for UNW_CACHE_PER_THREAD is the
  * space's own, unlocked, in this build (--enable-per-thread-cache is off:
@@ -277,7 +282,7 @@ int urg__walk_begin(urg__walk_t *wt, void *cached_as, const uint64_t regs[URG_NR
 {
     struct urg__walk *w = (struct urg__walk *)wt;
     unw_addr_space_t as = walk_as(cached_as);
-    if (!as)
+    if (!as || !urg__modules_walk_enter())
         return -1;
     memcpy(w->regs, regs, sizeof(w->regs));
     w->stack_lo = stack_lo;
@@ -287,7 +292,17 @@ int urg__walk_begin(urg__walk_t *wt, void *cached_as, const uint64_t regs[URG_NR
     w->view = v;
     w->in.regs_read = 0;
     w->in.nmem = 0;
-    return unw_init_remote(&w->cursor, as, w) == 0 ? 0 : -1;
+    if (unw_init_remote(&w->cursor, as, w) == 0)
+        return 0;
+    urg__modules_walk_exit();
+    return -1;
+}
+
+/* Signal-safe. */
+void urg__walk_end(urg__walk_t *wt)
+{
+    (void)wt;
+    urg__modules_walk_exit();
 }
 
 /* Signal-safe. */
@@ -339,17 +354,28 @@ URG__PREEMPT_PATH bool urg__walk_to_entry(urg__walk_t *w, void *as, uintptr_t lo
         return refuse(why, cls, 0, regs[URG__REG_PC]);
     if (urg__walk_begin(w, as, regs, lo, hi, v) != 0)
         return refuse(why, -1, 0, regs[URG__REG_PC]);
-    for (int depth = 1; depth <= URG__MAX_WALK; depth++) {
-        if (urg__walk_step(w) <= 0)
-            return refuse(why, -1, depth, 0); /* a failure, or the end without the entry */
+    bool reached = false;
+    int depth;
+    for (depth = 1; depth <= URG__MAX_WALK; depth++) {
+        if (urg__walk_step(w) <= 0) {
+            refuse(why, -1, depth, 0); /* a failure, or the end without the entry */
+            break;
+        }
         uintptr_t ip = urg__walk_ip(w);
         /* The task's entry (urg__task_start) called the frame below: the
          * only runtime frame allowed above the task's code. */
-        if (ip == (uintptr_t)urg__task_fn_return)
-            return true;
+        if (ip == (uintptr_t)urg__task_fn_return) {
+            reached = true;
+            break;
+        }
         cls = urg__pc_classify(v, ip);
-        if (!((ok >> cls) & 1))
-            return refuse(why, cls, depth, ip);
+        if (!((ok >> cls) & 1)) {
+            refuse(why, cls, depth, ip);
+            break;
+        }
     }
-    return refuse(why, -1, URG__MAX_WALK, 0);
+    if (depth > URG__MAX_WALK)
+        refuse(why, -1, URG__MAX_WALK, 0);
+    urg__walk_end(w);
+    return reached;
 }

@@ -83,6 +83,14 @@ URG__HIDDEN uint32_t urg__unsafe_range_count(void);
  * per-thread unwinder caches are invalidated. Not in a handler. */
 URG__HIDDEN int urg__modules_refresh(void);
 URG__HIDDEN bool urg__modules_changed(void);
+/* dlclose(handle) as unload, with no walk reading objects meanwhile, then
+ * a refresh (runtime/interpose.c). Not in a handler. */
+URG__HIDDEN int urg__modules_unload(int (*unload)(void *), void *handle);
+URG__HIDDEN void urg__modules_fork_child(void);
+/* A walk reads objects' memory between these (unwind.c); enter returns
+ * false while an unload is in progress. Signal-safe. */
+URG__HIDDEN bool urg__modules_walk_enter(void);
+URG__HIDDEN void urg__modules_walk_exit(void);
 /* URG_PREEMPT_MODULES=name:name (env.c). */
 URG__HIDDEN void urg__preempt_modules_env(const char *list);
 
@@ -127,6 +135,9 @@ URG__HIDDEN void urg__unwind_as_free(void *as);
 URG__HIDDEN void urg__unwind_flush_all(void);
 /* Step to the caller: 1 (a frame), 0 (end of stack), < 0 (failure). */
 URG__HIDDEN int urg__walk_step(urg__walk_t *w);
+/* Every walk begun (urg__walk_begin returned 0) ends here: an unload waits
+ * for it (modules.c). Signal-safe. */
+URG__HIDDEN void urg__walk_end(urg__walk_t *w);
 URG__HIDDEN uintptr_t urg__walk_ip(urg__walk_t *w);
 
 /* Why urg__walk_to_entry said no: the first frame refused (depth 0 is
