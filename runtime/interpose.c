@@ -63,7 +63,7 @@
 /* adjust: add d to the running task's count. Never below zero: a lock
  * taken before the task started (or on a plain thread) may be released
  * by it. */
-static inline void adjust(int d)
+URG__RACY_READER static inline void adjust(int d) /* as note_sigurg */
 {
     m_t *mp = urg__tls_m;
     if (!mp)
@@ -220,7 +220,10 @@ URG__INTERPOSER void __cxa_guard_abort(int64_t *g)
  * hazards of docs/preemption.md). Calls from the runtime's own handlers
  * (libunwind blocks every signal around its cache) run on the alternate
  * signal stack and are not noted. Signal-safe. */
-static void note_sigurg(int how, const sigset_t *set)
+/* Racy reader: urg__tls_m is the thread's, read from a task, which
+ * ThreadSanitizer models as a thread of its own (the M writes it at exit,
+ * on the same OS thread). */
+URG__RACY_READER static void note_sigurg(int how, const sigset_t *set)
 {
     m_t *mp = urg__tls_m;
     if (!mp || !set)

@@ -24,31 +24,38 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define URG__TLS_RANGES 6
+
 /* The signal layer's state for one thread that runs tasks (an M), owned
  * by signals/ and kept in the M (mp->sig). "Thread" below means the M's
  * own thread, at its start or exit, or in its handler. */
 struct urg__sigthread {
-    uint32_t pending;         /* atomic: a SIGURG of the runtime's is in flight;
+    uint32_t pending;     /* atomic: a SIGURG of the runtime's is in flight;
                             any sender CASes 0 -> 1, the handler clears it */
-    uint32_t detach_req;      /* atomic: sysmon saw the thread blocked and sets
+    uint32_t detach_req;  /* atomic: sysmon saw the thread blocked and sets
                             it; the handler or detach.c clears it */
-    uint32_t gen;             /* atomic: SIGURGs of the runtime's handled; the
+    uint32_t gen;         /* atomic: SIGURGs of the runtime's handled; the
                             handler adds, sysmon reads */
-    uint64_t t0;              /* handler entry of the preemption in progress, 0 if
+    uint64_t t0;          /* handler entry of the preemption in progress, 0 if
                             none; the handler sets it, the thread's next
                             switch closes it (cost histogram) */
-    int *errno_p;             /* this thread's errno, for the handler and the
+    int *errno_p;         /* this thread's errno, for the handler and the
                             trampoline: no call into libc (cold after a
                             slice) to find it. Thread, written once */
-    void *altstack;           /* sigaltstack memory; thread */
-    size_t altstack_size;     /* thread */
-    void *unw_as;             /* the unwinder's cached address space; thread (walks
+    void *altstack;       /* sigaltstack memory; thread */
+    size_t altstack_size; /* thread */
+    void *unw_as;         /* the unwinder's cached address space; thread (walks
                         run only in its handler or on its g0) */
-    void *walk_memo;          /* verdicts of its earlier walks (signals/walkmemo.c);
+    void *walk_memo;      /* verdicts of its earlier walks (signals/walkmemo.c);
                         thread, as unw_as */
-    uintptr_t tls_lo, tls_hi; /* the thread's static TLS block and thread
-                                 control block; thread, written once */
-    uint8_t urg_blocked;      /* a task blocked SIGURG on this thread
+    /* The TLS an address in preemptible code can point into
+     * (signals/signals.c): the control block's header, and the static
+     * blocks of libc (errno), the program and the opted-in objects.
+     * tls_lo/tls_hi bound them all. Thread, written once. */
+    uintptr_t tls_lo, tls_hi;
+    uint32_t ntls;
+    uintptr_t tls[URG__TLS_RANGES][2];
+    uint8_t urg_blocked; /* a task blocked SIGURG on this thread
                                  (interpose.c); the thread's next switch
                                  unblocks it (proc.c). Thread */
 };

@@ -124,10 +124,21 @@ static uint32_t defer_reason_of(int cls, uintptr_t pc)
     }
 }
 
+/* in_tls: is a (inside [tls_lo, tls_hi)) in one of st's TLS ranges? */
+static inline bool in_tls(const struct urg__sigthread *st, uintptr_t a)
+{
+    for (uint32_t i = 0; i < st->ntls; i++)
+        if (a - st->tls[i][0] < st->tls[i][1] - st->tls[i][0])
+            return true;
+    return false;
+}
+
 /* holds_tls_address: does the interrupted context hold an address in
  * this thread's TLS block — in a register, in the task's live stack, or
  * in the 128 bytes below the stack pointer (the red zone, where a leaf
- * function may keep one)? Such an address (&errno, cached by the compiler
+ * function may keep one)? "TLS" is the ranges signals.c keeps (errno's
+ * block, the program's and opted-in objects', pthread_self()'s). Such an
+ * address (&errno, cached by the compiler
  * once per function; a __thread variable's, cached across a call-free
  * loop) would point at the old thread's copy once the task moves, so the
  * task must not move until its next runtime call: the request is
@@ -141,11 +152,11 @@ holds_tls_address(const struct urg__sigthread *st, const uint64_t regs[URG_NREGS
 {
     uintptr_t tlo = st->tls_lo, span = st->tls_hi - st->tls_lo;
     for (int i = 0; i < URG_NREGS; i++)
-        if ((uintptr_t)regs[i] - tlo < span)
+        if ((uintptr_t)regs[i] - tlo < span && in_tls(st, (uintptr_t)regs[i]))
             return true;
     uintptr_t from = sp - URG__PREEMPT_REDZONE >= lo ? sp - URG__PREEMPT_REDZONE : lo;
     for (const uintptr_t *w = (const uintptr_t *)(from & ~(uintptr_t)7); (uintptr_t)w < hi; w++)
-        if (*w - tlo < span)
+        if (*w - tlo < span && in_tls(st, *w))
             return true;
     return false;
 }

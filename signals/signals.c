@@ -168,39 +168,76 @@ void urg__altstack_free(struct urg__sigthread *st, bool on_thread)
 }
 
 #ifdef URG_PREEMPT_ASYNC
-/* tls_bounds: widen [lo, hi) by each loaded module's TLS block on this
- * thread (dl_iterate_phdr gives this thread's address of each). */
-static int tls_bounds(struct dl_phdr_info *info, size_t size, void *arg)
+/* tls_add: one range of TLS to look for (tls_ranges). */
+static void tls_add(struct urg__sigthread *st, uintptr_t lo, uintptr_t hi)
+{
+    if (st->ntls == URG__TLS_RANGES) { /* merge into the last: more, never less */
+        uintptr_t *r = st->tls[URG__TLS_RANGES - 1];
+        r[0] = lo < r[0] ? lo : r[0];
+        r[1] = hi > r[1] ? hi : r[1];
+    } else {
+        st->tls[st->ntls][0] = lo;
+        st->tls[st->ntls][1] = hi;
+        st->ntls++;
+    }
+    st->tls_lo = lo < st->tls_lo ? lo : st->tls_lo;
+    st->tls_hi = hi > st->tls_hi ? hi : st->tls_hi;
+}
+
+/* tls_ranges: a loaded object's static TLS block on this thread
+ * (dl_iterate_phdr gives this thread's address of it), if preemptible code
+ * can hold an address in it: the C library's (errno), and those of the
+ * program and the opted-in objects. The blocks of everything else (a
+ * sanitizer runtime, libstdc++, liburgent) are left out: code that is
+ * never preempted reaches them, through __tls_get_addr, and leaves their
+ * addresses in scratch registers that a hog's loop never overwrites,
+ * which would keep it from ever being preempted. */
+static int tls_ranges(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
-    uintptr_t *b = arg;
+    struct urg__sigthread *st = arg;
     if (!info->dlpi_tls_data)
         return 0; /* no TLS, or a dynamic block this thread has not made */
+    uintptr_t lo = 0, hi = 0, text = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
-        if (info->dlpi_phdr[i].p_type != PT_TLS)
-            continue;
-        uintptr_t lo = (uintptr_t)info->dlpi_tls_data, hi = lo + info->dlpi_phdr[i].p_memsz;
-        b[0] = lo < b[0] ? lo : b[0];
-        b[1] = hi > b[1] ? hi : b[1];
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_TLS) {
+            lo = (uintptr_t)info->dlpi_tls_data;
+            hi = lo + ph->p_memsz;
+        } else if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && !text) {
+            text = info->dlpi_addr + ph->p_vaddr;
+        }
     }
+    if (hi <= lo)
+        return 0;
+    struct urg__modview v;
+    urg__modview_begin(&v);
+    bool libc = info->dlpi_name && strstr(info->dlpi_name, "/libc.so");
+    if (libc || (text && urg__pc_classify(&v, text) == PC_USER))
+        tls_add(st, lo, hi);
     return 0;
 }
 #endif
 
-/* urg__safepoint_m_init: the thread's own unwinder for its SIGURG
+    /* urg__safepoint_m_init: the thread's own unwinder for its SIGURG
  * handler, and the bounds of its TLS. Context: the new thread, before it
  * runs anything. */
-int urg__safepoint_m_init(struct urg__sigthread *st, uintptr_t lo, uintptr_t hi)
+    int
+    urg__safepoint_m_init(struct urg__sigthread *st, uintptr_t lo, uintptr_t hi)
 {
 #ifdef URG_PREEMPT_ASYNC
-    /* This thread's TLS: the control block's header at the thread pointer
-     * and the static blocks of the modules loaded now (the executable,
-     * libc, liburgent, ...). Not the blocks of modules dlopen'ed later,
-     * which live in memory the loader allocates (docs/preemption.md). */
-    uintptr_t tp = urg__arch_thread_pointer(), b[2] = {tp, tp + URG__ARCH_TCB_HEAD};
-    dl_iterate_phdr(tls_bounds, b);
-    st->tls_lo = b[0];
-    st->tls_hi = b[1];
+    /* This thread's TLS that preemptible code can point into: the control
+     * block's header at the thread pointer (pthread_self()), and the
+     * static blocks of the objects loaded now that tls_ranges keeps. Not
+     * the blocks of objects dlopen'ed later, which live in memory the
+     * loader allocates, nor of objects opted in after this thread started
+     * (docs/preemption.md). */
+    uintptr_t tp = urg__arch_thread_pointer();
+    st->ntls = 0;
+    st->tls_lo = UINTPTR_MAX;
+    st->tls_hi = 0;
+    tls_add(st, tp, tp + URG__ARCH_TCB_HEAD);
+    dl_iterate_phdr(tls_ranges, st);
     st->unw_as = urg__unwind_as_new();
     st->walk_memo = aligned_alloc(URG__CACHELINE, urg__walk_memo_size);
     if (!st->unw_as || !st->walk_memo)

@@ -10,6 +10,9 @@
  *   fair1    4 call-free hogs on 1 proc, fixed time: share of each,
  *            Jain's fairness index, hogs starved (< 10% of a fair share)
  *   fair2    8 call-free hogs on 2 procs
+ *   fair3    3 call-free hogs on 2 procs: the case where a hog that may
+ *            not change threads (docs/preemption.md, contract line 6)
+ *            would cost the most fairness
  *   ticker   a task sleeping 1 ms in a loop beside 4 hogs on 1 proc:
  *            lateness of each wake-up (p50, p99, max)
  *   stw      urg_set_maxprocs (stop-the-world) 20 times, alternating 1 and
@@ -258,7 +261,7 @@ static void wait_hog_elsewhere(void)
 static void main_task(void *arg)
 {
     (void)arg;
-    if (!strcmp(scenario, "fair1") || !strcmp(scenario, "fair2")) {
+    if (!strcmp(scenario, "fair1") || !strcmp(scenario, "fair2") || !strcmp(scenario, "fair3")) {
         spawn_hogs(hog_task);
     } else if (!strcmp(scenario, "calls")) {
         spawn_hogs(calls_task);
@@ -319,7 +322,7 @@ static int cmp_double(const void *a, const void *b)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: compare fair1|fair2|ticker|stw|calls|nocalls|work "
+    fprintf(stderr, "usage: compare fair1|fair2|fair3|ticker|stw|calls|nocalls|work "
                     "[--seconds S] [--quantum-us Q] [--iters N] [--check]\n");
     exit(2);
 }
@@ -344,12 +347,15 @@ int main(int argc, char **argv)
     }
     if (!strcmp(scenario, "work"))
         seconds = 600; /* fixed work, not fixed time: the monitor only guards */
-    bool two = !strcmp(scenario, "fair2") || !strcmp(scenario, "stw") || !strcmp(scenario, "work");
+    bool two = !strcmp(scenario, "fair2") || !strcmp(scenario, "fair3") ||
+               !strcmp(scenario, "stw") || !strcmp(scenario, "work");
     procs = two ? 2 : 1;
-    nhogs = !strcmp(scenario, "fair2") || !strcmp(scenario, "work") ? 8 : 4;
-    if (strcmp(scenario, "fair1") && strcmp(scenario, "fair2") && strcmp(scenario, "ticker") &&
-        strcmp(scenario, "stw") && strcmp(scenario, "calls") && strcmp(scenario, "nocalls") &&
-        strcmp(scenario, "work"))
+    nhogs = !strcmp(scenario, "fair2") || !strcmp(scenario, "work") ? 8
+            : !strcmp(scenario, "fair3")                            ? 3
+                                                                    : 4;
+    if (strcmp(scenario, "fair1") && strcmp(scenario, "fair2") && strcmp(scenario, "fair3") &&
+        strcmp(scenario, "ticker") && strcmp(scenario, "stw") && strcmp(scenario, "calls") &&
+        strcmp(scenario, "nocalls") && strcmp(scenario, "work"))
         usage();
 
     urg_config cfg = {0};

@@ -42,11 +42,12 @@ run() { # label binary args...
 	"$bin" "$@" | sed -n 's/^RESULT //p' >>"$results" || true
 }
 
-echo "Running each scenario for ${seconds}s in both builds (about $((14 * ${seconds%.*} + 2))s)..." >&2
+echo "Running each scenario for ${seconds}s in both builds (about $((16 * ${seconds%.*} + 2))s)..." >&2
 for b in async coop; do
 	bin=$async_bin; [[ $b == coop ]] && bin=$coop_bin
 	run "$b: fairness 4 hogs / 1 proc" "$bin" fair1 --seconds "$seconds"
 	run "$b: fairness 8 hogs / 2 procs" "$bin" fair2 --seconds "$seconds"
+	run "$b: fairness 3 hogs / 2 procs" "$bin" fair3 --seconds "$seconds"
 	run "$b: ticker, default quantum" "$bin" ticker --seconds "$seconds"
 	"$bin" ticker --seconds "$seconds" --quantum-us 1000 | sed -n 's/^RESULT \([a-z]*\) ticker/\1 ticker1ms/p' >>"$results" || true
 	run "$b: set_maxprocs beside hogs" "$bin" stw --seconds "$seconds"
@@ -59,7 +60,7 @@ if [[ $with_go == 1 ]]; then
 		progress "Go: both modes"
 		secs_go=${seconds%.*}s
 		"$here/go/run.sh" -- -d "$secs_go" 2>/dev/null | sed -n 's/^RESULT //p' |
-			sed -e 's/ a_4hogs_1p / fair1 /; s/ a_8hogs_2p / fair2 /; s/ b_4hogs_1p / ticker /' \
+			sed -e 's/ a_4hogs_1p / fair1 /; s/ a_8hogs_2p / fair2 /; s/ a_3hogs_2p / fair3 /; s/ b_4hogs_1p / ticker /' \
 				-e 's/ c_4hogs_2p / stw /; s/ d_call_4hogs_1p / calls /' \
 				-e 's/^async /go /; s/^asyncpreemptoff /gooff /' >>"$results" || true
 		# Go's loop without calls under asyncpreemptoff is scenario a.
@@ -100,6 +101,7 @@ END {
 	row("--------------------------------------------", "--------------------------", "--------------------------", "---------------------------", "----------------------")
 	row("(a) 4 call-free loops, 1 proc: fairness", fair("async","fair1"), fair("cooperative","fair1"), fair("go","fair1"), fair("gooff","fair1"))
 	row("(a) 8 call-free loops, 2 procs: fairness", fair("async","fair2"), fair("cooperative","fair2"), fair("go","fair2"), fair("gooff","fair2"))
+	row("(a) 3 call-free loops, 2 procs: fairness", fair("async","fair3"), fair("cooperative","fair3"), fair("go","fair3"), fair("gooff","fair3"))
 	row("(b) 1 ms ticker beside 4 loops: p50/p99/max", ticker("async","ticker"), ticker("cooperative","ticker"), ticker("go","ticker"), ticker("gooff","ticker"))
 	row("(b) the same, 1 ms quantum", ticker("async","ticker1ms"), ticker("cooperative","ticker1ms"), "(not configurable)", "(not configurable)")
 	row("(c) set_maxprocs beside 4 loops: med/worst", stw("async","stw"), stw("cooperative","stw"), stw("go","stw"), stw("gooff","stw"))

@@ -467,6 +467,7 @@ func main() {
 	if want("a") {
 		fairness("a_4hogs_1p", 4, 1, hogSpin)
 		fairness("a_8hogs_2p", 8, 2, hogSpin)
+		fairness("a_3hogs_2p", 3, 2, hogSpin)
 	}
 	if want("b") {
 		ticker("b0_nohogs_1p", 0)
