@@ -219,11 +219,10 @@ static int tls_ranges(struct dl_phdr_info *info, size_t size, void *arg)
 }
 #endif
 
-    /* urg__safepoint_m_init: the thread's own unwinder for its SIGURG
+/* urg__safepoint_m_init: the thread's own unwinder for its SIGURG
  * handler, and the bounds of its TLS. Context: the new thread, before it
  * runs anything. */
-    int
-    urg__safepoint_m_init(struct urg__sigthread *st, uintptr_t lo, uintptr_t hi)
+int urg__safepoint_m_init(struct urg__sigthread *st, uintptr_t lo, uintptr_t hi)
 {
 #ifdef URG_PREEMPT_ASYNC
     /* This thread's TLS that preemptible code can point into: the control
