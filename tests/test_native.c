@@ -452,6 +452,86 @@ static void test_native_tls_address_stays_on_its_thread(void **state)
     assert_true(run_case(tls_child, NULL, "TLS address, 8 tasks, 2 procs"));
 }
 
+/* ---- a task that lives in libc, beside a ticker ----
+ * memset of 8 MB and qsort (with the program's comparator under libc's
+ * frame) are code the handler never preempts. Before tasks could be
+ * detached, such a hog kept the only proc for as long as it liked: a 1 ms
+ * ticker beside it was late by up to 6.6 s. Now it loses the proc after
+ * three deferred requests and runs on, on its own thread. The hog runs
+ * until the ticker has ticked 50 times (or 30 s pass: the failure). The
+ * async build only: in the cooperative one a hog keeps its proc, which is
+ * what that build is for. */
+
+#define LIBC_TICKS 50
+
+static volatile int ticker_done;
+static uint64_t libc_hog_rounds;
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+static void libc_hog(void *arg)
+{
+    (void)arg;
+    size_t n = 8u << 20;
+    unsigned char *buf = malloc(n);
+    long *v = malloc(200000 * sizeof(long));
+    uint64_t deadline = urg_now() + 30ull * 1000000000ull;
+    for (uint64_t r = 0; !ticker_done && urg_now() < deadline; r++) {
+        memset(buf, (int)r, n);
+        for (long i = 0; i < 200000; i++)
+            v[i] = (i * 7919 + (long)r) % 200000;
+        qsort(v, 200000, sizeof(long), cmp_long);
+        libc_hog_rounds++;
+    }
+    free(v);
+    free(buf);
+    urg_wg_done(&wg);
+}
+
+static void libc_ticker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < LIBC_TICKS; i++)
+        urg_sleep(1000000);
+    ticker_done = 1;
+    urg_wg_done(&wg);
+}
+
+static void libc_main(void *arg)
+{
+    (void)arg;
+    urg_wg_add(&wg, 2);
+    urg_go(libc_hog, NULL);
+    urg_go(libc_ticker, NULL);
+    urg_wg_wait(&wg);
+    urg_stats_get(&stats);
+}
+
+static int libc_child(void *arg)
+{
+    (void)arg;
+    urg_config cfg = {.maxprocs = 1};
+    if (urg_run(libc_main, NULL, &cfg) != 0)
+        return 2;
+    printf("libc hog beside a ticker, 1 proc: ticker %s after %llu hog rounds; deferred %llu, "
+           "procs handed off %llu\n",
+           ticker_done ? "done" : "NOT done", (unsigned long long)libc_hog_rounds,
+           (unsigned long long)stats.preempt_deferred, (unsigned long long)stats.syscall_handoffs);
+    return ticker_done ? 0 : 1;
+}
+
+static void test_native_libc_hog_leaves_the_proc(void **state)
+{
+    (void)state;
+    if (TU_TSAN || strcmp(urg_preempt_mode(), "async"))
+        skip(); /* no requests to defer: ThreadSanitizer runs handlers late */
+    assert_true(run_case(libc_child, NULL, "libc hog beside a 1 ms ticker, 1 proc"));
+}
+
 /* ---- code at the address of an unloaded object ----
  * The SIGURG handler walks stacks with a table of the loaded objects; an
  * object that is unloaded must leave it before the handler can walk code
@@ -574,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_native_blocked_thread_loses_its_proc),
         cmocka_unit_test(test_native_tls_address_stays_on_its_thread),
         cmocka_unit_test(test_native_dlclose_then_code_at_old_address),
+        cmocka_unit_test(test_native_libc_hog_leaves_the_proc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
