@@ -25,19 +25,20 @@ const char *urg_preempt_mode(void)
 #endif
 }
 
-/* urg__preempt_signal: ask mp's thread to preempt its task now.
+/* urg__preempt_signal: ask mp's thread to preempt gp, its task now; no
+ * signal if the thread has already moved on to another task.
  * Context: sysmon or a stop-the-world caller. Signal-safe. */
-bool urg__preempt_signal(m_t *mp)
+bool urg__preempt_signal(m_t *mp, g_t *gp)
 {
 #ifdef URG_PREEMPT_ASYNC
     if (urg__asyncpreemptoff || urg__libc_static || !mp->tid || ld_relaxed(&mp->orphan))
         return false;
-    if (urg__sig_send(&mp->sig, mp->tid) != 1)
+    if (urg__sig_send_to(&mp->sig, mp->tid, (void *const *)&mp->curg, gp) != 1)
         return false;
     fetch_add(&sched.preempt_signals, 1);
     return true;
 #else
-    (void)mp;
+    (void)mp, (void)gp;
     return false;
 #endif
 }

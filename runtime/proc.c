@@ -109,6 +109,33 @@ static inline __attribute__((always_inline)) void mcall(g_t *gp, void (*fn)(m_t 
 
 /* ---- running a task ----------------------------------------------------- */
 
+/* signal_fixups: the thread's signal state, as a new task starts on it.
+ * Context: mp's thread, between tasks (prepare_run), gp published as curg.
+ *  - A task left SIGURG blocked here (interpose.c): unblock it, so that
+ *    the new task is preemptible. A request pending meanwhile is
+ *    delivered now and finds nothing to preempt.
+ *  - A signal for the task this thread ran before may still be on its
+ *    way: it must not land in the new one, whose blocking call would
+ *    return EINTR (urg__sig_drain). After a request was honoured at a
+ *    runtime call (the usual case: its signal is sent after the flag the
+ *    task saw), the fence pairs with the sender's look at curg
+ *    (urg__preempt_signal), so one of the two always sees the other.
+ *    Other switches only look: a request that races a voluntary switch can
+ *    still reach the next task, inside a store buffer's latency. */
+static URG__NOINLINE URG__COLD void signal_fixups(m_t *mp)
+{
+    if (mp->sig.urg_blocked) {
+        mp->sig.urg_blocked = 0;
+        urg__sigmask_unblock_urg();
+    }
+    if (mp->honoured) {
+        mp->honoured = false;
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    }
+    if (ld_relaxed(&mp->sig.pending))
+        urg__sig_drain(&mp->sig);
+}
+
 /* prepare_run: make gp the running task of mp. Gives a fresh task its
  * stack. Returns false (gp requeued) if no stack could be had.
  * Context: g0 or task of mp. */
@@ -126,13 +153,6 @@ static inline __attribute__((always_inline)) bool prepare_run(m_t *mp, p_t *pp, 
         st_relaxed(&gp->st->waitsince, (uint64_t)0);
         gp->flags |= G_FLAG_STARTED;
     }
-    if (unlikely(mp->sig.urg_blocked)) {
-        /* A task left SIGURG blocked on this thread (interpose.c): the
-         * next one must be preemptible. A request pending meanwhile is
-         * delivered now and finds no task to preempt. */
-        mp->sig.urg_blocked = 0;
-        urg__sigmask_unblock_urg();
-    }
     if (unlikely(sched.chaos) && gp->st->chaos_m) {
         fetch_add(gp->st->chaos_m == mp ? &sched.chaos_stayed : &sched.chaos_moved, 1);
         gp->st->chaos_m = NULL;
@@ -147,6 +167,8 @@ static inline __attribute__((always_inline)) bool prepare_run(m_t *mp, p_t *pp, 
     if (unlikely(mp->sig.t0))
         urg__preempt_cost_record(mp);
     st_release(&mp->curg, gp);
+    if (unlikely(mp->honoured | mp->sig.urg_blocked | ld_relaxed(&mp->sig.pending)))
+        signal_fixups(mp);
     URG__PROBE(run, gp->id, pp->id, mp->id);
     return true;
 }
@@ -328,6 +350,7 @@ URG__PREEMPT_PATH void urg__gosched(g_t *gp, bool global)
  * Context: task. */
 void urg__gopreempt(g_t *gp)
 {
+    gp->m->honoured = true; /* prepare_run: its signal may be on its way */
     counter_inc(&gp->m->p->n_preempt_coop);
     URG__PROBE(preempt_coop, gp->id);
     urg__gosched(gp, true);

@@ -290,6 +290,9 @@ struct urg__m {
     pid_t tid;                /* for tgkill; written once at thread start */
     pthread_t thread;         /* written once, by the creator */
     bool spinning;            /* owner; nmspinning counts them */
+    bool honoured;            /* owner: its task just honoured a request at a
+                                 runtime call, whose signal may be on its way
+                                 (prepare_run, urg__sig_drain) */
     bool started;             /* its thread has run (took nextp or none); sched.lock */
     bool idle_listed;         /* on sched.midle; sched.lock */
     uint32_t orphan;          /* atomic: abandoned by a finished urg_run */
@@ -583,7 +586,7 @@ URG__HIDDEN void urg__interpose_init(void);
 URG__HIDDEN void urg__sigmask_unblock_urg(void); /* a task left SIGURG blocked here */
 
 /* preempt.c */
-URG__HIDDEN extern int urg__asyncpreemptoff;   /* URG_DEBUG=asyncpreemptoff=1 */
-URG__HIDDEN bool urg__preempt_signal(m_t *mp); /* Context: sysmon */
+URG__HIDDEN extern int urg__asyncpreemptoff;            /* URG_DEBUG=asyncpreemptoff=1 */
+URG__HIDDEN bool urg__preempt_signal(m_t *mp, g_t *gp); /* Context: sysmon */
 
 #endif /* URG__SCHED_H */

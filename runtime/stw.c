@@ -44,7 +44,7 @@ bool urg__preemptone(p_t *pp)
         return false;
     st_release(&gp->preempt, (uint8_t)1);
     fetch_add(&sched.preempt_requests, 1);
-    if (urg__preempt_signal(mp))
+    if (urg__preempt_signal(mp, gp))
         urg__trace_instant(TR_EV_SIGURG, -1, (uint64_t)pp->id, 0);
     return true;
 }

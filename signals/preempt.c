@@ -54,6 +54,7 @@
 
 #include "handler.h"
 
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -66,13 +67,46 @@ pid_t urg__self_pid;
 /* urg__sig_send: Context: sysmon or a stop-the-world caller. */
 int urg__sig_send(struct urg__sigthread *st, pid_t tid)
 {
+    return urg__sig_send_to(st, tid, NULL, NULL);
+}
+
+/* The claim of the flag and the look at *running are sequentially
+ * consistent, as the thread's publishing of its next task and its look at
+ * the flag (urg__sig_drain's caller): either we see the thread has moved
+ * on, or it sees the flag and waits for the signal. */
+int urg__sig_send_to(struct urg__sigthread *st, pid_t tid, void *const *running, const void *target)
+{
     if (!cas(&st->pending, 0u, 1u))
         return 0;
+    if (running && ld_seq_cst(running) != target) {
+        st_release(&st->pending, 0u);
+        return 0;
+    }
     if (syscall(SYS_tgkill, urg__self_pid, tid, SIGURG) != 0) {
         st_release(&st->pending, 0u);
         return -1;
     }
     return 1;
+}
+
+/* urg__sig_drain: a request can be honoured at a runtime call or checkpoint
+ * before its signal arrives (delivery takes tens of microseconds across
+ * CPUs here); the signal then lands in the next task on the thread, and a
+ * blocking call there that Linux does not restart (nanosleep, poll,
+ * epoll_wait) returns EINTR: a bracketed 300 ms sleep ended at once, 7 of
+ * 20 times, beside a task spinning on urg_checkpoint. So the thread waits
+ * for it between tasks. A system call is the way to wait: the kernel
+ * delivers pending signals on the way back. Not while a task has SIGURG
+ * blocked here (it could not come; the thread is repaired first), and 1 ms
+ * at most (the sender claims the flag, then looks at which task runs, then
+ * sends). */
+void urg__sig_drain(struct urg__sigthread *st)
+{
+    if (st->urg_blocked)
+        return;
+    uint64_t t0 = urg__nanotime();
+    while (ld_acquire(&st->pending) && urg__nanotime() - t0 < 1000000)
+        sched_yield();
 }
 
 /* handler_prologue: step 1 for both builds. Saves errno in *saved (the

@@ -29,6 +29,17 @@ URG__HIDDEN extern pid_t urg__self_pid;
  * 1 when sent, 0 when one was in flight (its handler will see the
  * request), -1 when tgkill failed. Signal-safe. */
 URG__HIDDEN int urg__sig_send(struct urg__sigthread *st, pid_t tid);
+/* The same, for a request aimed at one task: not sent (0) if, once the
+ * flag is claimed, *running no longer equals target (the thread has moved
+ * on to another task, which the signal must not interrupt). Pairs with
+ * urg__sig_drain. Signal-safe. */
+URG__HIDDEN int urg__sig_send_to(struct urg__sigthread *st, pid_t tid, void *const *running,
+                                 const void *target);
+/* A SIGURG of ours is on its way to this thread (st->pending) while the
+ * thread starts another task: wait (1 ms at most) until its handler has
+ * run, so that it cannot land in what the next task does. Context: the
+ * thread, between tasks. */
+URG__HIDDEN void urg__sig_drain(struct urg__sigthread *st);
 
 /* A thread's alternate signal stack. Context: the thread itself, at
  * start; free: the thread at exit (on_thread), or anyone once it is gone

@@ -95,8 +95,8 @@ struct handoff_case {
     int fds[2];
     int in_call;      /* atomic */
     uint64_t blocker; /* atomic: the blocking task's id, set before in_call */
-    int call_done; /* atomic */
-    long ticks;    /* atomic: the other task's progress */
+    int call_done;    /* atomic */
+    long ticks;       /* atomic: the other task's progress */
     long ticks_at_enter, ticks_at_exit;
     ssize_t nread;
     char got[8];
@@ -112,7 +112,7 @@ static void *handoff_writer(void *arg)
     /* Write only once the read blocks as the runtime sees it: the task is
      * in the bracket and sysmon has handed its P to another thread ... */
     tu_await_status(__atomic_load_n(&c->blocker, __ATOMIC_ACQUIRE), G_SYSCALL,
-                 "the reader in a syscall (G_SYSCALL)");
+                    "the reader in a syscall (G_SYSCALL)");
     tu_await_syscall_handoffs(1);
     /* ... and the other task has made progress meanwhile (at one proc,
      * only on the P taken from the blocked thread). */
@@ -216,6 +216,72 @@ static void test_syscall_lone_long_call_handed_off(void **state)
         assert_checks_ok();
         assert_true(c.handoffs >= 1);
         assert_true(c.after);
+    }
+}
+
+/* ---- a long call beside a task that spins on checkpoints, 1 proc ----
+ * Issue 9's table: in the async build, 9 of 20 runs handed nothing off
+ * (syscall_handoffs 0) and the spinner made no progress for the whole
+ * 300 ms: a preempted task's place in the queues, or sysmon's sleep, hid
+ * the waiting work from the retake. The spinner must run while the call
+ * sleeps, in both builds. */
+
+struct spin_case {
+    long ticks; /* atomic: the spinner's rounds */
+    long at_enter, at_exit;
+    int done; /* atomic */
+    uint64_t handoffs;
+    urg_wg wg;
+};
+
+static void spin_call(void *arg)
+{
+    struct spin_case *c = arg;
+    urg_syscall_enter();
+    c->at_enter = __atomic_load_n(&c->ticks, __ATOMIC_SEQ_CST);
+    usleep(300 * 1000);
+    c->at_exit = __atomic_load_n(&c->ticks, __ATOMIC_SEQ_CST);
+    urg_syscall_exit();
+    __atomic_store_n(&c->done, 1, __ATOMIC_SEQ_CST);
+    urg_wg_done(&c->wg);
+}
+
+static void spin_checkpoints(void *arg)
+{
+    struct spin_case *c = arg;
+    while (!__atomic_load_n(&c->done, __ATOMIC_SEQ_CST)) {
+        __atomic_fetch_add(&c->ticks, 1, __ATOMIC_SEQ_CST);
+        urg_checkpoint();
+    }
+    urg_wg_done(&c->wg);
+}
+
+static void spin_main(void *arg)
+{
+    struct spin_case *c = arg;
+    urg_wg_add(&c->wg, 2);
+    CHECK(urg_go(spin_call, c) == 0);
+    CHECK(urg_go(spin_checkpoints, c) == 0);
+    urg_wg_wait(&c->wg);
+    urg_stats s;
+    urg_stats_get(&s);
+    c->handoffs = s.syscall_handoffs;
+}
+
+static void test_syscall_long_call_beside_checkpoint_spinner(void **state)
+{
+    (void)state;
+    for (int run = 0; run < 5; run++) {
+        struct spin_case c = {0};
+        tu_reset();
+        tu_wd_start(30, "long call beside a spinner");
+        tu_run(spin_main, &c, 1);
+        tu_wd_stop();
+        assert_checks_ok();
+        print_message("run %d: %llu handoffs, spinner ran %ld rounds during the call\n", run,
+                      (unsigned long long)c.handoffs, c.at_exit - c.at_enter);
+        assert_true(c.handoffs >= 1);
+        assert_true(c.at_exit > c.at_enter);
     }
 }
 
@@ -588,7 +654,7 @@ static void misuse_main(void *arg)
         /* Main returns only once the task has returned (and the runtime
          * closed its bracket), not while it is still inside. */
         tu_await_status(__atomic_load_n(&misuse_id, __ATOMIC_ACQUIRE), G_DEAD,
-                     "misuse_task gone (G_DEAD)");
+                        "misuse_task gone (G_DEAD)");
         urg_yield();
         break;
     case 1: /* main itself returns inside the bracket */
@@ -662,6 +728,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_syscall_blocking_read_hands_off_p),
         cmocka_unit_test(test_syscall_lone_long_call_handed_off),
+        cmocka_unit_test(test_syscall_long_call_beside_checkpoint_spinner),
         cmocka_unit_test(test_syscall_short_calls_keep_p),
         cmocka_unit_test(test_syscall_blocking_calls_overlap_at_one_proc),
         cmocka_unit_test(test_syscall_unbalanced_brackets_refused),
