@@ -138,7 +138,10 @@ static void test_maxprocs_resize_while_tasks_run(void **state)
  * thread count must not grow with the number of resizes. (It is not held
  * to four: a thread on its way to sleep — still looking for work after
  * giving up its P, as in Go — is not on the idle list, and on a loaded
- * machine a growth sometimes finds none there and starts a new one.) */
+ * machine a growth sometimes finds none there and starts a new one: under
+ * scripts/test.sh's parallel ctest it once reached 92, and beside two CPU
+ * hogs 3-67, in the build before and after 2026-12-06's changes alike.
+ * A leak would add one a resize, so the bound is an eighth of them.) */
 
 #define B2B_RESIZES (TU_SANITIZED ? 500 : 2000)
 
@@ -166,7 +169,7 @@ static void test_maxprocs_back_to_back_resizes_reuse_threads(void **state)
     run_busy(b2b_main, 2, 60, "back-to-back resizes");
     assert_int_equal(busy.resizes, B2B_RESIZES);
     print_message("%d resizes: at most %d threads\n", B2B_RESIZES, b2b_max_threads);
-    assert_true(b2b_max_threads <= 64);
+    assert_true(b2b_max_threads <= B2B_RESIZES / 8);
 }
 
 /* ---- resizing from a plain thread ---- */
