@@ -96,14 +96,12 @@ int urg__sig_send_to(struct urg__sigthread *st, pid_t tid, void *const *running,
  * epoll_wait) returns EINTR: a bracketed 300 ms sleep ended at once, 7 of
  * 20 times, beside a task spinning on urg_checkpoint. So the thread waits
  * for it between tasks. A system call is the way to wait: the kernel
- * delivers pending signals on the way back. Not while a task has SIGURG
- * blocked here (it could not come; the thread is repaired first), and 1 ms
- * at most (the sender claims the flag, then looks at which task runs, then
- * sends). */
+ * delivers pending signals on the way back. The caller unblocks SIGURG
+ * first if a task left it blocked (signal_fixups), so that it can come;
+ * 1 ms at most (the sender claims the flag, then looks at which task
+ * runs, then sends). */
 void urg__sig_drain(struct urg__sigthread *st)
 {
-    if (st->urg_blocked)
-        return;
     uint64_t t0 = urg__nanotime();
     while (ld_acquire(&st->pending) && urg__nanotime() - t0 < 1000000)
         sched_yield();

@@ -59,12 +59,13 @@ static void errno_task(void *arg)
 }
 
 static urg_stats st;
+/* errno_main: NTASKS of *arg (a task function), then the counters. */
 static void errno_main(void *arg)
 {
-    (void)arg;
+    urg_fn task = *(const urg_fn *)arg;
     urg_wg_add(&wg, NTASKS);
     for (int i = 0; i < NTASKS; i++)
-        CHECK(urg_go(errno_task, (void *)(intptr_t)i) == 0);
+        CHECK(urg_go(task, (void *)(intptr_t)i) == 0);
     urg_wg_wait(&wg);
     urg_stats_get(&st);
 }
@@ -74,7 +75,7 @@ static void run(int procs)
     mismatches = checks = 0;
     tu_reset();
     urg_config cfg = {.maxprocs = procs, .quantum_ns = 1000000};
-    assert_int_equal(urg_run(errno_main, NULL, &cfg), 0);
+    assert_int_equal(urg_run(errno_main, &(urg_fn){errno_task}, &cfg), 0);
     assert_checks_ok();
     print_message("%d procs: %llu checks, %llu async preemptions\n", procs,
                   (unsigned long long)checks, (unsigned long long)st.preempt_async);
@@ -117,23 +118,13 @@ static void errno_inline_task(void *arg)
     urg_wg_done(&wg);
 }
 
-static void errno_inline_main(void *arg)
-{
-    (void)arg;
-    urg_wg_add(&wg, NTASKS);
-    for (int i = 0; i < NTASKS; i++)
-        CHECK(urg_go(errno_inline_task, (void *)(intptr_t)i) == 0);
-    urg_wg_wait(&wg);
-    urg_stats_get(&st);
-}
-
 static void test_errno_inline_address_stays_on_its_thread(void **state)
 {
     (void)state;
     mismatches = checks = 0;
     tu_reset();
     urg_config cfg = {.maxprocs = 2, .quantum_ns = 1000000};
-    assert_int_equal(urg_run(errno_inline_main, NULL, &cfg), 0);
+    assert_int_equal(urg_run(errno_main, &(urg_fn){errno_inline_task}, &cfg), 0);
     assert_checks_ok();
     print_message("inline errno, 2 procs: %llu of %llu checks read another thread's errno; %llu "
                   "deferred, %llu async\n",
