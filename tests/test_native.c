@@ -556,7 +556,13 @@ static void *unload_releaser(void *arg)
     do {
         usleep(1000);
         urg_stats_get(&s);
-    } while (signalled && s.preempt_signals < UNLOAD_SIGNALS && urg_now() < deadline);
+        /* A walk from the loop may also end in the task's entry, and then
+         * the lasting deferral detaches it (runtime/detach.c): its proc is
+         * handed to the waiter and requests stop. It did in 3 of 7 runs of
+         * the parallel ctest on 2 cores (one printed: 4 signals, 3
+         * deferred), which then timed out waiting for 20. */
+    } while (signalled && s.preempt_signals < UNLOAD_SIGNALS && s.syscall_handoffs == 0 &&
+             urg_now() < deadline);
     unload_flag = 1;
     return NULL;
 }
@@ -623,10 +629,14 @@ static int unload_child(void *arg)
         return 2;
     if (unload_result == 3)
         return 0;
-    printf("code at an unloaded object's address: %llu signals, %llu deferred, %llu async\n",
+    printf("code at an unloaded object's address: %llu signals, %llu deferred, %llu async, "
+           "procs handed off %llu\n",
            (unsigned long long)stats.preempt_signals, (unsigned long long)stats.preempt_deferred,
-           (unsigned long long)stats.preempt_async);
-    if (!strcmp(urg_preempt_mode(), "async") && !TU_TSAN && stats.preempt_signals < UNLOAD_SIGNALS)
+           (unsigned long long)stats.preempt_async, (unsigned long long)stats.syscall_handoffs);
+    /* The loop must have been interrupted: 20 times, or the 3 deferrals in
+     * a row that detach a task and hand its proc off. */
+    if (!strcmp(urg_preempt_mode(), "async") && !TU_TSAN &&
+        stats.preempt_signals < (stats.syscall_handoffs ? 3u : UNLOAD_SIGNALS))
         return 1; /* the loop was not interrupted: nothing was tested */
     return 0;
 }

@@ -268,14 +268,30 @@ static void memo_main(void *arg)
     urg_stats_get(&end_stats);
 }
 
+/* Ends each phase on the runtime's own evidence, not after a time (150 ms
+ * a phase was too short for phase 2 once under a parallel ctest: no
+ * signal had landed yet): phase 1 once a preemption reused a walk's
+ * verdict and the other task ran, phase 2 once two more signals landed in
+ * the unsafe loop and were refused. The deadline only keeps a broken
+ * runtime from hanging the test; the assertions then fail. */
 static void *memo_monitor(void *arg)
 {
     (void)arg;
-    for (int i = 0; i < 2; i++) {
-        struct timespec ts = {0, 150 * 1000000L};
+    uint64_t deadline = urg_now() + 30ull * 1000000000ull;
+    urg_stats s;
+    do {
+        struct timespec ts = {0, 1000000L};
         nanosleep(&ts, NULL);
-        memo_phase_done[i] = 1;
-    }
+        urg_stats_get(&s);
+    } while ((s.preempt_walks_memo == 0 || memo_other_count == 0) && urg_now() < deadline);
+    uint64_t refused = s.preempt_deferred;
+    memo_phase_done[0] = 1;
+    do {
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+        urg_stats_get(&s);
+    } while (s.preempt_deferred < refused + 2 && urg_now() < deadline);
+    memo_phase_done[1] = 1;
     return NULL;
 }
 
