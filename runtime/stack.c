@@ -475,9 +475,10 @@ bool urg__stack_block_valid(const struct urg__stack *st)
 /* stacks_need_goodbye: must teardown visit every stack's block before
  * unmapping it? Only for a TSan fiber or a valgrind registration. Otherwise
  * the visit is a read of one page per stack, which with a million stacks
- * on a VM whose host cannot map that many page tables at once (issue 11:
- * 1.8-3.1 us a page, against 25-50 ns for the same pages packed closer)
- * took seconds at every program's exit. */
+ * took seconds at the program's exit on this VM: there, right after pages
+ * are faulted in, a walk over a million of them 256 KiB apart costs
+ * 2.7-5.7 us a page for a pass or two (stress/compare/touchcost,
+ * docs/benchmarks.md). */
 static inline bool stacks_need_goodbye(void)
 {
 #if defined(URG__TSAN)

@@ -47,11 +47,12 @@
 
 #define ALTSTACK_BYTES (64u * 1024u)
 /* The top of the signal stack that every SIGURG uses: the kernel's signal
- * frame (with the AVX-512 state, about 3 KiB) and the handler's frames
- * touch its top two pages. They are faulted in when the thread starts, not
- * by its first preemption: on a VM a first-touch fault costs 20-30 us,
- * and a first stop-the-world that waits for two of them takes 150-250 us
- * instead of 30 (stress/compare stw's first call). */
+ * frame (which holds the vector registers, AVX-512 ones on this machine)
+ * and the handler's frames touch its top two pages. They are faulted in
+ * when the thread starts, not by its first preemption: a thread's first
+ * SIGURG took both faults (perf record -e page-faults of compare stw), at
+ * 15-25 us each on this VM (stress/compare/touchcost's first touch), and
+ * the first stop-the-world of a run waited for them. */
 #define ALTSTACK_PREFAULT (16u * 1024u)
 
 static struct sigaction saved[_NSIG];

@@ -10,9 +10,10 @@
  * with every page resident. The later passes are what a walk over a
  * million parked tasks pays per task (a channel close, a spawn from the
  * pool): on bare metal a TLB miss, tens of nanoseconds. A slot of 256 KiB
- * puts 8 touched pages under each page-table page; at a million slots
- * that is 125,000 page-table pages, which on some hosts no longer fit
- * what the hypervisor keeps mapped, and every touch costs an exit.
+ * puts 8 touched pages under each page-table page, so a million slots need
+ * 125,000 of them; on this VM the first passes after the pages were
+ * faulted in cost microseconds a touch, and fewer passes do when the
+ * slots are packed closer (docs/benchmarks.md has the figures).
  *
  * usage: touchcost [--slots N] [--stride-kib K] [--passes P]
  *        (defaults 1000000, 256, 3)
