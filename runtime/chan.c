@@ -142,6 +142,13 @@ static inline void copy_elem(void *dst, const void *src, size_t n)
         memcpy(dst, src, n);
 }
 
+/* hand_result: tell sg's task how its wait ended (read when it wakes). */
+static inline void hand_result(struct sudog *sg, bool success)
+{
+    sg->success = success;
+    st_release(&sg->gp->st->param, (void *)sg);
+}
+
 /* complete: hand sg back to its task. Locks: none (after c.lock). */
 static void complete(struct sudog *sg, bool success)
 {
@@ -149,8 +156,7 @@ static void complete(struct sudog *sg, bool success)
     bool guarded;
     if (!urg__waker_enter(gp, &guarded))
         return; /* the run ended; the task is abandoned */
-    sg->success = success;
-    st_release(&gp->st->param, (void *)sg);
+    hand_result(sg, success);
     urg__ready(gp, true);
     urg__waker_exit(guarded);
 }
@@ -160,11 +166,9 @@ static void complete(struct sudog *sg, bool success)
  * is parked) to be readied after the lock is dropped. Locks: c.lock. */
 static void closed_out(struct sudog *sg, g_t **list)
 {
-    g_t *gp = sg->gp;
-    sg->success = false;
-    st_release(&gp->st->param, (void *)sg);
-    gp->schedlink = *list;
-    *list = gp;
+    hand_result(sg, false);
+    sg->gp->schedlink = *list;
+    *list = sg->gp;
 }
 
 /* enter: the caller's g (a task, or the external thread's stand-in),

@@ -221,8 +221,8 @@ static void test_syscall_lone_long_call_handed_off(void **state)
 
 /* ---- a long call beside a task that spins on checkpoints, 1 proc ----
  * Issue 9's table: in the async build, 9 of 20 runs handed nothing off
- * (syscall_handoffs 0) and the spinner made no progress for the whole
- * 300 ms: a preempted task's place in the queues, or sysmon's sleep, hid
+ * (syscall_handoffs 0) and the spinner made no progress during a
+ * 300 ms call: a preempted task's place in the queues, or sysmon's sleep, hid
  * the waiting work from the retake. The spinner must run while the call
  * sleeps, in both builds. */
 
@@ -239,7 +239,13 @@ static void spin_call(void *arg)
     struct spin_case *c = arg;
     urg_syscall_enter();
     c->at_enter = __atomic_load_n(&c->ticks, __ATOMIC_SEQ_CST);
-    usleep(300 * 1000);
+    /* The long call: sleep in the kernel until the spinner has run (at one
+     * proc it can only on the P taken from this thread), or 10 s, which
+     * the assertion then reports. A fixed 300 ms stood for "long enough"
+     * and could be too short beside a CPU hog. */
+    uint64_t deadline = urg_now() + 10ull * 1000000000ull;
+    while (__atomic_load_n(&c->ticks, __ATOMIC_SEQ_CST) == c->at_enter && urg_now() < deadline)
+        usleep(1000);
     c->at_exit = __atomic_load_n(&c->ticks, __ATOMIC_SEQ_CST);
     urg_syscall_exit();
     __atomic_store_n(&c->done, 1, __ATOMIC_SEQ_CST);
